@@ -1,0 +1,411 @@
+/*
+ * http.c - turn a parsed request into a response: pick the site, map
+ * the path to a file beneath its root, and build the status line,
+ * headers and body segments in c->resp. No I/O on the socket here;
+ * conn.c sends what we queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "porter.h"
+
+#define HTTP_PATH_MAX	4096
+
+static const struct {
+	int		 code;
+	const char	*text;
+} http_statuses[] = {
+	{ 100, "Continue" },
+	{ 200, "OK" },
+	{ 204, "No Content" },
+	{ 206, "Partial Content" },
+	{ 301, "Moved Permanently" },
+	{ 304, "Not Modified" },
+	{ 400, "Bad Request" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 408, "Request Timeout" },
+	{ 412, "Precondition Failed" },
+	{ 413, "Content Too Large" },
+	{ 414, "URI Too Long" },
+	{ 416, "Range Not Satisfiable" },
+	{ 417, "Expectation Failed" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 501, "Not Implemented" },
+	{ 503, "Service Unavailable" },
+	{ 505, "HTTP Version Not Supported" },
+};
+
+const char *
+http_status_text(int status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_statuses) / sizeof(http_statuses[0]); i++)
+		if (http_statuses[i].code == status)
+			return http_statuses[i].text;
+	return "Unknown";
+}
+
+/* ---- building responses ------------------------------------------------ */
+
+void
+resp_reset(struct resp *r)
+{
+	r->status = 0;
+	r->close = 0;
+	r->buf_len = 0;
+	r->nsegs = 0;
+	r->cur = 0;
+	r->cur_done = 0;
+	r->hdr_len = 0;
+	r->sent = 0;
+}
+
+static void
+resp_reserve(struct resp *r, size_t more)
+{
+	size_t cap;
+
+	if (r->buf_len + more <= r->buf_cap)
+		return;
+	cap = r->buf_cap ? r->buf_cap : 512;
+	while (cap < r->buf_len + more)
+		cap *= 2;
+	r->buf = xrealloc(r->buf, cap);
+	r->buf_cap = cap;
+}
+
+void
+resp_append(struct resp *r, const char *p, size_t len)
+{
+	resp_reserve(r, len);
+	memcpy(r->buf + r->buf_len, p, len);
+	r->buf_len += len;
+}
+
+void
+resp_printf(struct resp *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	resp_reserve(r, 256);
+	va_start(ap, fmt);
+	n = vsnprintf(r->buf + r->buf_len, r->buf_cap - r->buf_len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= r->buf_cap - r->buf_len) {
+		resp_reserve(r, (size_t)n + 1);
+		va_start(ap, fmt);
+		vsnprintf(r->buf + r->buf_len, r->buf_cap - r->buf_len, fmt, ap);
+		va_end(ap);
+	}
+	r->buf_len += (size_t)n;
+}
+
+static struct seg *
+resp_seg(struct resp *r, int kind, size_t len)
+{
+	struct seg *s;
+
+	if (r->nsegs == RESP_MAXSEG)
+		abort();	/* a caller bug: segments are counted up front */
+	s = &r->segs[r->nsegs++];
+	s->kind = kind;
+	s->len = len;
+	return s;
+}
+
+void
+resp_seg_buf(struct resp *r, size_t off, size_t len)
+{
+	if (len > 0)
+		resp_seg(r, SEG_BUF, len)->u.boff = off;
+}
+
+void
+resp_seg_mem(struct resp *r, const char *p, size_t len)
+{
+	if (len > 0)
+		resp_seg(r, SEG_MEM, len)->u.mem = p;
+}
+
+void
+resp_seg_file(struct resp *r, off_t off, size_t len)
+{
+	if (len > 0)
+		resp_seg(r, SEG_FILE, len)->u.foff = off;
+}
+
+/* Status line and the headers every response carries. */
+void
+http_head_begin(struct conn *c, int status)
+{
+	struct resp *r = &c->resp;
+
+	r->status = status;
+	resp_printf(r, "HTTP/1.1 %d %s\r\nServer: porter\r\nDate: %s\r\n",
+	    status, http_status_text(status), util_http_date(time(NULL)));
+}
+
+/* Connection header and the empty line; the head becomes segment 0. */
+void
+http_head_end(struct conn *c)
+{
+	struct resp *r = &c->resp;
+
+	if (r->close)
+		c->keepalive = 0;
+	if (!c->keepalive) {
+		r->close = 1;
+		resp_append(r, "Connection: close\r\n", 19);
+	} else if (c->req.version == 10)
+		resp_append(r, "Connection: keep-alive\r\n", 24);
+	resp_append(r, "\r\n", 2);
+	r->hdr_len = r->buf_len;
+	resp_seg_buf(r, 0, r->buf_len);
+}
+
+static int
+http_is_head(const struct conn *c)
+{
+	return c->req.method == HTTP_M_HEAD;
+}
+/* An error answered with the site's own page when it has one. */
+void
+http_error_site(struct conn *c, size_t site, int status, int do_close)
+{
+	struct resp *r = &c->resp;
+
+	if (r->fd != -1) {
+		close(r->fd);
+		r->fd = -1;
+	}
+	resp_reset(r);
+	r->close = do_close;
+	if (serve_error_page(c, site, status))
+		return;
+	http_error(c, status, do_close);
+}
+
+void
+http_error(struct conn *c, int status, int do_close)
+{
+	struct resp *r = &c->resp;
+	char body[512];
+	int n;
+
+	resp_reset(r);
+	r->close = do_close;
+	n = snprintf(body, sizeof(body),
+	    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+	    "<body><h1>%d %s</h1><hr><address>porter</address></body></html>\n",
+	    status, http_status_text(status), status, http_status_text(status));
+	http_head_begin(c, status);
+	resp_printf(r, "Content-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n", n);
+	if (status == 405)
+		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
+	http_head_end(c);
+	/* No body for HEAD, and none for a request we could not parse as one. */
+	if (c->req.method != HTTP_M_HEAD || status == 400) {
+		size_t off = r->buf_len;
+
+		resp_append(r, body, (size_t)n);
+		resp_seg_buf(r, off, (size_t)n);
+	}
+}
+
+/* ---- sites and files ------------------------------------------------------ */
+
+/* The site whose names match the Host (port and case ignored). */
+static size_t
+http_site(const struct conn *c, const char *buf)
+{
+	const struct conf *conf = worker->conf;
+	const struct http_span *h = &c->req.known[HTTP_H_HOST];
+	char host[256];
+	size_t i, j, len, nlen;
+	const char *p = buf + h->off;
+
+	if (h->len == 0 || conf->nsites == 1)
+		return conf->default_site;
+	if (p[0] == '[') {
+		const char *e = memchr(p, ']', h->len);
+
+		len = e ? (size_t)(e - p) + 1 : h->len;
+	} else {
+		const char *e = memchr(p, ':', h->len);
+
+		len = e ? (size_t)(e - p) : h->len;
+	}
+	while (len > 0 && p[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= sizeof(host))
+		return conf->default_site;
+	for (i = 0; i < len; i++)
+		host[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+	host[len] = '\0';
+
+	for (i = 0; i < conf->nsites; i++) {
+		const struct conf_site *s = &conf->sites[i];
+
+		for (j = 0; j < s->nnames; j++) {
+			const char *n = s->names[j];
+
+			if (strcmp(n, host) == 0)
+				return i;
+			/* "*.example.org" matches any name below example.org */
+			nlen = strlen(n);
+			if (nlen > 2 && n[0] == '*' && n[1] == '.' &&
+			    len > nlen - 1 &&
+			    strcmp(host + len - (nlen - 1), n + 1) == 0)
+				return i;
+		}
+	}
+	return conf->default_site;
+}
+
+static void
+http_redirect_slash(struct conn *c, const char *buf)
+{
+	struct resp *r = &c->resp;
+	const struct http_span *p = &c->req.path, *q = &c->req.query;
+	static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 "
+	    "Moved Permanently</title></head>\n<body><h1>301 Moved "
+	    "Permanently</h1><hr><address>porter</address></body></html>\n";
+
+	http_head_begin(c, 301);
+	/* The path as the client sent it: already valid URI characters. */
+	resp_printf(r, "Location: %.*s/%s%.*s\r\n"
+	    "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
+	    (int)p->len, buf + p->off, q->len || memchr(buf + c->req.target.off,
+	    '?', c->req.target.len) ? "?" : "", (int)q->len, buf + q->off,
+	    sizeof(body) - 1);
+	http_head_end(c);
+	if (!http_is_head(c))
+		resp_seg_mem(r, body, sizeof(body) - 1);
+}
+
+void
+http_handle(struct conn *c)
+{
+	const struct conf *conf = worker->conf;
+	const struct http_req *q = &c->req;
+	const char *buf = c->in + c->in_off;
+	struct resp *r = &c->resp;
+	char path[HTTP_PATH_MAX];
+	struct stat st;
+	size_t site = worker->conf->default_site, i, plen;
+	int fd = -1, err = 0, status, rootfd;
+
+	resp_reset(r);
+	if (q->version == 11)
+		c->keepalive = !(q->flags & HTTP_F_CONN_CLOSE);
+	else
+		c->keepalive = (q->flags & HTTP_F_CONN_KEEPALIVE) &&
+		    !(q->flags & HTTP_F_CONN_CLOSE);
+	if (worker->draining || (conf->keepalive_requests > 0 &&
+	    c->nreq >= (uint32_t)conf->keepalive_requests))
+		c->keepalive = 0;
+
+	r->fd = -1;
+	if (q->method != HTTP_M_GET && q->method != HTTP_M_HEAD) {
+		if (q->method == HTTP_M_OPTIONS) {
+			http_head_begin(c, 200);
+			resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n"
+			    "Content-Length: 0\r\n", 46);
+			http_head_end(c);
+			return;
+		}
+		http_error(c, 405, 0);
+		return;
+	}
+
+	site = http_site(c, buf);
+	if (c->req.target.len == 1 && buf[c->req.target.off] == '*') {
+		status = 400;	/* "*" is for OPTIONS only */
+		goto fail;
+	}
+	if ((status = file_clean_path(buf + q->path.off, q->path.len, path,
+	    sizeof(path) - 256)) != 0)
+		goto fail;
+	if (file_is_hidden(path)) {
+		status = 404;
+		goto fail;
+	}
+	if ((rootfd = worker->rootfds[site]) == -1) {
+		status = 500;
+		goto fail;
+	}
+	if ((fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
+	    &err)) == -1)
+		goto fail_errno;
+	if (fstat(fd, &st) == -1) {
+		err = errno;
+		goto fail_errno;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		const struct conf_site *s = &conf->sites[site];
+
+		close(fd);
+		fd = -1;
+		plen = strlen(path);
+		if (path[plen - 1] != '/') {
+			http_redirect_slash(c, buf);
+			return;
+		}
+		for (i = 0; i < s->nindex; i++) {
+			snprintf(path + plen, sizeof(path) - plen, "%s",
+			    s->index[i]);
+			fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
+			    &err);
+			if (fd == -1) {
+				if (err == ENOENT)
+					continue;
+				goto fail_errno;
+			}
+			if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+				close(fd);
+				fd = -1;
+				continue;
+			}
+			break;
+		}
+		if (fd == -1) {
+			path[plen] = '\0';
+			if (s->listing) {
+				serve_listing(c, site, path);
+				return;
+			}
+			status = 403;	/* no index, no listing */
+			goto fail;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		status = 404;	/* fifos, sockets, devices: not ours to serve */
+		goto fail;
+	}
+	serve_file(c, site, fd, &st, path);
+	return;
+
+fail_errno:
+	status = file_errno_status(err);
+	if (status >= 500)
+		log_warnx("open %s: %s", path, strerror(err));
+fail:
+	if (fd != -1)
+		close(fd);
+	http_error_site(c, site, status, status == 400);
+}

@@ -1,0 +1,209 @@
+/*
+ * log.c - the error log.
+ *
+ * One line per event, written with a single write(2) so lines from the
+ * master and its workers never interleave. log_warn() adds strerror(errno),
+ * log_warnx() does not; fatal()/fatalx() exit and are for start-up only.
+ * When stderr is the journal (JOURNAL_STREAM names it), each line starts
+ * with the sd-daemon "<N>" priority and no time stamp: journald adds it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "porter.h"
+
+static int	 log_fd = STDERR_FILENO;
+static int	 log_journal;	/* prefix "<N>" instead of a time stamp */
+static int	 log_min = LOG_LVL_INFO;
+static char	*log_path;	/* NULL: stderr */
+
+static const char *const log_names[] = {
+	[LOG_LVL_CRIT] = "crit", [LOG_LVL_ERR] = "error",
+	[LOG_LVL_WARN] = "warn", [LOG_LVL_NOTICE] = "notice",
+	[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
+};
+/* syslog priorities, as sd-daemon's SD_CRIT .. SD_DEBUG */
+static const int log_prio[] = {
+	[LOG_LVL_CRIT] = 2, [LOG_LVL_ERR] = 3, [LOG_LVL_WARN] = 4,
+	[LOG_LVL_NOTICE] = 5, [LOG_LVL_INFO] = 6, [LOG_LVL_DEBUG] = 7,
+};
+
+/* Is fd the stream systemd's journal handed us? */
+static int
+log_fd_is_journal(int fd)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(fd, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_init(int debug)
+{
+	log_min = debug ? LOG_LVL_DEBUG : LOG_LVL_INFO;
+	log_journal = log_fd_is_journal(STDERR_FILENO);
+}
+
+int
+log_open(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if (path == NULL || strcmp(path, "stderr") == 0) {
+		if (log_fd != STDERR_FILENO)
+			close(log_fd);
+		log_fd = STDERR_FILENO;
+		free(log_path);
+		log_path = NULL;
+		log_journal = log_fd_is_journal(STDERR_FILENO);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = fd;
+	log_journal = 0;
+	if (log_path == NULL || strcmp(log_path, path) != 0) {
+		free(log_path);
+		log_path = strdup(path);
+	}
+	return 0;
+}
+
+int
+log_reopen(char *err, size_t errlen)
+{
+	char *path;
+	int rv;
+
+	if (log_path == NULL)
+		return 0;
+	if ((path = strdup(log_path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rv = log_open(path, err, errlen);
+	free(path);
+	return rv;
+}
+
+int
+log_get_fd(void)
+{
+	return log_fd;
+}
+
+void
+log_set_fd(int fd)
+{
+	if (log_fd != STDERR_FILENO && log_fd != fd)
+		close(log_fd);
+	log_fd = fd;
+}
+
+void
+log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
+{
+	char line[2048];
+	size_t n = 0;
+	int rv;
+
+	if (level > log_min)
+		return;
+	if (log_journal)
+		rv = snprintf(line, sizeof(line), "<%d>", log_prio[level]);
+	else {
+		time_t now = time(NULL);
+		struct tm tm;
+
+		localtime_r(&now, &tm);
+		rv = (int)strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S ", &tm);
+	}
+	n = rv > 0 ? (size_t)rv : 0;
+	rv = snprintf(line + n, sizeof(line) - n, "porter[%d]: %s: ",
+	    (int)getpid(), log_names[level]);
+	if (rv > 0)
+		n += (size_t)rv;
+	if (n < sizeof(line)) {
+		rv = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		if (rv > 0)
+			n += (size_t)rv;
+	}
+	if (errstr != NULL && n < sizeof(line)) {
+		rv = snprintf(line + n, sizeof(line) - n, ": %s", errstr);
+		if (rv > 0)
+			n += (size_t)rv;
+	}
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;	/* truncated: keep the newline */
+	/* Newlines inside a message would forge log lines. */
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	line[n++] = '\n';
+	(void)!write(log_fd, line, n);
+}
+
+#define LOG_FN(name, level, witherr)					\
+void									\
+name(const char *fmt, ...)						\
+{									\
+	const char *errstr = (witherr) ? strerror(errno) : NULL;	\
+	int saved = errno;						\
+	va_list ap;							\
+									\
+	va_start(ap, fmt);						\
+	log_vwrite(level, errstr, fmt, ap);				\
+	va_end(ap);							\
+	errno = saved;							\
+}
+
+LOG_FN(log_crit, LOG_LVL_CRIT, 1)
+LOG_FN(log_critx, LOG_LVL_CRIT, 0)
+LOG_FN(log_err, LOG_LVL_ERR, 1)
+LOG_FN(log_errx, LOG_LVL_ERR, 0)
+LOG_FN(log_warn, LOG_LVL_WARN, 1)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0)
+LOG_FN(log_notice, LOG_LVL_NOTICE, 0)
+LOG_FN(log_info, LOG_LVL_INFO, 0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+
+void
+fatal(int code, const char *fmt, ...)
+{
+	const char *errstr = strerror(errno);
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_CRIT, errstr, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void
+fatalx(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_CRIT, NULL, fmt, ap);
+	va_end(ap);
+	exit(code);
+}

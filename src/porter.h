@@ -1,0 +1,354 @@
+/*
+ * porter.h - the project header: shared structs, limits and every
+ * file's prototypes, grouped under the file that defines them.
+ * ev.h, net.h and http_parse.h stand alone and are included here.
+ */
+#ifndef PORTER_H
+#define PORTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <sys/types.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include "ev.h"
+#include "net.h"
+#include "http_parse.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+#define PORTER_CONF_DEFAULT	SYSCONFDIR "/porter/porter.conf"
+#define PORTER_PID_DEFAULT	RUNSTATEDIR "/porter/porter.pid"
+
+/* Exit codes, s6 style: systemd's RestartPreventExitStatus= can use them. */
+#define EXIT_CONFIG	78	/* EX_CONFIG: permanent, do not restart */
+#define EXIT_TEMP	75	/* EX_TEMPFAIL: worth a retry */
+
+#define PORTER_MAX_WORKERS	256
+
+/* ---- configuration (conf.c) ---------------------------------------------- */
+
+struct conf_cache_rule {
+	char		*match;		/* "/assets/" (path prefix) or ".css" (extension) */
+	int		 is_ext;	/* match starts with '.' */
+	long		 max_age;	/* seconds; -1: no Cache-Control */
+	int		 immutable;
+	int		 no_cache;
+};
+
+struct conf_error_page {
+	int		 status;	/* 400..599 */
+	char		*path;		/* URL path inside the site's root */
+};
+
+struct conf_site {
+	char		**names;	/* lower-case; "*" is the default site */
+	size_t		 nnames;
+	char		*root;
+	char		**index;
+	size_t		 nindex;
+	int		 listing;
+	struct conf_cache_rule *cache;
+	size_t		 ncache;
+	struct conf_error_page *error_pages;
+	size_t		 nerror_pages;
+};
+
+struct conf {
+	char		*path;		/* the file this came from */
+
+	char		**listen;	/* as written: "*:80", "[::1]:8000" */
+	size_t		 nlisten;
+	int		 workers;	/* resolved: 1..PORTER_MAX_WORKERS */
+	char		*user;		/* NULL: keep the starting user */
+	char		*group;		/* NULL: the user's primary group */
+	char		*pid_file;	/* NULL: none */
+
+	char		*error_log;	/* "stderr" or a path */
+	char		*access_log;	/* a path; NULL when "off" */
+
+	/* limits: timeouts in seconds, sizes in bytes */
+	int		 keepalive_timeout;
+	int		 keepalive_requests;
+	int		 header_timeout;
+	int		 body_timeout;
+	int		 send_timeout;
+	int		 max_header_size;
+	int64_t		 max_body_size;
+	int		 max_connections;	/* per worker */
+
+	/* supervision */
+	int		 shutdown_timeout;
+	int		 worker_timeout;	/* 0: no hang detection */
+	long		 max_requests;		/* per worker, 0: unlimited */
+
+	struct {
+		int	 enabled;
+		char	**types;	/* MIME types; "text/" + "*" patterns allowed */
+		size_t	 ntypes;
+		long	 min_size;
+		int	 level;		/* 1..9 */
+	} compression;
+
+	struct conf_site *sites;	/* at least one */
+	size_t		 nsites;
+	size_t		 default_site;	/* index into sites */
+};
+
+/*
+ * Load and validate a configuration file. On error returns NULL and
+ * writes "file:line: message" (or "file: message") into err.
+ */
+struct conf	*conf_load(const char *path, char *err, size_t errlen);
+void		 conf_free(struct conf *conf);
+
+
+/* ---- log.c ------------------------------------------------------------- */
+
+enum { LOG_LVL_CRIT, LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE,
+    LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+#define PRINTF(f, a)	__attribute__((format(printf, f, a)))
+
+void	 log_init(int debug);
+int	 log_open(const char *path, char *err, size_t errlen);
+int	 log_reopen(char *err, size_t errlen);
+int	 log_get_fd(void);
+void	 log_set_fd(int fd);
+void	 log_vwrite(int level, const char *errstr, const char *fmt, va_list ap);
+void	 log_crit(const char *, ...) PRINTF(1, 2);
+void	 log_critx(const char *, ...) PRINTF(1, 2);
+void	 log_err(const char *, ...) PRINTF(1, 2);
+void	 log_errx(const char *, ...) PRINTF(1, 2);
+void	 log_warn(const char *, ...) PRINTF(1, 2);
+void	 log_warnx(const char *, ...) PRINTF(1, 2);
+void	 log_notice(const char *, ...) PRINTF(1, 2);
+void	 log_info(const char *, ...) PRINTF(1, 2);
+void	 log_debug(const char *, ...) PRINTF(1, 2);
+void	 fatal(int code, const char *, ...) PRINTF(2, 3) __attribute__((noreturn));
+void	 fatalx(int code, const char *, ...) PRINTF(2, 3) __attribute__((noreturn));
+
+/* ---- util.c ------------------------------------------------------------ */
+
+/* Allocation failure aborts: a worker that dies is replaced by the master. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+/* "Sat, 21 Nov 2026 06:00:00 GMT", formatted once per second. */
+const char *util_http_date(time_t t);
+size_t	 util_format_http_date(time_t t, char *buf, size_t len);
+/* "[21/Nov/2026:06:00:00 +0000]", formatted once per second. */
+const char *util_log_time(time_t t);
+int	 util_strncasecmp_z(const char *p, size_t len, const char *lit);
+size_t	 util_u64toa(uint64_t v, char *buf);
+
+/* ---- mime.c ------------------------------------------------------------ */
+
+int	 mime_load(const char *path, char *err, size_t errlen);
+void	 mime_free(void);
+const char *mime_type(const char *path, size_t len);
+
+/* ---- file.c ------------------------------------------------------------ */
+
+int	 file_clean_path(const char *raw, size_t len, char *out, size_t outsz);
+int	 file_is_hidden(const char *clean);
+int	 file_open_beneath(int rootfd, const char *clean, int flags, int *errp);
+int	 file_errno_status(int err);
+
+/* ---- scoreboard (master.c creates it, workers write their slot) ---------- */
+
+enum { SB_FREE, SB_STARTING, SB_READY, SB_DRAINING };
+
+struct sb_slot {
+	volatile pid_t		 pid;
+	volatile uint32_t	 generation;
+	volatile uint32_t	 state;		/* SB_* */
+	volatile uint64_t	 heartbeat;	/* ev_clock_ms() of the last loop turn */
+	volatile uint64_t	 connections;
+	volatile uint64_t	 requests;
+	volatile uint64_t	 bytes;
+};
+
+/* ---- worker.c ---------------------------------------------------------- */
+
+struct listener {
+	struct ev_io	 io;
+	int		 fd;
+	struct net_addr	 addr;
+	char		 text[NET_ADDRSTRLEN];
+	int		 keep;		/* reload bookkeeping (master.c) */
+};
+
+/* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
+enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
+    CONN_T__COUNT };
+
+struct conn;
+struct gzcache;
+struct conn_list {
+	struct conn	*head, *tail;
+	uint64_t	 timeout_ms;
+};
+
+struct worker_params {
+	struct conf	*conf;
+	struct listener	*listeners;
+	size_t		 nlisteners;
+	int		 chan_fd;	/* socketpair end to the master */
+	int		 access_fd;	/* -1: access log off */
+	int		 access_stderr;	/* access log is the error log stream */
+	struct sb_slot	*sb;
+	uint32_t	 generation;
+	uid_t		 uid;		/* (uid_t)-1: no privilege drop */
+	gid_t		 gid;
+	const char	*user;
+};
+
+struct worker {
+	struct ev_loop	*loop;
+	struct conf	*conf;
+	struct worker_params p;
+	struct ev_io	 chan_io;
+	struct ev_io	 sig_io;
+	int		 sig_fd;
+	int		*rootfds;	/* one per conf->sites[] */
+	int		 accepting;
+	int		 draining;
+	uint64_t	 drain_start;
+	size_t		 nconns;
+	struct conn_list lists[CONN_T__COUNT];
+	struct conn	*zombies;	/* closed this turn, freed after it */
+	struct conn	*free_conns;	/* reuse, no malloc churn */
+	char		*free_bufs;	/* free input buffers, linked through their first bytes */
+	long		 accept_timer;
+	uint64_t	 requests;
+	uint64_t	 max_requests;
+	uint64_t	 last_emfile_log;
+	struct gzcache	*gz;		/* on-the-fly gzip, per worker */
+};
+
+extern struct worker *worker;
+
+void	 worker_main(struct worker_params *p) __attribute__((noreturn));
+void	 worker_accept_pause(void);
+void	 worker_check_drained(void);
+
+/* ---- conn.c ------------------------------------------------------------ */
+
+#define CONN_INBUF	4096	/* first input buffer; grows to max_header_size */
+#define RESP_MAXSEG	64
+
+enum { SEG_BUF, SEG_MEM, SEG_FILE };
+
+struct seg {
+	int		 kind;
+	size_t		 len;
+	union {
+		size_t		 boff;	/* SEG_BUF: offset into resp.buf */
+		const char	*mem;	/* SEG_MEM */
+		off_t		 foff;	/* SEG_FILE: offset in resp.fd */
+	} u;
+};
+
+struct resp {
+	int		 status;
+	int		 close;		/* Connection: close after this one */
+	char		*buf;		/* headers and generated bodies */
+	size_t		 buf_len, buf_cap;
+	struct seg	 segs[RESP_MAXSEG];
+	int		 nsegs, cur;	/* next segment to send */
+	size_t		 cur_done;	/* bytes of segs[cur] sent */
+	size_t		 hdr_len;	/* header bytes, not counted in the log */
+	uint64_t	 sent;		/* all bytes written */
+	int		 fd;		/* SEG_FILE source, -1 */
+	void		(*release)(void *);	/* e.g. drop a cache reference */
+	void		*release_arg;
+	char		*heap;		/* a malloc'd body to free (listing) */
+};
+
+enum { CS_HEAD, CS_BODY, CS_SEND, CS_LINGER };
+
+struct conn {
+	struct ev_io	 io;
+	struct conn	*prev, *next;	/* in worker->lists[tclass] */
+	struct conn	*zombie_next;
+	int		 tclass;
+	uint64_t	 deadline;
+	int		 fd;
+	int		 state;		/* CS_* */
+	unsigned	 closed:1;
+	unsigned	 keepalive:1;
+	unsigned	 eof:1;		/* peer half-closed */
+	unsigned	 readable:1;	/* the socket may hold unread bytes */
+	struct sockaddr_storage peer;
+	char		*in;		/* input buffer, NULL when idle */
+	uint32_t	 in_len, in_cap, in_off;	/* request starts at in_off */
+	uint32_t	 nreq;
+	int64_t		 body_left;	/* Content-Length body still to skip */
+	int		 body_chunked;
+	struct http_chunked chunk;
+	struct http_req	 req;
+	struct resp	 resp;
+};
+
+void	 conn_accept(struct listener *l);
+void	 conn_timeouts(uint64_t now);
+void	 conn_close(struct conn *c);
+void	 conn_free_zombies(void);
+void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
+void	 conn_close_oldest_idle(void);
+
+/* ---- http.c ------------------------------------------------------------ */
+
+/* Build the response to the parsed request in c->req into c->resp. */
+void	 http_handle(struct conn *c);
+/* An error response (small HTML body); close says Connection: close. */
+void	 http_error(struct conn *c, int status, int close);
+void	 http_error_site(struct conn *c, size_t site, int status, int close);
+void	 http_head_begin(struct conn *c, int status);
+void	 http_head_end(struct conn *c);
+void	 resp_reset(struct resp *r);
+void	 resp_printf(struct resp *r, const char *fmt, ...) PRINTF(2, 3);
+void	 resp_append(struct resp *r, const char *p, size_t len);
+void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
+void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
+void	 resp_seg_file(struct resp *r, off_t off, size_t len);
+const char *http_status_text(int status);
+
+/* ---- serve.c ----------------------------------------------------------- */
+
+void	 serve_file(struct conn *c, size_t site, int fd, const struct stat *st,
+	    const char *path);
+void	 serve_listing(struct conn *c, size_t site, const char *path);
+int	 serve_error_page(struct conn *c, size_t site, int status);
+
+/* ---- accesslog.c ------------------------------------------------------- */
+
+void	 accesslog_init(int fd, int is_stderr);
+void	 accesslog_set_fd(int fd);
+void	 accesslog_write(struct conn *c);
+void	 accesslog_flush(void);
+
+/* ---- systemd.c (the only file that talks to sd-daemon) ------------------- */
+
+int	 systemd_listen_fds(int **fds);
+void	 systemd_ready(const char *status);
+void	 systemd_reloading(void);
+void	 systemd_stopping(void);
+void	 systemd_status(const char *fmt, ...) PRINTF(1, 2);
+uint64_t systemd_watchdog_usec(void);
+void	 systemd_watchdog_ping(void);
+
+/* ---- master.c ---------------------------------------------------------- */
+
+int	 master_run(struct conf *conf, const char *conf_path);
+char	*master_ctl_path(const char *pid_file);
+
+#endif /* PORTER_H */

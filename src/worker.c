@@ -1,0 +1,328 @@
+/*
+ * worker.c - a worker process: drop privileges, open the site roots,
+ * then run the event loop over the shared listening sockets until the
+ * master says stop.
+ *
+ * Messages from the master arrive on a SOCK_SEQPACKET channel, one byte
+ * each (see master.c): 'Q' drain and exit, 'L' a new access log fd
+ * (SCM_RIGHTS). End of file on the channel means the master is gone:
+ * drain and exit, so no worker outlives it.
+ * Signals: TERM and INT exit at once (fast stop), QUIT drains.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "porter.h"
+
+#define WORKER_TICK_MS		1000
+#define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
+#define WORKER_ACCEPT_PAUSE_MS	500
+
+struct worker *worker;
+static struct worker worker_s;
+
+static void	 worker_drain(const char *why);
+static void	 worker_exit(int code) __attribute__((noreturn));
+
+static void
+worker_exit(int code)
+{
+	accesslog_flush();
+	worker->p.sb->state = SB_FREE;
+	_exit(code);
+}
+
+static void
+worker_drop_privileges(void)
+{
+	const struct worker_params *p = &worker->p;
+
+	if (p->uid == (uid_t)-1)
+		return;
+	if (initgroups(p->user, p->gid) == -1 || setgid(p->gid) == -1 ||
+	    setuid(p->uid) == -1) {
+		log_crit("cannot drop privileges to %s", p->user);
+		_exit(EXIT_CONFIG);
+	}
+	/* Prove it: a worker that could become root again must not serve. */
+	if (setuid(0) != -1) {
+		log_critx("privileges not dropped");
+		_exit(EXIT_CONFIG);
+	}
+	/* setuid() cleared it; core dumps of a worker are still wanted. */
+	prctl(PR_SET_DUMPABLE, 1);
+}
+
+static void
+worker_open_roots(void)
+{
+	const struct conf *conf = worker->conf;
+	size_t i;
+
+	worker->rootfds = xcalloc(conf->nsites, sizeof(int));
+	for (i = 0; i < conf->nsites; i++) {
+		worker->rootfds[i] = open(conf->sites[i].root,
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (worker->rootfds[i] == -1)
+			log_err("site root %s", conf->sites[i].root);
+	}
+}
+
+static void
+worker_listen_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	conn_accept(io->arg);
+}
+
+static void
+worker_accepting(int on)
+{
+	size_t i;
+
+	if (worker->accepting == on)
+		return;
+	for (i = 0; i < worker->p.nlisteners; i++) {
+		struct listener *l = &worker->p.listeners[i];
+
+		if (on) {
+			/* EPOLLEXCLUSIVE: one worker wakes per new connection. */
+			if (ev_add(worker->loop, &l->io, l->fd,
+			    EPOLLIN | EPOLLEXCLUSIVE, worker_listen_cb, l) == -1)
+				log_err("epoll_ctl %s", l->text);
+		} else
+			ev_del(worker->loop, &l->io);
+	}
+	worker->accepting = on;
+}
+
+static void
+worker_accept_resume(struct ev_loop *loop, void *arg)
+{
+	worker->accept_timer = 0;
+	if (!worker->draining &&
+	    worker->nconns < (size_t)worker->conf->max_connections)
+		worker_accepting(1);
+	else if (!worker->draining)
+		worker_accept_pause();
+}
+
+/* Out of descriptors or at max_connections: stop accepting for a while. */
+void
+worker_accept_pause(void)
+{
+	worker_accepting(0);
+	if (worker->accept_timer == 0)
+		worker->accept_timer = ev_timer_add(worker->loop,
+		    WORKER_ACCEPT_PAUSE_MS, worker_accept_resume, NULL);
+}
+
+void
+worker_check_drained(void)
+{
+	if (worker->draining && worker->nconns == 0)
+		worker_exit(0);
+}
+
+static void
+worker_drain(const char *why)
+{
+	size_t i;
+
+	if (worker->draining)
+		return;
+	log_debug("draining: %s", why);
+	worker->draining = 1;
+	worker->drain_start = ev_now(worker->loop);
+	worker->p.sb->state = SB_DRAINING;
+	worker_accepting(0);
+	/*
+	 * We may have been woken for a connection just before we left the
+	 * wait queue: take what is queued now, so nobody is left behind.
+	 * New arrivals wake the new generation.
+	 */
+	for (i = 0; i < worker->p.nlisteners; i++) {
+		conn_accept(&worker->p.listeners[i]);
+		close(worker->p.listeners[i].fd);
+	}
+	worker->p.nlisteners = 0;
+	conn_drain_idle(ev_now(worker->loop), WORKER_DRAIN_GRACE_MS);
+	worker_check_drained();
+}
+
+static void
+worker_tick(struct ev_loop *loop, void *arg)
+{
+	uint64_t now = ev_now(loop);
+
+	conn_timeouts(now);
+	if (worker->draining)
+		conn_drain_idle(now, WORKER_DRAIN_GRACE_MS);
+	accesslog_flush();
+	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
+}
+
+/* After each batch: free closed connections, show we are alive. */
+static void
+worker_hook(struct ev_loop *loop, void *arg)
+{
+	conn_free_zombies();
+	worker->p.sb->heartbeat = ev_now(loop);
+	if (worker->max_requests && worker->requests >= worker->max_requests &&
+	    !worker->draining) {
+		/* Tell the master first, so it starts our replacement. */
+		(void)!send(worker->p.chan_fd, "X", 1, MSG_NOSIGNAL);
+		worker_drain("max_requests reached");
+	}
+	if (worker->draining)
+		worker_check_drained();
+}
+
+static void
+worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	char cmd, cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd;
+
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = &cmd;
+		iov.iov_len = 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		n = recvmsg(io->fd, &msg, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* The master is gone: no orphans, finish and leave. */
+			ev_del(loop, io);
+			worker_drain("master went away");
+			return;
+		}
+		fd = -1;
+		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+			if (cm->cmsg_level == SOL_SOCKET &&
+			    cm->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		switch (cmd) {
+		case 'Q':
+			worker_drain("asked by the master");
+			break;
+		case 'L':
+			if (fd != -1)
+				accesslog_set_fd(fd);
+			fd = -1;
+			break;
+		default:
+			log_warnx("unknown command from master: 0x%02x",
+			    (unsigned char)cmd);
+		}
+		if (fd != -1)
+			close(fd);
+	}
+}
+
+static void
+worker_signal_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			worker_exit(0);
+			break;
+		case SIGQUIT:
+			worker_drain("SIGQUIT");
+			break;
+		}
+	}
+}
+
+void
+worker_main(struct worker_params *p)
+{
+	struct conf *conf = p->conf;
+	sigset_t set;
+	int t;
+
+	worker = &worker_s;
+	memset(worker, 0, sizeof(*worker));
+	worker->p = *p;
+	worker->conf = conf;
+	worker->p.sb->pid = getpid();
+	worker->p.sb->generation = p->generation;
+	worker->p.sb->state = SB_STARTING;
+	worker->p.sb->heartbeat = ev_clock_ms();
+
+	/* The test suite's crash-loop switch; see tests/integration. */
+	if (getenv("PORTER_TEST_WORKER_CRASH") != NULL)
+		abort();
+
+	/* The master blocked every signal it handles; we take ours by fd. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	if ((worker->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_crit("signalfd");
+		_exit(EXIT_TEMP);
+	}
+
+	worker_drop_privileges();
+	worker_open_roots();
+	accesslog_init(p->access_fd, p->access_stderr);
+	if (conf->max_requests > 0) {
+		/* Jitter, so workers started together don't all recycle together. */
+		uint64_t j = (uint64_t)conf->max_requests / 10 + 1;
+
+		worker->max_requests = (uint64_t)conf->max_requests +
+		    (uint64_t)getpid() % j;
+	}
+
+	if ((worker->loop = ev_create(512)) == NULL) {
+		log_crit("epoll");
+		_exit(EXIT_TEMP);
+	}
+	for (t = 0; t < CONN_T__COUNT; t++)
+		worker->lists[t].head = worker->lists[t].tail = NULL;
+	worker->lists[CONN_T_HEADER].timeout_ms = (uint64_t)conf->header_timeout * 1000;
+	worker->lists[CONN_T_BODY].timeout_ms = (uint64_t)conf->body_timeout * 1000;
+	worker->lists[CONN_T_SEND].timeout_ms = (uint64_t)conf->send_timeout * 1000;
+	worker->lists[CONN_T_IDLE].timeout_ms = (uint64_t)conf->keepalive_timeout * 1000;
+	worker->lists[CONN_T_LINGER].timeout_ms = 2000;
+
+	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,
+	    worker_signal_cb, NULL);
+	net_set_nonblock(p->chan_fd, 1);
+	ev_add(worker->loop, &worker->chan_io, p->chan_fd, EPOLLIN,
+	    worker_chan_cb, NULL);
+	worker_accepting(1);
+	ev_set_hook(worker->loop, worker_hook, NULL);
+	ev_timer_add(worker->loop, WORKER_TICK_MS, worker_tick, NULL);
+
+	worker->p.sb->state = SB_READY;
+	/* Ready: the master waits for this before it retires the old generation. */
+	(void)!send(p->chan_fd, "R", 1, MSG_NOSIGNAL);
+
+	if (ev_run(worker->loop) == -1)
+		log_crit("epoll_wait");
+	worker_exit(EXIT_TEMP);
+}

@@ -1,0 +1,438 @@
+#!/bin/bash
+# tests/system/run.sh - porter's Debian package under a real systemd.
+#
+# Boots systemd as PID 1 in systemd-nspawn on a Debian 12 root, installs
+# the .deb and checks what a user of the package sees, first as a plain
+# service and then socket-activated:
+#   - installing enables and starts porter.service; porter.socket stays off
+#   - the default page is served on 127.0.0.1 and [::1] port 80
+#   - reload keeps the MainPID and applies a changed config
+#   - reload with a broken config fails, and the old config keeps serving
+#   - porter's own lines are in the journal with their priorities
+#   - upgrade (reinstall) restarts the service
+#   - stop is clean: no process left
+#   - purge leaves nothing behind
+# and prints "systemd-analyze security" for the unit.
+#
+# Usage (as root):
+#   tests/system/run.sh                 build the .deb from this tree, test it
+#   DEB=path/porter_0.1.0_amd64.deb tests/system/run.sh
+#
+# Environment:
+#   DEB=FILE          test this package instead of building one
+#   SYSTEST_DIR=DIR   cache and scratch space (default /var/tmp/porter-systest);
+#                     the Debian root is made there once and reused
+#   MIRROR=URL        Debian mirror for debootstrap (default: the one apt uses)
+#   DEB_BUILD_OPTIONS passed on to dpkg-buildpackage (e.g. nocheck)
+#   KEEP=1            leave the container running on exit, for debugging
+#   SECURITY_MAX=2.0  fail when the unit's exposure is higher
+#
+# The container has its own network namespace with only a loopback, so no
+# traffic leaves it. Everything has a time limit, and the EXIT trap always
+# stops the container and unmounts its overlay.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+SYSTEST_DIR=${SYSTEST_DIR:-/var/tmp/porter-systest}
+SUITE=bookworm
+# Everything the package and this script need inside the container, baked
+# into the cached root because the container has no network for apt.
+INCLUDE="systemd,systemd-sysv,dbus,curl,media-types,adduser,libconfig9,libsystemd0,zlib1g,logrotate,procps"
+BASE="$SYSTEST_DIR/base-$(printf '%s %s' "$SUITE" "$INCLUDE" | md5sum | cut -c1-10)"
+SECURITY_MAX=${SECURITY_MAX:-2.0}
+LIFETIME=900	# seconds the container may live, whatever happens
+
+work=""; merged=""; nspawn_pid=""; init_pid=""; reaper=""; cgroups=()
+npass=0; nfail=0; summary_done=""
+
+log()  { printf '[%(%T)T] %s\n' -1 "$*" >&2; }
+die()  { log "FATAL: $*"; echo "FAIL: system test aborted: $*"; exit 1; }
+pass() { npass=$((npass + 1)); echo "PASS: $*"; }
+fail() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
+# check DESCRIPTION COMMAND...: PASS or FAIL by the command's exit status
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, nspawn, mount)"
+for t in systemd-nspawn debootstrap nsenter flock md5sum; do
+	command -v "$t" >/dev/null || die "$t not found (apt-get install systemd-container debootstrap)"
+done
+
+# ---- 1. the package ---------------------------------------------------------
+# Build from a copy of the tree so the shared working tree sees no build
+# products, and so a half-finished build elsewhere cannot confuse ours.
+build_deb() {
+	local src=$work/src/porter-0.1.0
+	log "building the .deb in $work/src"
+	command -v dpkg-buildpackage >/dev/null || die "dpkg-buildpackage not found (apt-get install devscripts)"
+	mkdir -p "$src"
+	tar -C "$top" --exclude=.git --exclude='./build*' --exclude=./autom4te.cache \
+		--exclude=./debian/porter --exclude=./debian/.debhelper --exclude=./debian/tmp \
+		--exclude='*.o' --exclude='*.a' -cf - . | tar -C "$src" -xf -
+	if ! (cd "$src" && timeout -k 10 1200 dpkg-buildpackage -us -uc -b) \
+	    >"$work/build.log" 2>&1; then
+		tail -n 40 "$work/build.log" >&2
+		die "dpkg-buildpackage failed (log above)"
+	fi
+	DEB=$(ls "$work"/src/porter_*.deb | head -n 1)
+	log "built $DEB"
+}
+
+# ---- 2. the Debian root (cached) --------------------------------------------
+# The mirror apt already uses here, else Debian's redirector.
+find_mirror() {
+	local m
+	m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1 || true)
+	[ -n "$m" ] || m=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:.*\/debian\/?$/) { print $i; exit } }' \
+		/etc/apt/sources.list 2>/dev/null | head -n 1 || true)
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
+make_base() {
+	local mirror=${MIRROR:-$(find_mirror)} t0=$SECONDS
+	log "debootstrap $SUITE from $mirror into $BASE (once; cached afterwards)"
+	rm -rf "$BASE.tmp"
+	timeout -k 10 900 debootstrap --variant=minbase --include="$INCLUDE" \
+		"$SUITE" "$BASE.tmp" "$mirror" >"$SYSTEST_DIR/debootstrap.log" 2>&1 ||
+		die "debootstrap failed, see $SYSTEST_DIR/debootstrap.log"
+	rm -f "$BASE.tmp"/var/cache/apt/archives/*.deb
+	# Empty: systemd makes up a new machine ID at each boot.
+	: >"$BASE.tmp/etc/machine-id"
+	echo porter-systest >"$BASE.tmp/etc/hostname"
+	mv "$BASE.tmp" "$BASE"
+	log "root made in $((SECONDS - t0)) s"
+}
+
+# ---- 3. boot ----------------------------------------------------------------
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -z "$summary_done" ] && [ $((npass + nfail)) -gt 0 ]; then
+		echo "FAIL: system test stopped early (exit $rc)"
+		echo "$npass passed, $((nfail + 1)) failed"
+	fi
+	[ -n "$reaper" ] && kill "$reaper" 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ] && [ -n "$nspawn_pid" ]; then
+		log "KEEP=1: container pid $nspawn_pid, root $merged; enter with: nsenter -t $init_pid -a"
+		return
+	fi
+	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		# nspawn turns SIGTERM into a clean halt of the container
+		kill -TERM "$nspawn_pid"
+		timeout 20 tail --pid="$nspawn_pid" -f /dev/null
+		if kill -0 "$nspawn_pid" 2>/dev/null; then
+			kill -KILL "$nspawn_pid"
+			sleep 1
+		fi
+	fi
+	[ -n "$merged" ] && mountpoint -q "$merged" && umount -l "$merged"
+	# --keep-unit leaves payload/ and supervisor/ under our cgroups
+	for cg in "${cgroups[@]}"; do
+		[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	[ -n "$work" ] && rm -rf --one-file-system "$work"
+}
+
+boot() {
+	local name=porter-st$$ h state i
+	merged=$work/merged
+	mkdir -p "$work"/{upper,ovl,merged}
+	mount -t overlay overlay \
+		-o "lowerdir=$BASE,upperdir=$work/upper,workdir=$work/ovl" "$merged"
+	cp "$DEB" "$merged/root/"
+	# Without systemd as the host's PID 1 there is no machined to register
+	# with (--register=no) nor a unit to move into (--keep-unit). Give
+	# nspawn cgroups of its own so its payload does not land in the root.
+	for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+		if [ -w "$h/cgroup.procs" ] &&
+		    { [ "$h" != /sys/fs/cgroup ] || [ -e "$h/cgroup.controllers" ]; }; then
+			cgroups+=("$h/porter-systest-$$")
+		fi
+	done
+	(
+		for cg in "${cgroups[@]}"; do
+			mkdir -p "$cg"
+			echo "$BASHPID" >"$cg/cgroup.procs"
+		done
+		exec systemd-nspawn -q -D "$merged" -M "$name" -b --register=no \
+			--keep-unit --private-network --console=read-only \
+			</dev/null >"$work/console.log" 2>&1
+	) &
+	nspawn_pid=$!
+	(
+		trap 'kill $s 2>/dev/null; exit 0' TERM
+		sleep "$LIFETIME" & s=$!
+		wait $s
+		log "container lived ${LIFETIME}s: stopping it"
+		kill -TERM "$nspawn_pid"
+	) 2>/dev/null &
+	reaper=$!
+
+	for i in $(seq 100); do
+		init_pid=$(pgrep -P "$nspawn_pid" -x systemd || true)
+		[ -n "$init_pid" ] && break
+		kill -0 "$nspawn_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$init_pid" ]; then
+		cat "$work/console.log" >&2
+		die "systemd did not start in the container"
+	fi
+	# systemctl fails until PID 1 has its private bus socket, so poll.
+	state=""
+	for i in $(seq 300); do
+		state=$(ctt 5 systemctl is-system-running 2>/dev/null || true)
+		case $state in running|degraded) break ;; esac
+		kill -0 "$nspawn_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	log "container booted: $state"
+	case $state in
+	running) ;;
+	degraded) ct systemctl --failed --no-pager >&2 || true ;;
+	*) cat "$work/console.log" >&2; die "container did not boot (state '$state')" ;;
+	esac
+}
+
+# ct CMD...: run CMD inside the container, clean environment, time-limited
+# (T seconds, default 30).
+ct() {
+	timeout -k 5 "${T:-30}" nsenter -t "$init_pid" -a -r -w -- env -i \
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 SYSTEMD_PAGER= \
+		SYSTEMD_COLORS=0 "$@"
+}
+
+# ctt SECONDS CMD...: ct with another time limit (usable as check's command)
+ctt() { local t=$1; shift; T=$t ct "$@"; }
+
+# ---- 4. helpers for the checks ----------------------------------------------
+# get URL: the body, or non-zero status
+get() { ct curl -fsS -m 5 "$1"; }
+
+# wait_body URL TEXT: until the page contains TEXT (10 s)
+wait_body() {
+	local i b
+	for i in $(seq 50); do
+		b=$(T=8 get "$1" 2>/dev/null) && [[ $b == *"$2"* ]] && return 0
+		sleep 0.2
+	done
+	echo "  got: $(T=8 get "$1" 2>&1 | head -c 300)" >&2
+	return 1
+}
+
+# wait_state UNIT STATE: until systemctl is-active says STATE (30 s)
+wait_state() {
+	local i s
+	for i in $(seq 150); do
+		s=$(ct systemctl is-active "$1" 2>/dev/null || true)
+		[ "$s" = "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "  $1 is '$s', wanted '$2'" >&2
+	return 1
+}
+
+mainpid() { ct systemctl show -p MainPID --value porter.service; }
+
+units_gone() {
+	[ "$(ct systemctl show -p LoadState --value porter.service porter.socket |
+		sort -u | tr -d '\n')" = not-found ]
+}
+
+nothing_on_80() { ! ct curl -s -m 3 -o /dev/null http://127.0.0.1/; }
+
+# No porter process anywhere in the container, and an empty unit cgroup.
+no_porter_left() {
+	local p
+	p=$(ct pgrep -a -x porter || true)
+	[ -z "$p" ] && return 0
+	echo "  still running: $p" >&2
+	return 1
+}
+
+# The index page of the package, as installed into the docroot.
+page_marker="porter is serving"
+
+# ---- 5. the checks, for one way of starting porter ----------------------------
+# MODE: service (porter binds port 80 itself) or socket (porter.socket).
+run_checks() {
+	local mode=$1 pid pid2 out since files f leftover
+	echo "---- $mode ----"
+
+	if ctt 120 apt-get install -y -o Dpkg::Use-Pty=0 "/root/$(basename "$DEB")"; then
+		pass "[$mode] apt install the package"
+	else
+		fail "[$mode] apt install the package (skipping the rest of $mode)"
+		return 0
+	fi
+	check "[$mode] porter.service enabled by the install" \
+		test "$(ct systemctl is-enabled porter.service 2>&1)" = enabled
+	check "[$mode] porter.socket shipped but not enabled" \
+		test "$(ct systemctl is-enabled porter.socket 2>&1)" = disabled
+	check "[$mode] porter user exists" ct getent passwd porter
+
+	if [ "$mode" = socket ]; then
+		check "[$mode] switch: disable --now porter.service" \
+			ctt 60 systemctl disable --now porter.service
+		check "[$mode] switch: enable --now porter.socket" \
+			ctt 60 systemctl enable --now porter.socket
+		check "[$mode] service not running before the first connection" \
+			test "$(ct systemctl is-active porter.service)" = inactive
+		check "[$mode] first request activates porter" \
+			wait_body http://127.0.0.1/ "$page_marker"
+	fi
+	check "[$mode] systemctl is-active porter" wait_state porter.service active
+	check "[$mode] GET http://127.0.0.1/ serves the default page" \
+		wait_body http://127.0.0.1/ "$page_marker"
+	check "[$mode] GET http://[::1]/ serves the default page" \
+		wait_body 'http://[::1]/' "$page_marker"
+
+	# reload with a changed config: root moves to /srv/alt
+	pid=$(mainpid || true)
+	ct mkdir -p /srv/alt || true
+	ct sh -c "echo 'alternate root $mode' >/srv/alt/index.html" || true
+	ct cp /etc/porter/porter.conf /root/porter.conf.orig || true
+	ct sed -i 's|"/var/www/html"|"/srv/alt"|' /etc/porter/porter.conf || true
+	check "[$mode] config has a root to change" \
+		ct grep -q '"/srv/alt"' /etc/porter/porter.conf
+	check "[$mode] systemctl reload (changed root) succeeds" \
+		ctt 60 systemctl reload porter.service
+	check "[$mode] changed root is served after reload" \
+		wait_body http://127.0.0.1/ "alternate root $mode"
+	pid2=$(mainpid || true)
+	check "[$mode] MainPID kept across reload ($pid -> $pid2)" \
+		test -n "$pid" -a "$pid" != 0 -a "$pid" = "$pid2"
+
+	# reload with a broken config: must fail and keep the old one serving
+	since=$(ct date '+%Y-%m-%d %H:%M:%S' || true)
+	sleep 1
+	ct sh -c 'echo "this is { not a valid config" >>/etc/porter/porter.conf' || true
+	if ctt 60 systemctl reload porter.service >"$work/reload.out" 2>&1; then
+		fail "[$mode] systemctl reload with a broken config fails"
+	else
+		pass "[$mode] systemctl reload with a broken config fails"
+	fi
+	sed 's/^/    /' "$work/reload.out"
+	check "[$mode] still active after the failed reload" \
+		wait_state porter.service active
+	check "[$mode] old config keeps serving after the failed reload" \
+		wait_body http://127.0.0.1/ "alternate root $mode"
+	check "[$mode] MainPID kept across the failed reload" \
+		test "$(mainpid)" = "$pid"
+	# porter's own error line, at priority err, from its own stderr
+	out=$(ct journalctl --no-pager -o cat -p err --since "$since" \
+		_SYSTEMD_UNIT=porter.service SYSLOG_IDENTIFIER=porter 2>&1 || true)
+	printf '  journal, porter at priority err since the broken reload:\n%s\n' \
+		"$(sed 's/^/    /' <<<"$out")"
+	check "[$mode] journal has porter's error line for the broken config" \
+		test -n "$out"
+	out=$(ct journalctl --no-pager -o verbose _SYSTEMD_UNIT=porter.service \
+		SYSLOG_IDENTIFIER=porter 2>&1 | grep -E '^ +(PRIORITY|MESSAGE)=' || true)
+	check "[$mode] journal shows several priorities from porter" \
+		test "$(grep -c '^ *PRIORITY=' <<<"$out")" -gt 0 -a \
+			"$(grep '^ *PRIORITY=' <<<"$out" | sort -u | wc -l)" -ge 2
+	check "[$mode] no raw <N> priority prefix left in the journal" \
+		bash -c '! grep -qE "^ +MESSAGE=<[0-7]>" <<<"$1"' _ "$out"
+	ct cp /root/porter.conf.orig /etc/porter/porter.conf || true
+	check "[$mode] reload back to the original config" \
+		ctt 60 systemctl reload porter.service
+	check "[$mode] default page served again" \
+		wait_body http://127.0.0.1/ "$page_marker"
+
+	# logrotate: the postrotate script must be accepted (porter reopens its logs)
+	check "[$mode] logrotate -f runs cleanly" \
+		ctt 60 logrotate -f /etc/logrotate.d/porter
+	check "[$mode] still serving after log rotation" \
+		wait_body http://127.0.0.1/ "$page_marker"
+
+	if [ "$mode" = service ]; then
+		pid=$(mainpid || true)
+		check "[$mode] reinstall (upgrade path) succeeds" \
+			ctt 120 apt-get install -y --reinstall -o Dpkg::Use-Pty=0 \
+				"/root/$(basename "$DEB")"
+		check "[$mode] upgrade restarted the service" \
+			bash -c '[ "$1" != "$2" ] && [ "$2" != 0 ]' _ "$pid" "$(mainpid)"
+		check "[$mode] serving after the upgrade" \
+			wait_body http://127.0.0.1/ "$page_marker"
+		out=$(ctt 60 systemd-analyze security --no-pager porter.service 2>&1 || true)
+		f=$(sed -n 's/.*Overall exposure level for porter.service: \([0-9.]*\).*/\1/p' <<<"$out")
+		echo "  systemd-analyze security porter.service: ${f:-?}"
+		grep '✗' <<<"$out" | sed 's/^/    /' || true
+		check "[$mode] exposure ${f:-?} <= $SECURITY_MAX" \
+			awk -v e="${f:-99}" -v m="$SECURITY_MAX" 'BEGIN { exit !(e <= m) }'
+	fi
+
+	# clean stop
+	check "[$mode] systemctl stop porter (within TimeoutStopSec)" \
+		ctt 60 systemctl stop porter.service
+	check "[$mode] stop result is success" \
+		test "$(ct systemctl show -p Result --value porter.service)" = success
+	check "[$mode] no porter process left after stop" no_porter_left
+	check "[$mode] /run/porter removed after stop" ct test ! -e /run/porter
+	if [ "$mode" = socket ]; then
+		# The socket stayed: the next connection starts porter again. Purge
+		# with both active then checks that removal stops the socket too.
+		check "[$mode] porter.socket still listening" \
+			test "$(ct systemctl is-active porter.socket)" = active
+		check "[$mode] next request activates porter again" \
+			wait_body http://127.0.0.1/ "$page_marker"
+	fi
+
+	# purge
+	files=$(ct dpkg-query -L porter 2>/dev/null | sort -u || true)
+	check "[$mode] apt purge porter" \
+		ctt 120 apt-get purge -y -o Dpkg::Use-Pty=0 porter
+	leftover=""
+	while IFS= read -r f; do
+		[ -n "$f" ] || continue
+		# Directories may belong to other packages too; files may not.
+		if ct test -e "$f" -a ! -d "$f"; then leftover="$leftover $f"; fi
+	done <<<"$files"
+	check "[$mode] every file of the package is gone${leftover:+ (left:$leftover)}" \
+		test -z "$leftover"
+	check "[$mode] /etc/porter gone" ct test ! -e /etc/porter
+	check "[$mode] /var/log/porter gone" ct test ! -e /var/log/porter
+	check "[$mode] /var/lib/porter gone" ct test ! -e /var/lib/porter
+	check "[$mode] default index.html removed" ct test ! -e /var/www/html/index.html
+	check "[$mode] no porter unit left" units_gone
+	check "[$mode] nothing listens on port 80 after purge" nothing_on_80
+	check "[$mode] no porter process left after purge" no_porter_left
+	ct systemctl reset-failed >/dev/null 2>&1 || true
+	ct rm -rf /srv/alt /root/porter.conf.orig || true
+}
+
+# ---- main -------------------------------------------------------------------
+mkdir -p "$SYSTEST_DIR"
+work=$(mktemp -d "$SYSTEST_DIR/run.XXXXXX")
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+if [ -z "${DEB:-}" ]; then
+	build_deb
+else
+	DEB=$(readlink -f "$DEB")
+	[ -f "$DEB" ] || die "DEB=$DEB: no such file"
+fi
+log "package: $DEB"
+
+# One debootstrap at a time; concurrent runs wait and then share the root.
+exec 9>"$SYSTEST_DIR/.lock"
+timeout 1200 flock 9 || die "could not lock $SYSTEST_DIR/.lock"
+[ -x "$BASE/lib/systemd/systemd" ] || make_base
+flock -u 9
+
+boot
+ct systemctl --no-pager --version | head -n 1 >&2 || true
+run_checks service
+run_checks socket
+
+echo "---- journal of porter.service (last 40 lines) ----"
+ct journalctl --no-pager -u porter.service -n 40 -o short-monotonic 2>&1 | sed 's/^/  /' || true
+
+ctt 20 systemctl poweroff --no-block >/dev/null 2>&1 || true
+timeout 30 tail --pid="$nspawn_pid" -f /dev/null || log "container did not power off in 30 s"
+
+summary_done=1
+echo "$npass passed, $nfail failed"
+[ "$nfail" = 0 ]
