@@ -174,6 +174,8 @@ conn_accept(struct listener *l)
 		c->fd = fd;
 		c->state = CS_HEAD;
 		c->resp.fd = -1;
+		c->resp.fd_owned = 0;
+		c->resp.fe = NULL;
 		c->resp.release = NULL;
 		c->resp.heap = NULL;
 		http_req_init(&c->req, (uint32_t)worker->conf->max_header_size);
@@ -202,9 +204,13 @@ conn_resp_release(struct conn *c)
 {
 	struct resp *r = &c->resp;
 
-	if (r->fd != -1) {
+	if (r->fd != -1 && r->fd_owned)
 		close(r->fd);
-		r->fd = -1;
+	r->fd = -1;
+	r->fd_owned = 0;
+	if (r->fe != NULL) {
+		fcache_unref(r->fe);
+		r->fe = NULL;
 	}
 	if (r->release != NULL) {
 		r->release(r->release_arg);
@@ -297,6 +303,7 @@ conn_fill(struct conn *c)
 	n = read(c->fd, c->in + c->in_len, space);
 	if (n > 0) {
 		c->in_len += (uint32_t)n;
+		worker->read_seq++;
 		/* A short read drained the socket; new bytes will raise an event. */
 		if ((size_t)n < space)
 			c->readable = 0;
@@ -367,6 +374,43 @@ conn_skip_body(struct conn *c)
 	return 0;
 }
 
+/*
+ * Answer later in this batch, after fcache_sync(): a head read now may
+ * ask for a file changed just before the client sent it.
+ */
+static void
+conn_queue(struct conn *c)
+{
+	c->state = CS_QUEUED;
+	c->qnext = NULL;
+	if (worker->queue_tail != NULL)
+		worker->queue_tail->qnext = c;
+	else
+		worker->queue_head = c;
+	worker->queue_tail = c;
+}
+
+void
+conn_run_queue(void)
+{
+	struct conn *c;
+
+	while ((c = worker->queue_head) != NULL) {
+		if (worker->sync_seq != worker->read_seq) {
+			fcache_sync();
+			worker->sync_seq = worker->read_seq;
+		}
+		worker->queue_head = c->qnext;
+		if (worker->queue_head == NULL)
+			worker->queue_tail = NULL;
+		if (c->closed || c->state != CS_QUEUED)
+			continue;	/* closed, or timed out meanwhile */
+		http_handle(c);
+		conn_respond(c);
+		conn_run(c);
+	}
+}
+
 static void
 conn_head_done(struct conn *c)
 {
@@ -396,8 +440,7 @@ conn_head_done(struct conn *c)
 		conn_timer(c, CONN_T_BODY);
 		return;
 	}
-	http_handle(c);
-	conn_respond(c);
+	conn_queue(c);
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -594,8 +637,7 @@ conn_run(struct conn *c)
 			if (rv < 0)
 				continue;
 			if (rv == 1) {
-				http_handle(c);
-				conn_respond(c);
+				conn_queue(c);
 				continue;
 			}
 			if (!c->readable)
@@ -604,6 +646,8 @@ conn_run(struct conn *c)
 				return;
 			conn_timer(c, CONN_T_BODY);
 			break;
+		case CS_QUEUED:
+			return;		/* answered at the end of the batch */
 		case CS_SEND:
 			if ((rv = conn_send(c)) <= 0)
 				return;

@@ -188,14 +188,16 @@ http_error_site(struct conn *c, size_t site, int status, int do_close)
 {
 	struct resp *r = &c->resp;
 
-	if (r->fd != -1) {
+	if (r->fd != -1 && r->fd_owned)
 		close(r->fd);
-		r->fd = -1;
-	}
+	r->fd = -1;
+	r->fd_owned = 0;
 	resp_reset(r);
 	r->close = do_close;
-	if (serve_error_page(c, site, status))
+	if (serve_error_page(c, site, status)) {
+		r->fd_owned = r->fd != -1;
 		return;
+	}
 	http_error(c, status, do_close);
 }
 
@@ -236,7 +238,7 @@ http_site(const struct conn *c, const char *buf)
 	const struct conf *conf = worker->conf;
 	const struct http_span *h = &c->req.known[HTTP_H_HOST];
 	char host[256];
-	size_t i, j, len, nlen;
+	size_t i, j, len, nlen, best = 0, best_len = 0;
 	const char *p = buf + h->off;
 
 	if (h->len == 0 || conf->nsites == 1)
@@ -258,22 +260,26 @@ http_site(const struct conn *c, const char *buf)
 		host[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
 	host[len] = '\0';
 
-	for (i = 0; i < conf->nsites; i++) {
-		const struct conf_site *s = &conf->sites[i];
-
-		for (j = 0; j < s->nnames; j++) {
-			const char *n = s->names[j];
-
-			if (strcmp(n, host) == 0)
+	/* Exact names win; then the longest "*.suffix" wildcard, as nginx does. */
+	for (i = 0; i < conf->nsites; i++)
+		for (j = 0; j < conf->sites[i].nnames; j++)
+			if (strcmp(conf->sites[i].names[j], host) == 0)
 				return i;
-			/* "*.example.org" matches any name below example.org */
+	for (i = 0; i < conf->nsites; i++) {
+		for (j = 0; j < conf->sites[i].nnames; j++) {
+			const char *n = conf->sites[i].names[j];
+
 			nlen = strlen(n);
 			if (nlen > 2 && n[0] == '*' && n[1] == '.' &&
-			    len > nlen - 1 &&
-			    strcmp(host + len - (nlen - 1), n + 1) == 0)
-				return i;
+			    len > nlen - 1 && nlen > best_len &&
+			    strcmp(host + len - (nlen - 1), n + 1) == 0) {
+				best = i;
+				best_len = nlen;
+			}
 		}
 	}
+	if (best_len > 0)
+		return best;
 	return conf->default_site;
 }
 
@@ -298,6 +304,84 @@ http_redirect_slash(struct conn *c, const char *buf)
 		resp_seg_mem(r, body, sizeof(body) - 1);
 }
 
+/*
+ * Find path beneath the site root: from the open-file cache when it can
+ * vouch for it, else open and fstat. On success *fdp is the file (-1
+ * for a cached directory) and *fep the cache entry or NULL.
+ */
+static int
+http_lookup(size_t site, int rootfd, const char *path,
+    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp)
+{
+	struct fcache_entry *fe;
+	int fd;
+
+	*fep = NULL;
+	*fdp = -1;
+	if ((fe = fcache_open(site, rootfd, path)) != NULL) {
+		if (fe->err != 0) {
+			*errp = fe->err;
+			fcache_unref(fe);
+			return -1;
+		}
+		*fep = fe;
+		*fdp = fe->fd;
+		*st = fe->st;
+		return 0;
+	}
+	if ((fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
+	    errp)) == -1)
+		return -1;
+	if (fstat(fd, st) == -1) {
+		*errp = errno;
+		close(fd);
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static void
+http_lookup_done(struct fcache_entry *fe, int fd)
+{
+	if (fe != NULL)
+		fcache_unref(fe);
+	else if (fd != -1)
+		close(fd);
+}
+
+/*
+ * serve_file() borrowed fd. If the response sends from it, the response
+ * now holds it (and the cache entry); small cached files go out from
+ * memory instead, in the same write as the headers.
+ */
+static void
+http_adopt(struct conn *c, struct fcache_entry *fe, int fd)
+{
+	struct resp *r = &c->resp;
+	int i;
+
+	if (r->fd != fd) {
+		/* A sibling or an error page: serve.c opened it for us. */
+		r->fd_owned = r->fd != -1;
+		http_lookup_done(fe, fd);
+		return;
+	}
+	if (fe == NULL) {
+		r->fd_owned = 1;
+		return;
+	}
+	r->fe = fe;
+	r->fd_owned = 0;
+	if (fe->data == NULL)
+		return;
+	for (i = 0; i < r->nsegs; i++)
+		if (r->segs[i].kind == SEG_FILE) {
+			r->segs[i].u.mem = fe->data + r->segs[i].u.foff;
+			r->segs[i].kind = SEG_MEM;
+		}
+}
+
 void
 http_handle(struct conn *c)
 {
@@ -307,6 +391,7 @@ http_handle(struct conn *c)
 	struct resp *r = &c->resp;
 	char path[HTTP_PATH_MAX];
 	struct stat st;
+	struct fcache_entry *fe = NULL;
 	size_t site = worker->conf->default_site, i, plen;
 	int fd = -1, err = 0, status, rootfd;
 
@@ -338,8 +423,10 @@ http_handle(struct conn *c)
 		status = 400;	/* "*" is for OPTIONS only */
 		goto fail;
 	}
-	if ((status = file_clean_path(buf + q->path.off, q->path.len, path,
-	    sizeof(path) - 256)) != 0)
+	/* "GET http://host?x" has an empty path: it means "/". */
+	if ((status = q->path.len == 0 ? file_clean_path("/", 1, path,
+	    sizeof(path) - 256) : file_clean_path(buf + q->path.off, q->path.len,
+	    path, sizeof(path) - 256)) != 0)
 		goto fail;
 	if (file_is_hidden(path)) {
 		status = 404;
@@ -349,17 +436,13 @@ http_handle(struct conn *c)
 		status = 500;
 		goto fail;
 	}
-	if ((fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
-	    &err)) == -1)
+	if (http_lookup(site, rootfd, path, &fe, &fd, &st, &err) == -1)
 		goto fail_errno;
-	if (fstat(fd, &st) == -1) {
-		err = errno;
-		goto fail_errno;
-	}
 	if (S_ISDIR(st.st_mode)) {
 		const struct conf_site *s = &conf->sites[site];
 
-		close(fd);
+		http_lookup_done(fe, fd);
+		fe = NULL;
 		fd = -1;
 		plen = strlen(path);
 		if (path[plen - 1] != '/') {
@@ -369,19 +452,17 @@ http_handle(struct conn *c)
 		for (i = 0; i < s->nindex; i++) {
 			snprintf(path + plen, sizeof(path) - plen, "%s",
 			    s->index[i]);
-			fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
-			    &err);
-			if (fd == -1) {
+			if (http_lookup(site, rootfd, path, &fe, &fd, &st,
+			    &err) == -1) {
 				if (err == ENOENT)
 					continue;
 				goto fail_errno;
 			}
-			if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-				close(fd);
-				fd = -1;
-				continue;
-			}
-			break;
+			if (S_ISREG(st.st_mode))
+				break;
+			http_lookup_done(fe, fd);
+			fe = NULL;
+			fd = -1;
 		}
 		if (fd == -1) {
 			path[plen] = '\0';
@@ -397,7 +478,10 @@ http_handle(struct conn *c)
 		status = 404;	/* fifos, sockets, devices: not ours to serve */
 		goto fail;
 	}
+	r->fd = -1;
+	r->fd_owned = 0;
 	serve_file(c, site, fd, &st, path);
+	http_adopt(c, fe, fd);
 	return;
 
 fail_errno:
@@ -405,7 +489,6 @@ fail_errno:
 	if (status >= 500)
 		log_warnx("open %s: %s", path, strerror(err));
 fail:
-	if (fd != -1)
-		close(fd);
+	http_lookup_done(fe, fd);
 	http_error_site(c, site, status, status == 400);
 }

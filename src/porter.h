@@ -232,6 +232,10 @@ struct worker {
 	uint64_t	 max_requests;
 	uint64_t	 last_emfile_log;
 	struct gzcache	*gz;		/* on-the-fly gzip, per worker */
+	struct conn	*queue_head;	/* heads parsed this batch, to answer */
+	struct conn	*queue_tail;
+	uint64_t	 read_seq;	/* successful reads so far */
+	uint64_t	 sync_seq;	/* read_seq at the last fcache_sync() */
 };
 
 extern struct worker *worker;
@@ -268,17 +272,20 @@ struct resp {
 	size_t		 hdr_len;	/* header bytes, not counted in the log */
 	uint64_t	 sent;		/* all bytes written */
 	int		 fd;		/* SEG_FILE source, -1 */
+	int		 fd_owned;	/* close fd when done (not the cache's) */
+	struct fcache_entry *fe;	/* held while sending, or NULL */
 	void		(*release)(void *);	/* e.g. drop a cache reference */
 	void		*release_arg;
 	char		*heap;		/* a malloc'd body to free (listing) */
 };
 
-enum { CS_HEAD, CS_BODY, CS_SEND, CS_LINGER };
+enum { CS_HEAD, CS_BODY, CS_QUEUED, CS_SEND, CS_LINGER };
 
 struct conn {
 	struct ev_io	 io;
 	struct conn	*prev, *next;	/* in worker->lists[tclass] */
 	struct conn	*zombie_next;
+	struct conn	*qnext;		/* in worker->queue */
 	int		 tclass;
 	uint64_t	 deadline;
 	int		 fd;
@@ -304,6 +311,7 @@ void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);
 void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
 void	 conn_close_oldest_idle(void);
+void	 conn_run_queue(void);
 
 /* ---- http.c ------------------------------------------------------------ */
 
@@ -321,6 +329,29 @@ void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
 void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
 void	 resp_seg_file(struct resp *r, off_t off, size_t len);
 const char *http_status_text(int status);
+
+/* ---- fcache.c ---------------------------------------------------------- */
+
+struct fcache_entry {
+	struct fcache_entry *hnext;	/* hash chain */
+	struct fcache_entry *lprev, *lnext;	/* LRU, most recent first */
+	uint32_t	 hash;
+	size_t		 site;
+	char		*path;
+	size_t		 pathlen;
+	int		 err;		/* 0, or the errno of the lookup */
+	int		 fd;		/* regular files; -1 otherwise */
+	struct stat	 st;
+	char		*data;		/* the bytes of a small file, or NULL */
+	unsigned	 refs;
+	int		 linked;	/* in the table */
+};
+
+int	 fcache_init(struct ev_loop *loop);
+struct fcache_entry *fcache_open(size_t site, int rootfd, const char *path);
+void	 fcache_unref(struct fcache_entry *e);
+void	 fcache_sync(void);
+void	 fcache_stats(uint64_t *hits, uint64_t *misses, size_t *entries);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

@@ -141,7 +141,7 @@ serve_negotiate(struct conn *c, int rootfd, const char *path, int fd,
 			rep->size = sst[i].st_size;
 			cond_etag_variant(&sst[i], encoding_token(chosen),
 			    rep->etag, sizeof(rep->etag));
-			close(fd);
+			/* fd stays the caller's (it may be the file cache's). */
 		} else
 			close(sfd[i]);
 	}

@@ -173,6 +173,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 static void
 worker_hook(struct ev_loop *loop, void *arg)
 {
+	conn_run_queue();
 	conn_free_zombies();
 	worker->p.sb->heartbeat = ev_now(loop);
 	if (worker->max_requests && worker->requests >= worker->max_requests &&
@@ -301,6 +302,8 @@ worker_main(struct worker_params *p)
 		log_crit("epoll");
 		_exit(EXIT_TEMP);
 	}
+	if (fcache_init(worker->loop) == -1)
+		log_warn("inotify: open-file cache off");
 	for (t = 0; t < CONN_T__COUNT; t++)
 		worker->lists[t].head = worker->lists[t].tail = NULL;
 	worker->lists[CONN_T_HEADER].timeout_ms = (uint64_t)conf->header_timeout * 1000;

@@ -1,0 +1,420 @@
+/*
+ * fcache.c - the worker's open-file cache: path lookups (found or not),
+ * their stat, an open fd, and the bytes of small files, so a hot file
+ * costs no open/fstat/read/close per request.
+ *
+ * Never stale: every directory on a cached path is watched with
+ * inotify, and fcache_sync() drains the queue before requests are
+ * answered (conn.c calls it once per batch, after the batch's reads).
+ * The kernel queues an inotify event inside the syscall that changed
+ * the file, so a change made before a client sent its request is
+ * always seen before we answer it. Paths that go through a symlink are
+ * not cached (a change behind the link would not be seen); they take
+ * the slow path every time.
+ *
+ * Entries are reference counted: a response being sent holds one, so
+ * an entry invalidated meanwhile stays alive until it is released.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "porter.h"
+
+#define FCACHE_BUCKETS		4096	/* power of two */
+#define FCACHE_MAX_ENTRIES	2048
+#define FCACHE_SMALL		(64 * 1024)	/* files kept in memory */
+#define FCACHE_MAX_DATA		(32 * 1024 * 1024)
+#define FCACHE_MAX_WATCHES	4096
+#define FCACHE_WATCH_MASK	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | \
+	IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
+	IN_MOVE_SELF | IN_ONLYDIR)
+
+struct fcache_watch {
+	int		 wd;
+	size_t		 site;
+	char		*dir;		/* clean path, "/" or "/a/b" */
+};
+
+static struct {
+	int		 ifd;		/* inotify, -1: caching off */
+	struct ev_io	 io;
+	struct fcache_entry *buckets[FCACHE_BUCKETS];
+	struct fcache_entry *lru_head, *lru_tail;	/* most recent first */
+	size_t		 nentries;
+	size_t		 data_bytes;
+	struct fcache_watch *watches;
+	size_t		 nwatches;
+	uint64_t	 hits, misses;
+} fc = { .ifd = -1 };
+
+static uint32_t
+fcache_hash(size_t site, const char *path, size_t len)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)site;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)path[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void
+fcache_destroy(struct fcache_entry *e)
+{
+	if (e->fd != -1)
+		close(e->fd);
+	if (e->data != NULL)
+		fc.data_bytes -= (size_t)e->st.st_size;
+	free(e->data);
+	free(e->path);
+	free(e);
+}
+
+void
+fcache_unref(struct fcache_entry *e)
+{
+	if (e != NULL && --e->refs == 0)
+		fcache_destroy(e);
+}
+
+/* Take e out of the table and the LRU list; users keep it alive. */
+static void
+fcache_unlink(struct fcache_entry *e)
+{
+	struct fcache_entry **pp;
+
+	if (!e->linked)
+		return;
+	for (pp = &fc.buckets[e->hash & (FCACHE_BUCKETS - 1)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+	if (e->lprev != NULL)
+		e->lprev->lnext = e->lnext;
+	else
+		fc.lru_head = e->lnext;
+	if (e->lnext != NULL)
+		e->lnext->lprev = e->lprev;
+	else
+		fc.lru_tail = e->lprev;
+	e->linked = 0;
+	fc.nentries--;
+	fcache_unref(e);
+}
+
+/* Drop every entry at or below site:prefix ("/a" drops "/a" and "/a/..."). */
+static void
+fcache_invalidate(size_t site, const char *prefix, size_t plen)
+{
+	struct fcache_entry *e, *next;
+
+	for (e = fc.lru_head; e != NULL; e = next) {
+		next = e->lnext;
+		if (e->site != site || e->pathlen < plen ||
+		    memcmp(e->path, prefix, plen) != 0)
+			continue;
+		if (e->pathlen == plen || e->path[plen] == '/' ||
+		    (plen > 0 && prefix[plen - 1] == '/'))
+			fcache_unlink(e);
+	}
+}
+
+static void
+fcache_invalidate_all(void)
+{
+	while (fc.lru_head != NULL)
+		fcache_unlink(fc.lru_head);
+}
+
+static struct fcache_watch *
+fcache_watch_by_wd(int wd)
+{
+	size_t i;
+
+	for (i = 0; i < fc.nwatches; i++)
+		if (fc.watches[i].wd == wd)
+			return &fc.watches[i];
+	return NULL;
+}
+
+static void
+fcache_watch_forget(int wd)
+{
+	size_t i;
+
+	for (i = 0; i < fc.nwatches; i++)
+		if (fc.watches[i].wd == wd) {
+			free(fc.watches[i].dir);
+			fc.watches[i] = fc.watches[--fc.nwatches];
+			return;
+		}
+}
+
+void
+fcache_sync(void)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	struct fcache_watch *w;
+	char path[4200];
+	ssize_t n;
+	char *p;
+	int len;
+
+	if (fc.ifd == -1 || fc.nentries == 0)
+		return;
+	for (;;) {
+		n = read(fc.ifd, buf, sizeof(buf));
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			return;
+		}
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				fcache_invalidate_all();
+				continue;
+			}
+			if ((w = fcache_watch_by_wd(ev->wd)) == NULL)
+				continue;
+			if (ev->len > 0 && ev->name[0] != '\0') {
+				len = snprintf(path, sizeof(path), "%s%s%s", w->dir,
+				    strcmp(w->dir, "/") == 0 ? "" : "/", ev->name);
+				if (len > 0 && (size_t)len < sizeof(path))
+					fcache_invalidate(w->site, path, (size_t)len);
+				else
+					fcache_invalidate_all();
+			} else
+				fcache_invalidate(w->site, w->dir, strlen(w->dir));
+			if (ev->mask & IN_IGNORED)
+				fcache_watch_forget(ev->wd);
+		}
+	}
+}
+
+static void
+fcache_event_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	fcache_sync();
+}
+
+int
+fcache_init(struct ev_loop *loop)
+{
+	fc.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fc.ifd == -1)
+		return -1;
+	fc.watches = xcalloc(FCACHE_MAX_WATCHES, sizeof(*fc.watches));
+	ev_add(loop, &fc.io, fc.ifd, EPOLLIN, fcache_event_cb, NULL);
+	return 0;
+}
+
+/* Watch site:dir (a clean path) unless we already do. 0, or -1: don't cache. */
+static int
+fcache_watch(size_t site, const char *dir)
+{
+	char abs[4200];
+	size_t i;
+	int wd;
+
+	for (i = 0; i < fc.nwatches; i++)
+		if (fc.watches[i].site == site && strcmp(fc.watches[i].dir, dir) == 0)
+			return 0;
+	if (fc.nwatches == FCACHE_MAX_WATCHES)
+		return -1;
+	snprintf(abs, sizeof(abs), "%s%s", worker->conf->sites[site].root, dir);
+	if ((wd = inotify_add_watch(fc.ifd, abs, FCACHE_WATCH_MASK)) == -1)
+		return -1;
+	/* Two paths to one directory (a bind mount): invalidation would miss one. */
+	if (fcache_watch_by_wd(wd) != NULL)
+		return -1;
+	fc.watches[fc.nwatches].wd = wd;
+	fc.watches[fc.nwatches].site = site;
+	fc.watches[fc.nwatches].dir = xstrdup(dir);
+	fc.nwatches++;
+	return 0;
+}
+
+/* Watch every directory from the root down to the parent of path. */
+static int
+fcache_watch_path(size_t site, const char *path)
+{
+	char dir[4200];
+	size_t i, len = strlen(path);
+
+	if (len >= sizeof(dir))
+		return -1;
+	if (fcache_watch(site, "/") == -1)
+		return -1;
+	for (i = 1; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		memcpy(dir, path, i);
+		dir[i] = '\0';
+		if (fcache_watch(site, dir) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+fcache_open_nosymlinks(int rootfd, const char *path, int *errp)
+{
+	struct open_how how;
+	const char *rel = path[1] ? path + 1 : ".";
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	do
+		fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	while (fd == -1 && errno == EAGAIN);
+	if (fd == -1)
+		*errp = errno;
+	return (int)fd;
+}
+
+static struct fcache_entry *
+fcache_new(size_t site, const char *path, size_t len, uint32_t h)
+{
+	struct fcache_entry *e = xcalloc(1, sizeof(*e));
+
+	e->site = site;
+	e->path = xmalloc(len + 1);
+	memcpy(e->path, path, len + 1);
+	e->pathlen = len;
+	e->hash = h;
+	e->fd = -1;
+	e->refs = 1;	/* the caller's */
+	return e;
+}
+
+static void
+fcache_insert(struct fcache_entry *e)
+{
+	struct fcache_entry **b = &fc.buckets[e->hash & (FCACHE_BUCKETS - 1)];
+
+	while (fc.nentries >= FCACHE_MAX_ENTRIES && fc.lru_tail != NULL)
+		fcache_unlink(fc.lru_tail);
+	e->hnext = *b;
+	*b = e;
+	e->lprev = NULL;
+	e->lnext = fc.lru_head;
+	if (fc.lru_head != NULL)
+		fc.lru_head->lprev = e;
+	else
+		fc.lru_tail = e;
+	fc.lru_head = e;
+	e->linked = 1;
+	e->refs++;	/* the table's */
+	fc.nentries++;
+}
+
+/* Read a small file whole, once; a short read means it changed: skip. */
+static void
+fcache_load_data(struct fcache_entry *e)
+{
+	size_t size = (size_t)e->st.st_size;
+	ssize_t n;
+
+	if (size == 0 || size > FCACHE_SMALL ||
+	    fc.data_bytes + size > FCACHE_MAX_DATA)
+		return;
+	e->data = xmalloc(size);
+	n = pread(e->fd, e->data, size, 0);
+	if (n != (ssize_t)size) {
+		free(e->data);
+		e->data = NULL;
+		return;
+	}
+	fc.data_bytes += size;
+}
+
+/*
+ * Look up site:path (a clean path). Returns an entry the caller must
+ * fcache_unref(): e->err is 0 (e->fd, e->st valid; e->data for small
+ * regular files) or an errno. Returns NULL when the path must take the
+ * uncached way (it involves a symlink, or caching is off).
+ */
+struct fcache_entry *
+fcache_open(size_t site, int rootfd, const char *path)
+{
+	size_t len = strlen(path);
+	uint32_t h;
+	struct fcache_entry *e;
+	int err = 0;
+
+	if (fc.ifd == -1)
+		return NULL;
+	h = fcache_hash(site, path, len);
+	for (e = fc.buckets[h & (FCACHE_BUCKETS - 1)]; e != NULL; e = e->hnext) {
+		if (e->hash == h && e->site == site && e->pathlen == len &&
+		    memcmp(e->path, path, len) == 0) {
+			fc.hits++;
+			/* Move to the front of the LRU list. */
+			if (e != fc.lru_head) {
+				e->lprev->lnext = e->lnext;
+				if (e->lnext != NULL)
+					e->lnext->lprev = e->lprev;
+				else
+					fc.lru_tail = e->lprev;
+				e->lprev = NULL;
+				e->lnext = fc.lru_head;
+				fc.lru_head->lprev = e;
+				fc.lru_head = e;
+			}
+			e->refs++;
+			return e;
+		}
+	}
+	fc.misses++;
+	/* Watch first: a change between the open and the watch would be lost. */
+	if (fcache_watch_path(site, path) == -1)
+		return NULL;
+	e = fcache_new(site, path, len, h);
+	e->fd = fcache_open_nosymlinks(rootfd, path, &err);
+	if (e->fd == -1) {
+		if (err == ELOOP || err == EXDEV || err == ENOSYS || err == EPERM ||
+		    err == EMFILE || err == ENFILE) {
+			/* Symlinks, escapes, odd kernels, no fds: the slow path decides. */
+			fcache_destroy(e);
+			return NULL;
+		}
+		e->err = err;	/* remember "not there" too */
+	} else if (fstat(e->fd, &e->st) == -1) {
+		fcache_destroy(e);
+		return NULL;
+	} else if (S_ISDIR(e->st.st_mode)) {
+		close(e->fd);	/* only its stat is wanted */
+		e->fd = -1;
+	} else if (S_ISREG(e->st.st_mode))
+		fcache_load_data(e);
+	else {
+		fcache_destroy(e);
+		return NULL;
+	}
+	fcache_insert(e);
+	return e;
+}
+
+void
+fcache_stats(uint64_t *hits, uint64_t *misses, size_t *entries)
+{
+	*hits = fc.hits;
+	*misses = fc.misses;
+	*entries = fc.nentries;
+}
