@@ -154,9 +154,24 @@ http_head_begin(struct conn *c, int status)
 {
 	struct resp *r = &c->resp;
 
+	static time_t last;
+	static int last_status;
+	static char line[128];
+	static size_t line_len;
+	time_t now = time(NULL);
+
 	r->status = status;
-	resp_printf(r, "HTTP/1.1 %d %s\r\nServer: porter\r\nDate: %s\r\n",
-	    status, http_status_text(status), util_http_date(time(NULL)));
+	/* The same line for a whole second: build it once, copy it after. */
+	if (now != last || status != last_status) {
+		int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n"
+		    "Server: porter\r\nDate: %s\r\n", status,
+		    http_status_text(status), util_http_date(now));
+
+		line_len = n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0;
+		last = now;
+		last_status = status;
+	}
+	resp_append(r, line, line_len);
 }
 
 /* Connection header and the empty line; the head becomes segment 0. */

@@ -152,7 +152,8 @@ http_parse_ci_eq(const unsigned char *s, size_t n, const char *lit)
 	size_t	i;
 
 	for (i = 0; i < n; i++)
-		if (lit[i] == '\0' || http_parse_lower(s[i]) != (unsigned char)lit[i])
+		if (lit[i] == '\0' ||
+		    http_parse_lower(s[i]) != (unsigned char)lit[i])
 			return 0;
 	return lit[n] == '\0';
 }
@@ -186,7 +187,8 @@ http_parse_ipv4(const unsigned char *s, size_t n)
 		while (i < n && http_parse_digit(s[i]) && i - start < 3)
 			val = val * 10 + (s[i++] - '0');
 		/* no leading zeros: "01" is not a dec-octet */
-		if (i == start || val > 255 || (s[start] == '0' && i - start > 1))
+		if (i == start || val > 255 ||
+		    (s[start] == '0' && i - start > 1))
 			return -1;
 	}
 	return i == n ? 0 : -1;
@@ -340,7 +342,8 @@ http_parse_target(struct http_req *r, const unsigned char *buf)
 	}
 	if (n == 1 && t[0] == '*') {
 		if (r->method != HTTP_M_OPTIONS)
-			return http_parse_fail(r, 400, "* target without OPTIONS");
+			return http_parse_fail(r, 400,
+			    "* target without OPTIONS");
 		return 0;
 	}
 
@@ -353,7 +356,7 @@ http_parse_target(struct http_req *r, const unsigned char *buf)
 		return http_parse_fail(r, 400, "bad request-target");
 	for (a = i; a < n && t[a] != '/' && t[a] != '?'; a++)
 		;
-	/* userinfo ends up here too: RFC 9110 4.2.4 says treat it as an error */
+	/* userinfo fails here too: RFC 9110 4.2.4 says treat it as an error */
 	if (http_parse_host(t + i, a - i, HOST_URI) == -1)
 		return http_parse_fail(r, 400, "bad authority in target");
 	if (http_parse_path(r, buf, r->target.off + a, n - a) == -1)
@@ -505,8 +508,9 @@ http_parse_te(struct http_req *r, const unsigned char *v, size_t n)
 				if (http_parse_quoted(v, n, &i) == -1)
 					goto bad;
 			} else {
-				for (s = i; i < n && http_parse_tchar(v[i]); i++)
-					;
+				s = i;
+				while (i < n && http_parse_tchar(v[i]))
+					i++;
 				if (i == s)
 					goto bad;
 			}
@@ -584,7 +588,7 @@ http_parse_field(struct http_req *r, const unsigned char *buf)
 			return HTTP_PARSE_ERROR;
 		break;
 	case HTTP_H_TRANSFER_ENCODING:
-		/* RFC 9112 6.1: the framing is faulty, as a 1.0 peer can't know TE */
+		/* RFC 9112 6.1: faulty framing, a 1.0 peer can't know TE */
 		if (r->version == 10)
 			return http_parse_fail(r, 400,
 			    "Transfer-Encoding in HTTP/1.0");
@@ -657,7 +661,8 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 			if (r->state <= S_LINE_LF)
 				return http_parse_fail(r, 414,
 				    "request line too long");
-			return http_parse_fail(r, 431, "request head too large");
+			return http_parse_fail(r, 431,
+			    "request head too large");
 		}
 		c = p[r->pos];
 
@@ -749,7 +754,7 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 			}
 			if (c == '\n')
 				return http_parse_end(r);
-			/* RFC 9112 5.2: obs-fold, and 2.2: space after the start line */
+			/* obs-fold (RFC 9112 5.2), or space after line 1 */
 			if (http_parse_ows(c))
 				return http_parse_fail(r, 400,
 				    "line starts with whitespace");
@@ -889,8 +894,9 @@ enum http_chunk_state {
 	C_ERROR
 };
 
-#define HTTP_CHUNK_LINE_MAX	4096		/* a size or trailer line */
-#define HTTP_CHUNK_TRAILER_MAX	(16 * 1024)	/* all trailer lines */
+/* The longest size or trailer line, and all trailer lines together. */
+#define HTTP_CHUNK_LINE_MAX	4096
+#define HTTP_CHUNK_TRAILER_MAX	(16 * 1024)
 
 void
 http_chunked_init(struct http_chunked *c)
@@ -932,7 +938,7 @@ http_chunked_skip(struct http_chunked *c, const char *buf, size_t len,
 			if (++c->linelen > HTTP_CHUNK_LINE_MAX)
 				goto fail;
 		} else if (c->state >= C_TRAILER0 && c->state <= C_END_LF) {
-			/* after the last chunk, remaining counts trailer bytes */
+			/* past the last chunk, remaining counts trailers */
 			if (++c->linelen > HTTP_CHUNK_LINE_MAX ||
 			    ++c->remaining > HTTP_CHUNK_TRAILER_MAX)
 				goto fail;
@@ -947,7 +953,7 @@ http_chunked_skip(struct http_chunked *c, const char *buf, size_t len,
 			break;
 		case C_SIZE:
 			if ((d = http_parse_hexval(ch)) != -1) {
-				/* keep it within 63 bits, so it fits an off_t */
+				/* keep it within 63 bits: it fits an off_t */
 				if (c->remaining > (uint64_t)INT64_MAX >> 4)
 					goto fail;
 				c->remaining = c->remaining << 4 | (uint64_t)d;

@@ -63,17 +63,51 @@ static const char util_months[12][4] = {
 	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
+static char *
+util_put2(char *p, int v)
+{
+	*p++ = (char)('0' + v / 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
+/* IMF-fixdate by hand: it is on every response, printf is not free. */
 size_t
 util_format_http_date(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
-	int n;
+	char *p = buf;
+	int y;
 
-	gmtime_r(&t, &tm);
-	n = snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-	    util_days[tm.tm_wday], tm.tm_mday, util_months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	return n > 0 ? (size_t)n : 0;
+	if (len < 30 || gmtime_r(&t, &tm) == NULL) {
+		if (len > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	y = tm.tm_year + 1900;
+	if (y < 0 || y > 9999) {
+		buf[0] = '\0';
+		return 0;
+	}
+	memcpy(p, util_days[tm.tm_wday], 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = util_put2(p, tm.tm_mday);
+	*p++ = ' ';
+	memcpy(p, util_months[tm.tm_mon], 3);
+	p += 3;
+	*p++ = ' ';
+	p = util_put2(p, y / 100);
+	p = util_put2(p, y % 100);
+	*p++ = ' ';
+	p = util_put2(p, tm.tm_hour);
+	*p++ = ':';
+	p = util_put2(p, tm.tm_min);
+	*p++ = ':';
+	p = util_put2(p, tm.tm_sec);
+	memcpy(p, " GMT", 5);
+	return (size_t)(p + 4 - buf);
 }
 
 /* Every response carries Date: format it once a second, not per request. */

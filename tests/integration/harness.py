@@ -901,10 +901,23 @@ class PorterTestCase(unittest.TestCase):
     stderr are printed to stderr, so a CI log shows what porter said.
     """
 
+    # What ASan, LSan and UBSan print: a worker that dies of one is
+    # replaced by the master, so only its stderr tells.
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                         "runtime error:")
+
+    def _check_sanitizers(self, srv):
+        bad = [l for l in srv.stderr_lines()
+               if any(m in l for m in self.SANITIZER_MARKERS)]
+        if bad:
+            self.fail("sanitizer report in porter's stderr:\n" + srv.stderr_text())
+
     def start_server(self, root=None, start=True, **kwargs):
         srv = Server(root, **kwargs)
         self._servers = getattr(self, "_servers", [])
         self._servers.append(srv)
+        # Cleanups run last-in first-out: close first, then read what it said.
+        self.addCleanup(self._check_sanitizers, srv)
         self.addCleanup(srv.close)
         if start:
             srv.start()

@@ -199,7 +199,7 @@ struct valid_case {
 	unsigned	 flags;
 	int64_t		 clen;
 	unsigned	 nheaders;
-	const char	*host;		/* known[HTTP_H_HOST]; NULL: empty */
+	const char	*host;		/* known[HOST], NULL: empty */
 	size_t		 tail;		/* bytes after the head */
 };
 
@@ -325,8 +325,9 @@ static const struct valid_case valid_cases[] = {
 	    HTTP_M_POST, "POST", "/", "/", NULL, 11, HTTP_F_CHUNKED, -1, 2,
 	    "h", 5 },
 	{ "chunked after other codings",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip;q=\"a;b\""
-	    " ,, x-foo ; p = v\r\nTransfer-Encoding: , ChunKed \r\n\r\n"),
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Transfer-Encoding: gzip;q=\"a;b\" ,, x-foo ; p = v\r\n"
+	    "Transfer-Encoding: , ChunKed \r\n\r\n"),
 	    HTTP_M_POST, "POST", "/", "/", NULL, 11, HTTP_F_CHUNKED, -1, 3,
 	    "h", 0 },
 	{ "repeated Content-Length",
@@ -559,11 +560,11 @@ static const struct error_case error_cases[] = {
 
 	/* framing */
 	{ "negative Content-Length",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), 400,
-	    0 },
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Content-Length: -1\r\n\r\n"), 400, 0 },
 	{ "Content-Length with sign",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n"), 400,
-	    0 },
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Content-Length: +1\r\n\r\n"), 400, 0 },
 	{ "Content-Length with space inside",
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2\r\n\r\n"),
 	    400, 0 },
@@ -574,8 +575,8 @@ static const struct error_case error_cases[] = {
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x10\r\n\r\n"),
 	    400, 0 },
 	{ "Content-Length trailing comma",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1,\r\n\r\n"), 400,
-	    0 },
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Content-Length: 1,\r\n\r\n"), 400, 0 },
 	{ "Content-Length list differs",
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 2\r\n\r\n"),
 	    400, 0 },
@@ -610,16 +611,17 @@ static const struct error_case error_cases[] = {
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n"), 400, 0 },
 	{ "TE chunkedchunked",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunkedchunked"
-	    "\r\n\r\n"), 400, 0 },
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Transfer-Encoding: chunkedchunked\r\n\r\n"), 400, 0 },
 	{ "TE empty",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n"), 400,
-	    0 },
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Transfer-Encoding:\r\n\r\n"), 400, 0 },
 	{ "TE chunked with parameter",
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;a=b"
 	    "\r\n\r\n"), 400, 0 },
 	{ "TE bad parameter",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip;, chunked"
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Transfer-Encoding: gzip;, chunked"
 	    "\r\n\r\n"), 400, 0 },
 	{ "TE unterminated quoted parameter",
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip;a=\"b, "
@@ -628,7 +630,8 @@ static const struct error_case error_cases[] = {
 	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip chunked"
 	    "\r\n\r\n"), 400, 0 },
 	{ "TE with VT",
-	    RAW("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \x0b" "chunked"
+	    RAW("POST / HTTP/1.1\r\nHost: h\r\n"
+	    "Transfer-Encoding: \x0b" "chunked"
 	    "\r\n\r\n"), 400, 0 },
 	{ "TE in HTTP/1.0",
 	    RAW("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400,
@@ -638,8 +641,8 @@ static const struct error_case error_cases[] = {
 	{ "no Host", RAW("GET / HTTP/1.1\r\n\r\n"), 400, 0 },
 	{ "no Host, absolute-form",
 	    RAW("GET http://h/ HTTP/1.1\r\n\r\n"), 400, 0 },
-	{ "two Host fields", RAW("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
-	    400, 0 },
+	{ "two Host fields",
+	    RAW("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), 400, 0 },
 	{ "two Host fields in 1.0",
 	    RAW("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n"), 400, 0 },
 	{ "Host {", RAW("GET / HTTP/1.1\r\nHost: {\r\n\r\n"), 400, 0 },
@@ -670,7 +673,8 @@ static const struct error_case error_cases[] = {
 	{ "Host IPv6 two ::", RAW("GET / HTTP/1.1\r\nHost: [1::2::3]\r\n\r\n"),
 	    400, 0 },
 	{ "Host IPv6 nine groups",
-	    RAW("GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:7:8:9]\r\n\r\n"), 400, 0 },
+	    RAW("GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:7:8:9]\r\n\r\n"), 400,
+	    0 },
 	{ "Host IPv6 seven groups",
 	    RAW("GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:7]\r\n\r\n"), 400, 0 },
 	{ "Host IPv6 long group",
@@ -952,7 +956,7 @@ struct chunk_case {
 	const char	*raw;
 	size_t		 len;
 	int		 ok;		/* 0: must fail with -1 */
-	size_t		 body;		/* bytes of the body, when ok */
+	size_t		 body;		/* body length, if ok */
 	uint64_t	 total;		/* data bytes, when ok */
 };
 
@@ -970,11 +974,11 @@ static const struct chunk_case chunk_cases[] = {
 	{ "space before extension", RAW("5 \t;a=b\r\nhello\r\n0\r\n\r\n"), 1,
 	    21, 5 },
 	{ "trailers",
-	    RAW("3\r\nfoo\r\n0\r\nVary: *\r\nX-T:\r\nX-U: a b\xff\n\r\n"), 1, 38,
-	    3 },
+	    RAW("3\r\nfoo\r\n0\r\nVary: *\r\nX-T:\r\nX-U: a b\xff\n\r\n"),
+	    1, 38, 3 },
 	{ "next request follows",
-	    RAW("3\r\nfoo\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"), 1, 13,
-	    3 },
+	    RAW("3\r\nfoo\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+	    1, 13, 3 },
 	{ "next request follows LF end",
 	    RAW("3\r\nfoo\r\n0\n\nGET / HTTP/1.1\r\n"), 1, 11, 3 },
 	{ "upper-case hex", RAW("A\r\n0123456789\r\n0\r\n\r\n"), 1, 20, 10 },
@@ -1162,7 +1166,8 @@ Test(http_chunked, line_limits)
 Test(http_chunked, trailer_limit)
 {
 	struct http_chunked c;
-	char		 line[] = "X-Trailer-Field: 0123456789012345678901234\r\n";
+	char		 line[] =
+	    "X-Trailer: 0123456789012345678901234567890\r\n";
 	size_t		 n = sizeof(line) - 1, i;
 	ssize_t		 rv = 0;
 	int		 done = 0;
