@@ -97,7 +97,7 @@ alog_quoted(const char *p, size_t len)
 void
 accesslog_write(struct conn *c)
 {
-	const struct http_req *q = &c->req;
+	const struct http_req *q = &c->rq->req;
 	const char *buf = c->in != NULL ? c->in + c->in_off : NULL;
 	char addr[NET_ADDRSTRLEN], num[24];
 	const char *t;
@@ -118,10 +118,10 @@ accesslog_write(struct conn *c)
 	alog_put(" ", 1);
 	alog_quoted(buf != NULL && q->line_len ? buf : NULL, q->line_len);
 	alog_put(" ", 1);
-	n = util_u64toa((uint64_t)c->resp.status, num);
+	n = util_u64toa((uint64_t)c->rq->resp.status, num);
 	alog_put(num, n);
 	alog_put(" ", 1);
-	body = c->resp.sent > c->resp.hdr_len ? c->resp.sent - c->resp.hdr_len : 0;
+	body = c->rq->resp.sent > c->rq->resp.hdr_len ? c->rq->resp.sent - c->rq->resp.hdr_len : 0;
 	if (body == 0)
 		alog_put("-", 1);
 	else {

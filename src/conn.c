@@ -168,18 +168,12 @@ conn_accept(struct listener *l)
 		}
 		if ((c = worker->free_conns) != NULL) {
 			worker->free_conns = c->zombie_next;
-			memset(c, 0, offsetof(struct conn, req));
+			memset(c, 0, sizeof(*c));
 		} else
 			c = xcalloc(1, sizeof(*c));
 		c->fd = fd;
 		c->state = CS_HEAD;
-		c->resp.fd = -1;
-		c->resp.fd_owned = 0;
-		c->resp.fe = NULL;
-		c->resp.release = NULL;
-		c->resp.heap = NULL;
-		http_req_init(&c->req, (uint32_t)worker->conf->max_header_size);
-		memcpy(&c->peer, &ss, len < sizeof(ss) ? len : sizeof(ss));
+		memcpy(&c->peer, &ss, len < sizeof(c->peer) ? len : sizeof(c->peer));
 		if (ev_add(worker->loop, &c->io, fd, CONN_EVENTS, conn_event,
 		    c) == -1) {
 			log_err("epoll_ctl");
@@ -199,10 +193,59 @@ conn_accept(struct listener *l)
 	}
 }
 
+/* A request begins: attach its state (recycled, with its response buffer). */
+static void
+conn_rq_get(struct conn *c)
+{
+	struct creq *rq = worker->free_rqs;
+	char *buf;
+	size_t cap;
+
+	if (rq != NULL) {
+		worker->free_rqs = rq->next_free;
+		buf = rq->resp.buf;
+		cap = rq->resp.buf_cap;
+	} else {
+		rq = xmalloc(sizeof(*rq));
+		buf = NULL;
+		cap = 0;
+	}
+	rq->next_free = NULL;
+	rq->body_left = 0;
+	rq->body_chunked = 0;
+	memset(&rq->resp, 0, sizeof(rq->resp));
+	rq->resp.buf = buf;
+	rq->resp.buf_cap = cap;
+	rq->resp.fd = -1;
+	http_req_init(&rq->req, (uint32_t)worker->conf->max_header_size);
+	c->rq = rq;
+}
+
+static void
+conn_resp_release(struct conn *c);
+
+/* The connection is idle or gone: its request state goes back to the pool. */
+static void
+conn_rq_put(struct conn *c)
+{
+	if (c->rq == NULL)
+		return;
+	conn_resp_release(c);
+	/* A huge response buffer (a big listing) is not worth keeping. */
+	if (c->rq->resp.buf_cap > 16384) {
+		free(c->rq->resp.buf);
+		c->rq->resp.buf = NULL;
+		c->rq->resp.buf_cap = 0;
+	}
+	c->rq->next_free = worker->free_rqs;
+	worker->free_rqs = c->rq;
+	c->rq = NULL;
+}
+
 static void
 conn_resp_release(struct conn *c)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 
 	if (r->fd != -1 && r->fd_owned)
 		close(r->fd);
@@ -227,13 +270,10 @@ conn_close(struct conn *c)
 		return;
 	c->closed = 1;
 	conn_list_remove(c);
-	conn_resp_release(c);
+	conn_rq_put(c);
 	/* close() drops the epoll registration: no epoll_ctl needed. */
 	close(c->fd);
 	conn_buf_put(c);
-	free(c->resp.buf);
-	c->resp.buf = NULL;
-	c->resp.buf_cap = 0;
 	c->zombie_next = worker->zombies;
 	worker->zombies = c;
 	worker->nconns--;
@@ -270,6 +310,8 @@ conn_fill(struct conn *c)
 		c->in = conn_buf_get();
 		c->in_cap = CONN_INBUF;
 		c->in_len = c->in_off = 0;
+		if (c->rq == NULL)
+			conn_rq_get(c);
 	}
 	if (c->in_len == c->in_cap) {
 		if (c->in_off > 0) {
@@ -319,14 +361,14 @@ conn_fill(struct conn *c)
 	return -1;
 }
 
-/* Start a response already built in c->resp. */
+/* Start a response already built in c->rq->resp. */
 static void
 conn_respond(struct conn *c)
 {
 	c->state = CS_SEND;
-	c->resp.cur = 0;
-	c->resp.cur_done = 0;
-	c->resp.sent = 0;
+	c->rq->resp.cur = 0;
+	c->rq->resp.cur_done = 0;
+	c->rq->resp.sent = 0;
 }
 
 /* A bad request: answer, then close without reading further. */
@@ -342,19 +384,19 @@ conn_fail(struct conn *c, int status)
 static int
 conn_skip_body(struct conn *c)
 {
-	uint32_t start = c->in_off + c->req.head_len;
+	uint32_t start = c->in_off + c->rq->req.head_len;
 	uint32_t avail = c->in_len - start;
 	int done = 0;
 
 	/* The head stays in place for the access log; body bytes are dropped. */
-	if (c->body_chunked) {
-		ssize_t n = http_chunked_skip(&c->chunk, c->in + start, avail, &done);
+	if (c->rq->body_chunked) {
+		ssize_t n = http_chunked_skip(&c->rq->chunk, c->in + start, avail, &done);
 
 		if (n < 0) {
 			conn_fail(c, 400);
 			return -1;
 		}
-		if ((int64_t)c->chunk.total > worker->conf->max_body_size) {
+		if ((int64_t)c->rq->chunk.total > worker->conf->max_body_size) {
 			conn_fail(c, 413);
 			return -1;
 		}
@@ -362,14 +404,14 @@ conn_skip_body(struct conn *c)
 		c->in_len -= (uint32_t)n;
 		return done;
 	}
-	if ((int64_t)avail >= c->body_left) {
-		memmove(c->in + start, c->in + start + c->body_left,
-		    avail - (size_t)c->body_left);
-		c->in_len -= (uint32_t)c->body_left;
-		c->body_left = 0;
+	if ((int64_t)avail >= c->rq->body_left) {
+		memmove(c->in + start, c->in + start + c->rq->body_left,
+		    avail - (size_t)c->rq->body_left);
+		c->in_len -= (uint32_t)c->rq->body_left;
+		c->rq->body_left = 0;
 		return 1;
 	}
-	c->body_left -= avail;
+	c->rq->body_left -= avail;
 	c->in_len = start;
 	return 0;
 }
@@ -414,7 +456,7 @@ conn_run_queue(void)
 static void
 conn_head_done(struct conn *c)
 {
-	struct http_req *r = &c->req;
+	struct http_req *r = &c->rq->req;
 
 	c->nreq++;
 	if (r->content_length > 0 || (r->flags & HTTP_F_CHUNKED)) {
@@ -422,10 +464,10 @@ conn_head_done(struct conn *c)
 			conn_fail(c, 413);
 			return;
 		}
-		c->body_left = r->content_length > 0 ? r->content_length : 0;
-		c->body_chunked = (r->flags & HTTP_F_CHUNKED) != 0;
-		if (c->body_chunked)
-			http_chunked_init(&c->chunk);
+		c->rq->body_left = r->content_length > 0 ? r->content_length : 0;
+		c->rq->body_chunked = (r->flags & HTTP_F_CHUNKED) != 0;
+		if (c->rq->body_chunked)
+			http_chunked_init(&c->rq->chunk);
 		if ((r->flags & HTTP_F_EXPECT_CONTINUE) && r->version == 11) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -456,7 +498,7 @@ conn_want_write(struct conn *c, int on)
 static int
 conn_send(struct conn *c)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 	struct iovec iov[RESP_MAXSEG];
 	struct msghdr msg;
 	struct seg *s;
@@ -534,7 +576,7 @@ conn_send(struct conn *c)
 static void
 conn_finish_request(struct conn *c)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 	int clean;
 
 	accesslog_write(c);
@@ -551,7 +593,7 @@ conn_finish_request(struct conn *c)
 		 * make close() send a reset that can destroy the response
 		 * in flight: half-close and drain them first.
 		 */
-		clean = c->in == NULL || c->in_len == c->in_off + c->req.head_len;
+		clean = c->in == NULL || c->in_len == c->in_off + c->rq->req.head_len;
 		if (clean && !c->readable && r->status < 400) {
 			conn_close(c);
 			return;
@@ -563,14 +605,16 @@ conn_finish_request(struct conn *c)
 	}
 
 	/* Next request: it may already be in the buffer (pipelining). */
-	c->in_off += c->req.head_len;
-	c->req.head_len = 0;
-	c->body_left = 0;
-	c->body_chunked = 0;
+	c->in_off += c->rq->req.head_len;
+	c->rq->req.head_len = 0;
+	c->rq->body_left = 0;
+	c->rq->body_chunked = 0;
 	c->state = CS_HEAD;
-	http_req_init(&c->req, (uint32_t)worker->conf->max_header_size);
+	http_req_init(&c->rq->req, (uint32_t)worker->conf->max_header_size);
 	if (c->in_off == c->in_len) {
-		conn_buf_put(c);	/* idle connections hold no buffer */
+		/* Idle connections hold no buffer and no request state. */
+		conn_buf_put(c);
+		conn_rq_put(c);
 		conn_timer(c, CONN_T_IDLE);
 	} else
 		conn_timer(c, CONN_T_HEADER);
@@ -611,14 +655,14 @@ conn_run(struct conn *c)
 		switch (c->state) {
 		case CS_HEAD:
 			if (c->in != NULL && c->in_len > c->in_off) {
-				rv = http_parse(&c->req, c->in + c->in_off,
+				rv = http_parse(&c->rq->req, c->in + c->in_off,
 				    c->in_len - c->in_off);
 				if (rv == HTTP_PARSE_DONE) {
 					conn_head_done(c);
 					continue;
 				}
 				if (rv == HTTP_PARSE_ERROR) {
-					conn_fail(c, c->req.status);
+					conn_fail(c, c->rq->req.status);
 					continue;
 				}
 			}

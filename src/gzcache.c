@@ -57,12 +57,18 @@ gzcache_same_file(const struct gzcache_entry *e, const struct stat *st)
 	return e->ge_dev == st->st_dev && e->ge_ino == st->st_ino;
 }
 
+/*
+ * The change time is part of the version: "cp -p" or "touch -d" can
+ * give new content the old size and mtime, but not the old ctime.
+ */
 static int
 gzcache_same_version(const struct gzcache_entry *e, const struct stat *st)
 {
 	return gzcache_same_file(e, st) && e->ge_size == st->st_size &&
 	    e->ge_mtime == st->st_mtim.tv_sec &&
-	    e->ge_mtime_nsec == st->st_mtim.tv_nsec;
+	    e->ge_mtime_nsec == st->st_mtim.tv_nsec &&
+	    e->ge_ctime == st->st_ctim.tv_sec &&
+	    e->ge_ctime_nsec == st->st_ctim.tv_nsec;
 }
 
 struct gzcache *
@@ -216,10 +222,10 @@ gzcache_pread(int fd, unsigned char *p, size_t n, off_t off)
 }
 
 /*
- * Compress size bytes from fd (or from buf when fd is -1) into a buffer
- * of size bytes. Running out of that room means the gzip form would be
- * no smaller: *out stays NULL, the "not worth it" answer, and we stop
- * early instead of compressing the rest for nothing.
+ * Compress size bytes from fd (or from buf when fd is -1) into one gzip
+ * member. The output buffer is deflateBound() big, so deflate() never
+ * runs out of room; whether the result is worth sending is the
+ * caller's call (a client that refuses identity takes it anyway).
  */
 static int
 gzcache_deflate(int fd, const unsigned char *buf, off_t size, int level,
@@ -228,14 +234,11 @@ gzcache_deflate(int fd, const unsigned char *buf, off_t size, int level,
 	z_stream	 zs;
 	unsigned char	*in = NULL, *dst = NULL, *shrunk;
 	off_t		 off = 0;
-	size_t		 n;
+	size_t		 n, cap;
 	int		 zinit = 0, r = Z_OK, flush, saved;
 
 	*out = NULL;
 	*outlen = 0;
-	if (size == 0)
-		return 0;	/* 20 bytes of gzip for nothing */
-
 	memset(&zs, 0, sizeof(zs));
 	/* windowBits 15 + 16: a gzip wrapper rather than zlib's. */
 	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8,
@@ -244,17 +247,21 @@ gzcache_deflate(int fd, const unsigned char *buf, off_t size, int level,
 		goto fail;
 	}
 	zinit = 1;
-	if ((dst = malloc((size_t)size)) == NULL)
+	/* size <= max_file, far below 4 GiB: uLong holds it. */
+	cap = deflateBound(&zs, (uLong)size);
+	if ((dst = malloc(cap)) == NULL)
 		goto fail;
-	if (fd != -1 && (in = malloc(GZCACHE_CHUNK)) == NULL)
+	if (fd != -1 && size > 0 && (in = malloc(GZCACHE_CHUNK)) == NULL)
 		goto fail;
 	zs.next_out = dst;
-	zs.avail_out = (uInt)size;	/* size <= max_file, far below 4 GiB */
+	zs.avail_out = (uInt)cap;
 
 	while (r != Z_STREAM_END) {
 		n = size - off < GZCACHE_CHUNK ? (size_t)(size - off) :
 		    GZCACHE_CHUNK;
-		if (fd != -1) {
+		/* An empty file: no input at all, NULL is fine with zlib. */
+		zs.next_in = NULL;
+		if (fd != -1 && n > 0) {
 			ssize_t	 got = gzcache_pread(fd, in, n, off);
 
 			if (got == -1)
@@ -264,7 +271,7 @@ gzcache_deflate(int fd, const unsigned char *buf, off_t size, int level,
 				goto fail;
 			}
 			zs.next_in = in;
-		} else
+		} else if (buf != NULL)
 			zs.next_in = buf + off;
 		zs.avail_in = (uInt)n;
 		off += (off_t)n;
@@ -272,29 +279,21 @@ gzcache_deflate(int fd, const unsigned char *buf, off_t size, int level,
 
 		do {
 			r = deflate(&zs, flush);
-			if (r == Z_STREAM_ERROR) {
+			/* With deflateBound() room, only a bug gets here. */
+			if (r == Z_STREAM_ERROR || (r != Z_STREAM_END &&
+			    zs.avail_out == 0)) {
 				errno = EINVAL;
 				goto fail;
 			}
-			if (r != Z_STREAM_END && zs.avail_out == 0)
-				goto notworth;
 		} while (zs.avail_in > 0 || (flush == Z_FINISH &&
 		    r != Z_STREAM_END));
 	}
-	if (zs.total_out >= (uLong)size)
-		goto notworth;
 
 	*outlen = zs.total_out;
 	if ((shrunk = realloc(dst, *outlen)) != NULL)
 		dst = shrunk;
 	*out = dst;
 	deflateEnd(&zs);
-	free(in);
-	return 0;
-
- notworth:
-	deflateEnd(&zs);
-	free(dst);
 	free(in);
 	return 0;
 
@@ -313,6 +312,7 @@ gzcache_make(struct gzcache *c, const struct stat *st, int level, int fd,
     const void *buf)
 {
 	struct gzcache_entry	*e;
+	struct stat		 now;
 	int			 saved;
 
 	if (level < -1 || level > 9 || st->st_size < 0 ||
@@ -328,11 +328,24 @@ gzcache_make(struct gzcache *c, const struct stat *st, int level, int fd,
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
 	if (gzcache_deflate(fd, buf, st->st_size, level, &e->ge_buf,
-	    &e->ge_len) == -1) {
-		saved = errno;
-		free(e);
-		errno = saved;
-		return NULL;
+	    &e->ge_len) == -1)
+		goto fail;
+	/*
+	 * A file rewritten while we read it would put new bytes under the
+	 * old version's key (or a mix of both): check it is still the
+	 * version the caller described.
+	 */
+	if (fd != -1) {
+		if (fstat(fd, &now) == -1)
+			goto fail;
+		if (now.st_size != st->st_size ||
+		    now.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+		    now.st_mtim.tv_nsec != st->st_mtim.tv_nsec ||
+		    now.st_ctim.tv_sec != st->st_ctim.tv_sec ||
+		    now.st_ctim.tv_nsec != st->st_ctim.tv_nsec) {
+			errno = ESTALE;
+			goto fail;
+		}
 	}
 	e->ge_data = e->ge_buf;
 	e->ge_dev = st->st_dev;
@@ -340,10 +353,19 @@ gzcache_make(struct gzcache *c, const struct stat *st, int level, int fd,
 	e->ge_size = st->st_size;
 	e->ge_mtime = st->st_mtim.tv_sec;
 	e->ge_mtime_nsec = st->st_mtim.tv_nsec;
+	e->ge_ctime = st->st_ctim.tv_sec;
+	e->ge_ctime_nsec = st->st_ctim.tv_nsec;
 	e->ge_level = level;
 	e->ge_refs = 1;		/* the caller's */
 	gzcache_insert(c, e, st);
 	return e;
+
+ fail:
+	saved = errno;
+	free(e->ge_buf);
+	free(e);
+	errno = saved;
+	return NULL;
 }
 
 struct gzcache_entry *

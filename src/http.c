@@ -1,7 +1,7 @@
 /*
  * http.c - turn a parsed request into a response: pick the site, map
  * the path to a file beneath its root, and build the status line,
- * headers and body segments in c->resp. No I/O on the socket here;
+ * headers and body segments in c->rq->resp. No I/O on the socket here;
  * conn.c sends what we queue.
  */
 #include <errno.h>
@@ -152,7 +152,7 @@ resp_seg_file(struct resp *r, off_t off, size_t len)
 void
 http_head_begin(struct conn *c, int status)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 
 	static time_t last;
 	static int last_status;
@@ -178,14 +178,14 @@ http_head_begin(struct conn *c, int status)
 void
 http_head_end(struct conn *c)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 
 	if (r->close)
 		c->keepalive = 0;
 	if (!c->keepalive) {
 		r->close = 1;
 		resp_append(r, "Connection: close\r\n", 19);
-	} else if (c->req.version == 10)
+	} else if (c->rq->req.version == 10)
 		resp_append(r, "Connection: keep-alive\r\n", 24);
 	resp_append(r, "\r\n", 2);
 	r->hdr_len = r->buf_len;
@@ -195,13 +195,13 @@ http_head_end(struct conn *c)
 static int
 http_is_head(const struct conn *c)
 {
-	return c->req.method == HTTP_M_HEAD;
+	return c->rq->req.method == HTTP_M_HEAD;
 }
 /* An error answered with the site's own page when it has one. */
 void
 http_error_site(struct conn *c, size_t site, int status, int do_close)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 
 	if (r->fd != -1 && r->fd_owned)
 		close(r->fd);
@@ -219,7 +219,7 @@ http_error_site(struct conn *c, size_t site, int status, int do_close)
 void
 http_error(struct conn *c, int status, int do_close)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 	char body[512];
 	int n;
 
@@ -236,7 +236,7 @@ http_error(struct conn *c, int status, int do_close)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	http_head_end(c);
 	/* No body for HEAD, and none for a request we could not parse as one. */
-	if (c->req.method != HTTP_M_HEAD || status == 400) {
+	if (c->rq->req.method != HTTP_M_HEAD || status == 400) {
 		size_t off = r->buf_len;
 
 		resp_append(r, body, (size_t)n);
@@ -251,7 +251,7 @@ static size_t
 http_site(const struct conn *c, const char *buf)
 {
 	const struct conf *conf = worker->conf;
-	const struct http_span *h = &c->req.known[HTTP_H_HOST];
+	const struct http_span *h = &c->rq->req.known[HTTP_H_HOST];
 	char host[256];
 	size_t i, j, len, nlen, best = 0, best_len = 0;
 	const char *p = buf + h->off;
@@ -301,8 +301,8 @@ http_site(const struct conn *c, const char *buf)
 static void
 http_redirect_slash(struct conn *c, const char *buf)
 {
-	struct resp *r = &c->resp;
-	const struct http_span *p = &c->req.path, *q = &c->req.query;
+	struct resp *r = &c->rq->resp;
+	const struct http_span *p = &c->rq->req.path, *q = &c->rq->req.query;
 	static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 "
 	    "Moved Permanently</title></head>\n<body><h1>301 Moved "
 	    "Permanently</h1><hr><address>porter</address></body></html>\n";
@@ -311,8 +311,8 @@ http_redirect_slash(struct conn *c, const char *buf)
 	/* The path as the client sent it: already valid URI characters. */
 	resp_printf(r, "Location: %.*s/%s%.*s\r\n"
 	    "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
-	    (int)p->len, buf + p->off, q->len || memchr(buf + c->req.target.off,
-	    '?', c->req.target.len) ? "?" : "", (int)q->len, buf + q->off,
+	    (int)p->len, buf + p->off, q->len || memchr(buf + c->rq->req.target.off,
+	    '?', c->rq->req.target.len) ? "?" : "", (int)q->len, buf + q->off,
 	    sizeof(body) - 1);
 	http_head_end(c);
 	if (!http_is_head(c))
@@ -373,7 +373,7 @@ http_lookup_done(struct fcache_entry *fe, int fd)
 static void
 http_adopt(struct conn *c, struct fcache_entry *fe, int fd)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 	int i;
 
 	if (r->fd != fd) {
@@ -401,9 +401,9 @@ void
 http_handle(struct conn *c)
 {
 	const struct conf *conf = worker->conf;
-	const struct http_req *q = &c->req;
+	const struct http_req *q = &c->rq->req;
 	const char *buf = c->in + c->in_off;
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 	char path[HTTP_PATH_MAX];
 	struct stat st;
 	struct fcache_entry *fe = NULL;
@@ -434,7 +434,7 @@ http_handle(struct conn *c)
 	}
 
 	site = http_site(c, buf);
-	if (c->req.target.len == 1 && buf[c->req.target.off] == '*') {
+	if (c->rq->req.target.len == 1 && buf[c->rq->req.target.off] == '*') {
 		status = 400;	/* "*" is for OPTIONS only */
 		goto fail;
 	}

@@ -274,7 +274,8 @@ listing_render(struct listing_buf *b, const char *urlpath,
 }
 
 int
-listing_html(int dirfd, const char *urlpath, char **out, size_t *outlen)
+listing_html(int dirfd, const char *urlpath, listing_follow_fn follow,
+    void *arg, char **out, size_t *outlen)
 {
 	struct listing_buf	 b = { NULL, 0, 0, 0 };
 	struct listing_ent	*ents = NULL, *e;
@@ -303,9 +304,17 @@ listing_html(int dirfd, const char *urlpath, char **out, size_t *outlen)
 		/* Dotfiles are private by convention, "." and ".." too. */
 		if (de->d_name[0] == '.')
 			continue;
-		/* Through symlinks; a broken one, or an entry that went
-		 * away since readdir(), is just not listed. */
-		if (fstatat(dirfd, de->d_name, &st, 0) == -1)
+		/* An entry that went away since readdir() is not listed. */
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		/*
+		 * Through symlinks, but only where the caller would follow
+		 * them too: a link out of the root must not show what it
+		 * points at. Broken ones are left out.
+		 */
+		if (S_ISLNK(st.st_mode) && (follow != NULL ?
+		    follow(arg, de->d_name, &st) :
+		    fstatat(dirfd, de->d_name, &st, 0)) == -1)
 			continue;
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 			continue;

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 
 #include "ev.h"
 #include "net.h"
@@ -227,6 +228,7 @@ struct worker {
 	struct conn	*zombies;	/* closed this turn, freed after it */
 	struct conn	*free_conns;	/* reuse, no malloc churn */
 	char		*free_bufs;	/* free input buffers, linked through their first bytes */
+	struct creq	*free_rqs;
 	long		 accept_timer;
 	uint64_t	 requests;
 	uint64_t	 max_requests;
@@ -281,28 +283,42 @@ struct resp {
 
 enum { CS_HEAD, CS_BODY, CS_QUEUED, CS_SEND, CS_LINGER };
 
-struct conn {
-	struct ev_io	 io;
-	struct conn	*prev, *next;	/* in worker->lists[tclass] */
-	struct conn	*zombie_next;
-	struct conn	*qnext;		/* in worker->queue */
-	int		 tclass;
-	uint64_t	 deadline;
-	int		 fd;
-	int		 state;		/* CS_* */
-	unsigned	 closed:1;
-	unsigned	 keepalive:1;
-	unsigned	 eof:1;		/* peer half-closed */
-	unsigned	 readable:1;	/* the socket may hold unread bytes */
-	struct sockaddr_storage peer;
-	char		*in;		/* input buffer, NULL when idle */
-	uint32_t	 in_len, in_cap, in_off;	/* request starts at in_off */
-	uint32_t	 nreq;
+/*
+ * What a connection needs only while a request is under way: attached
+ * with the input buffer when bytes arrive, returned to a free list when
+ * the connection goes idle. An idle keep-alive connection is just its
+ * struct conn.
+ */
+struct creq {
+	struct creq	*next_free;
 	int64_t		 body_left;	/* Content-Length body still to skip */
 	int		 body_chunked;
 	struct http_chunked chunk;
 	struct http_req	 req;
 	struct resp	 resp;
+};
+
+struct conn {
+	struct ev_io	 io;
+	struct conn	*prev, *next;	/* in worker->lists[tclass] */
+	struct conn	*zombie_next;
+	struct conn	*qnext;		/* in worker->queue */
+	uint64_t	 deadline;
+	int		 tclass;
+	int		 fd;
+	uint8_t		 state;		/* CS_* */
+	unsigned	 closed:1;
+	unsigned	 keepalive:1;
+	unsigned	 readable:1;	/* the socket may hold unread bytes */
+	uint32_t	 nreq;
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	sin;
+		struct sockaddr_in6	sin6;
+	} peer;
+	char		*in;		/* input buffer, NULL when idle */
+	uint32_t	 in_len, in_cap, in_off;	/* request starts at in_off */
+	struct creq	*rq;		/* NULL when idle */
 };
 
 void	 conn_accept(struct listener *l);

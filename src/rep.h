@@ -246,6 +246,14 @@ int	 encoding_type_compressible(const char *content_type,
 /* ---- directory listings (listing.c) ---------------------------------- */
 
 /*
+ * How a symlink in the listed directory is followed: fill st with what
+ * the entry name leads to and return 0, or return -1 to leave it out
+ * (broken, or pointing where the server would not go).
+ */
+typedef int	(*listing_follow_fn)(void *arg, const char *name,
+		    struct stat *st);
+
+/*
  * Render an HTML index of the directory open at dirfd. Takes ownership
  * of dirfd (it is closed in every case, so pass a dup). urlpath is the
  * directory's decoded URL path, ending in '/', used for the heading and
@@ -253,7 +261,8 @@ int	 encoding_type_compressible(const char *content_type,
  *
  * Directories come first, then files, each sorted bytewise by name;
  * directories get a trailing '/'. Names starting with '.' are never
- * listed. Symlinks are followed (broken ones are skipped), and anything
+ * listed. Symlinks are resolved with follow(arg, ...), or with a plain
+ * stat when follow is NULL; those it refuses are skipped, and anything
  * that is neither a regular file nor a directory is skipped. Names are
  * HTML-escaped in text and percent-encoded in links (all but RFC 3986
  * unreserved characters, so a name like "x:y" cannot become a scheme).
@@ -262,8 +271,8 @@ int	 encoding_type_compressible(const char *content_type,
  * On success returns 0 and a malloc'd page in *out (NUL-terminated, the
  * caller frees) of *outlen bytes; on failure -1 with errno set.
  */
-int	 listing_html(int dirfd, const char *urlpath, char **out,
-	    size_t *outlen);
+int	 listing_html(int dirfd, const char *urlpath, listing_follow_fn follow,
+	    void *arg, char **out, size_t *outlen);
 
 /* ---- gzip cache (gzcache.c) ------------------------------------------ */
 
@@ -275,9 +284,10 @@ struct gzcache;
 
 /*
  * A gzip-coded copy of one version of one file. ge_data/ge_len are
- * the whole gzip member, ready for writev() or for byte ranges; ge_data
- * is NULL when compressing did not make the file smaller, a marker that
- * saves compressing it again on every request: send identity. The other
+ * the whole gzip member, ready for writev() or for byte ranges. It is
+ * kept even when it is no smaller than the file: whether to send it is
+ * the caller's decision (compare ge_len with the file's size), and a
+ * client that refuses identity should get it all the same. The other
  * fields are private to gzcache.c.
  */
 struct gzcache_entry {
@@ -290,6 +300,8 @@ struct gzcache_entry {
 	off_t			 ge_size;
 	time_t			 ge_mtime;
 	long			 ge_mtime_nsec;
+	time_t			 ge_ctime;
+	long			 ge_ctime_nsec;
 	int			 ge_level;
 	unsigned		 ge_refs;
 	unsigned char		*ge_buf;
@@ -313,8 +325,8 @@ struct gzcache *gzcache_create(size_t max_bytes, size_t max_file_size);
 void	 gzcache_free(struct gzcache *c);
 
 /*
- * Look up the version of the file described by st (device, inode, size
- * and mtime to the nanosecond) compressed at level. A hit returns the
+ * Look up the version of the file described by st (device, inode, size,
+ * mtime and ctime to the nanosecond) compressed at level. A hit returns the
  * entry with a reference the caller owns; a miss returns NULL.
  */
 struct gzcache_entry *gzcache_get(struct gzcache *c, const struct stat *st,
@@ -325,7 +337,9 @@ struct gzcache_entry *gzcache_get(struct gzcache *c, const struct stat *st,
  * gzip wrapper, store the result (replacing older versions of the same
  * file) and return it with a reference the caller owns. Returns NULL
  * with errno: EFBIG if the file is over max_file_size, ESTALE if it got
- * shorter while being read, ENOMEM, EINVAL or a read(2) error.
+ * shorter while being read or fstat(fd) afterwards no longer matches st
+ * (it was rewritten meanwhile: nothing is cached under a key that does
+ * not describe the bytes), ENOMEM, EINVAL or a read(2) error.
  */
 struct gzcache_entry *gzcache_put(struct gzcache *c, const struct stat *st,
 	    int level, int fd);

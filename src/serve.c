@@ -4,12 +4,21 @@
  * sibling, or gzip made on the fly), evaluate preconditions, apply
  * ranges, and add validators and cache headers. Also directory
  * listings and per-site error pages.
+ *
+ * serve_file() borrows the caller's fd, which may belong to the
+ * open-file cache: it never closes it. On return c->rq->resp.fd is the file
+ * the body is sent from: either that fd, or a precompressed sibling
+ * opened here, which the response owns (resp.fd_owned is set).
+ *
+ * A request with no Accept-Encoding, Range or If-* field makes no
+ * system call here, so the plain GET stays as cheap as it can be.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,15 +26,75 @@
 #include "porter.h"
 #include "rep.h"
 
+/* The request fields that choose and condition the representation. */
+enum {
+	SERVE_F_ACCEPT_ENCODING,
+	SERVE_F_IF_MATCH,
+	SERVE_F_IF_NONE_MATCH,
+	SERVE_F_IF_MODIFIED_SINCE,
+	SERVE_F_IF_UNMODIFIED_SINCE,
+	SERVE_F_RANGE,
+	SERVE_F_IF_RANGE,
+	SERVE_F__COUNT
+};
+
+static const struct {
+	int		 hdr;		/* HTTP_H_* */
+	const char	*name;
+} serve_fieldtab[SERVE_F__COUNT] = {
+	[SERVE_F_ACCEPT_ENCODING] = { HTTP_H_ACCEPT_ENCODING, "accept-encoding" },
+	[SERVE_F_IF_MATCH] = { HTTP_H_IF_MATCH, "if-match" },
+	[SERVE_F_IF_NONE_MATCH] = { HTTP_H_IF_NONE_MATCH, "if-none-match" },
+	[SERVE_F_IF_MODIFIED_SINCE] = { HTTP_H_IF_MODIFIED_SINCE,
+	    "if-modified-since" },
+	[SERVE_F_IF_UNMODIFIED_SINCE] = { HTTP_H_IF_UNMODIFIED_SINCE,
+	    "if-unmodified-since" },
+	[SERVE_F_RANGE] = { HTTP_H_RANGE, "range" },
+	[SERVE_F_IF_RANGE] = { HTTP_H_IF_RANGE, "if-range" },
+};
+
+struct serve_fields {
+	struct rep_str	 f[SERVE_F__COUNT];	/* p == NULL: absent */
+	char		*joined[SERVE_F__COUNT];	/* malloc'd, or NULL */
+};
+
 /* The representation chosen for one response. */
 struct serve_rep {
 	int			 coding;	/* ENCODING_* */
-	int			 fd;		/* file data, or -1 */
+	int			 fd;		/* file data, unless mem */
+	int			 own;		/* fd is a sibling opened here */
 	const char		*mem;		/* or memory (gzip cache) */
 	off_t			 size;
+	time_t			 mtime;		/* Last-Modified as sent */
 	char			 etag[COND_ETAG_MAX];
 	struct gzcache_entry	*gz;
 };
+
+/* Mixed into multipart boundaries: two responses built in the same
+ * loop turn (same request count) still get different ones. */
+static uint64_t serve_nmultipart;
+
+/*
+ * "Name: value" and its CRLF, without printf: these run for every file
+ * response, where vsnprintf() was the biggest cost after parsing.
+ */
+static void
+serve_header(struct resp *r, const char *name, const char *value)
+{
+	resp_append(r, name, strlen(name));
+	resp_append(r, ": ", 2);
+	resp_append(r, value, strlen(value));
+	resp_append(r, "\r\n", 2);
+}
+
+static void
+serve_header_num(struct resp *r, const char *name, uint64_t v)
+{
+	char num[24];
+
+	util_u64toa(v, num);
+	serve_header(r, name, num);
+}
 
 static void
 serve_gz_release(void *arg)
@@ -33,32 +102,101 @@ serve_gz_release(void *arg)
 	gzcache_unref(arg);
 }
 
-static struct rep_str
-serve_hdr(const struct conn *c, int h)
+/*
+ * The request's value of each field. The parser keeps the first line of
+ * a field; one sent on several lines is a list split up (RFC 9110 5.3),
+ * so the lines are joined with ", " and read as the one list they are.
+ * A singleton field sent twice (Range, a date) then no longer parses,
+ * and is ignored as invalid, which is what the RFC asks for.
+ */
+static void
+serve_fields(const struct conn *c, struct serve_fields *sf)
 {
-	struct rep_str s = { NULL, 0 };
-	const struct http_span *sp = &c->req.known[h];
+	const struct http_req *q = &c->rq->req;
+	const char *buf = c->in + c->in_off;
+	size_t i, nlen, total, n, k;
+	unsigned h;
+	char *p;
 
-	/* An empty value counts as present for the conditionals. */
-	if (sp->off != 0 || sp->len != 0) {
-		s.p = c->in + c->in_off + sp->off;
-		s.len = sp->len;
+	for (i = 0; i < SERVE_F__COUNT; i++) {
+		const struct http_span *sp = &q->known[serve_fieldtab[i].hdr];
+
+		sf->joined[i] = NULL;
+		sf->f[i].p = NULL;
+		sf->f[i].len = 0;
+		/* A present field, even empty, has a non-zero offset. */
+		if (sp->off == 0 && sp->len == 0)
+			continue;
+		sf->f[i].p = buf + sp->off;
+		sf->f[i].len = sp->len;
+
+		nlen = strlen(serve_fieldtab[i].name);
+		for (h = 0, n = 0, total = 0; h < q->nheaders; h++) {
+			const struct http_header *f = &q->headers[h];
+
+			if (f->name.len == nlen && strncasecmp(buf + f->name.off,
+			    serve_fieldtab[i].name, nlen) == 0) {
+				n++;
+				total += f->value.len + 2;
+			}
+		}
+		if (n < 2)
+			continue;
+		p = xmalloc(total);
+		for (h = 0, k = 0; h < q->nheaders; h++) {
+			const struct http_header *f = &q->headers[h];
+
+			if (f->name.len != nlen || strncasecmp(buf + f->name.off,
+			    serve_fieldtab[i].name, nlen) != 0)
+				continue;
+			if (k > 0) {
+				p[k++] = ',';
+				p[k++] = ' ';
+			}
+			memcpy(p + k, buf + f->value.off, f->value.len);
+			k += f->value.len;
+		}
+		sf->joined[i] = p;
+		sf->f[i].p = p;
+		sf->f[i].len = k;
 	}
-	return s;
 }
 
-/* Is the precompressed sibling usable: a regular file, not older. */
+static void
+serve_fields_free(struct serve_fields *sf)
+{
+	size_t i;
+
+	for (i = 0; i < SERVE_F__COUNT; i++)
+		free(sf->joined[i]);
+}
+
+/*
+ * RFC 9110 8.8.2.1: a Last-Modified later than the response's Date
+ * (a clock set wrong, a file from the future) is sent as the Date.
+ */
+static time_t
+serve_last_modified(time_t mtime, time_t now)
+{
+	return mtime > now ? now : mtime;
+}
+
+/* The precompressed sibling, if it is a regular file not older than st. */
 static int
 serve_sibling(int rootfd, const char *path, int coding, const struct stat *st,
     struct stat *sst)
 {
 	char spath[4200];
-	int fd, err;
+	int fd, err, n;
 
-	snprintf(spath, sizeof(spath), "%s%s", path, encoding_suffix(coding));
+	n = snprintf(spath, sizeof(spath), "%s%s", path,
+	    encoding_suffix(coding));
+	if (n < 0 || (size_t)n >= sizeof(spath))
+		return -1;
 	if ((fd = file_open_beneath(rootfd, spath, O_RDONLY | O_NONBLOCK,
 	    &err)) == -1)
 		return -1;
+	/* Older means stale: the original was edited after compressing. */
 	if (fstat(fd, sst) == -1 || !S_ISREG(sst->st_mode) ||
 	    sst->st_mtim.tv_sec < st->st_mtim.tv_sec ||
 	    (sst->st_mtim.tv_sec == st->st_mtim.tv_sec &&
@@ -69,140 +207,179 @@ serve_sibling(int rootfd, const char *path, int coding, const struct stat *st,
 	return fd;
 }
 
+/* The gzip form of this version of the file, from the worker's cache. */
+static struct gzcache_entry *
+serve_gzip(const struct stat *st, int fd, const char *path)
+{
+	int level = worker->conf->compression.level;
+	struct gzcache_entry *e;
+
+	if (worker->gz == NULL && (worker->gz = gzcache_create(GZCACHE_MAX_BYTES,
+	    GZCACHE_MAX_FILE)) == NULL)
+		return NULL;
+	if ((e = gzcache_get(worker->gz, st, level)) != NULL)
+		return e;
+	e = gzcache_put(worker->gz, st, level, fd);
+	/* ESTALE: changed while being read; the next request sees it. */
+	if (e == NULL && errno != ESTALE && errno != EFBIG && errno != ENOMEM)
+		log_warn("gzip %s", path);
+	return e;
+}
+
 /*
- * Choose among identity, precompressed siblings and on-the-fly gzip.
- * Returns 1 if the answer depends on Accept-Encoding (Vary).
+ * Choose among identity, precompressed siblings and on-the-fly gzip for
+ * a compressible file whose request has Accept-Encoding. rep comes in
+ * describing identity.
  */
-static int
-serve_negotiate(struct conn *c, int rootfd, const char *path, int fd,
-    const struct stat *st, const char *ctype, struct serve_rep *rep)
+static void
+serve_negotiate(size_t site, const char *path, const struct stat *st,
+    struct rep_str ae, time_t now, struct serve_rep *rep)
 {
 	static const int order[] = { ENCODING_BR, ENCODING_ZSTD, ENCODING_GZIP };
 	const struct conf *conf = worker->conf;
-	struct rep_str ae = serve_hdr(c, HTTP_H_ACCEPT_ENCODING);
-	int sfd[3] = { -1, -1, -1 };
+	struct gzcache_entry *gz = NULL;
 	struct stat sst[3];
-	int avail = ENCODING_IDENTITY, compressible, vary, i, chosen;
+	int sfd[3] = { -1, -1, -1 };
+	int avail = ENCODING_IDENTITY, identity_ok, on_the_fly = 0, chosen, i;
+	char variant[16];
 
-	rep->coding = ENCODING_IDENTITY;
-	rep->fd = fd;
-	rep->mem = NULL;
-	rep->gz = NULL;
-	rep->size = st->st_size;
-	cond_etag(st, rep->etag, sizeof(rep->etag));
-
-	compressible = conf->compression.enabled &&
-	    encoding_type_compressible(ctype, conf->compression.types,
-	    conf->compression.ntypes);
-	vary = compressible;
-	if (ae.p == NULL || !compressible)
-		return vary;
-
-	/* Look for siblings only in codings this client would take. */
+	identity_ok = encoding_negotiate(ae.p, ae.len, ENCODING_IDENTITY) ==
+	    ENCODING_IDENTITY;
+	/* Look for siblings only in codings this client prefers to identity. */
 	for (i = 0; i < 3; i++) {
 		if (encoding_negotiate(ae.p, ae.len, order[i] |
 		    ENCODING_IDENTITY) != order[i])
 			continue;
-		if ((sfd[i] = serve_sibling(rootfd, path, order[i], st,
-		    &sst[i])) != -1)
+		if ((sfd[i] = serve_sibling(worker->rootfds[site], path,
+		    order[i], st, &sst[i])) != -1)
 			avail |= order[i];
 	}
-	/* No gzip sibling: make one, once, and keep it in the cache. */
-	if (!(avail & ENCODING_GZIP) && st->st_size >= conf->compression.min_size &&
-	    encoding_negotiate(ae.p, ae.len, ENCODING_GZIP | ENCODING_IDENTITY) ==
-	    ENCODING_GZIP) {
-		if (worker->gz == NULL)
-			worker->gz = gzcache_create(GZCACHE_MAX_BYTES,
-			    GZCACHE_MAX_FILE);
-		if (worker->gz != NULL) {
-			struct gzcache_entry *e = gzcache_get(worker->gz, st,
-			    conf->compression.level);
-
-			if (e == NULL)
-				e = gzcache_put(worker->gz, st,
-				    conf->compression.level, fd);
-			if (e != NULL && e->ge_data != NULL) {
-				rep->gz = e;
-				avail |= ENCODING_GZIP;
-			} else if (e != NULL)
-				gzcache_unref(e);	/* not worth it */
+	/*
+	 * No gzip sibling: gzip it here, if it is big enough to gain, or
+	 * whatever its size when the client refuses identity.
+	 */
+	if (!(avail & ENCODING_GZIP) && st->st_size <= GZCACHE_MAX_FILE &&
+	    (st->st_size >= conf->compression.min_size || !identity_ok)) {
+		avail |= ENCODING_GZIP;
+		on_the_fly = 1;
+	}
+	chosen = encoding_negotiate(ae.p, ae.len, avail);
+	if (chosen == ENCODING_GZIP && on_the_fly) {
+		gz = serve_gzip(st, rep->fd, path);
+		/* Not smaller: identity is the better answer, if allowed. */
+		if (gz == NULL || ((off_t)gz->ge_len >= st->st_size &&
+		    identity_ok)) {
+			gzcache_unref(gz);
+			gz = NULL;
+			chosen = encoding_negotiate(ae.p, ae.len,
+			    avail & ~ENCODING_GZIP);
 		}
 	}
-
-	chosen = encoding_negotiate(ae.p, ae.len, avail);
+	/* Nothing acceptable: identity anyway, as nginx and Apache do. */
 	if (chosen == ENCODING_NONE_ACCEPTABLE)
-		chosen = ENCODING_IDENTITY;	/* as nginx and Apache do */
+		chosen = ENCODING_IDENTITY;
+
 	for (i = 0; i < 3; i++) {
 		if (sfd[i] == -1)
 			continue;
-		if (order[i] == chosen) {
-			rep->coding = chosen;
-			rep->fd = sfd[i];
-			rep->size = sst[i].st_size;
-			cond_etag_variant(&sst[i], encoding_token(chosen),
-			    rep->etag, sizeof(rep->etag));
-			/* fd stays the caller's (it may be the file cache's). */
-		} else
+		if (order[i] != chosen) {
 			close(sfd[i]);
+			continue;
+		}
+		rep->fd = sfd[i];
+		rep->own = 1;
+		rep->size = sst[i].st_size;
+		rep->mtime = serve_last_modified(sst[i].st_mtime, now);
+		cond_etag_variant(&sst[i], encoding_token(chosen), rep->etag,
+		    sizeof(rep->etag));
 	}
-	if (chosen == ENCODING_GZIP && rep->coding != ENCODING_GZIP &&
-	    rep->gz != NULL) {
-		rep->coding = ENCODING_GZIP;
-		rep->mem = (const char *)rep->gz->ge_data;
-		rep->size = (off_t)rep->gz->ge_len;
-		cond_etag_variant(st, "gz", rep->etag, sizeof(rep->etag));
-	} else if (rep->gz != NULL) {
-		gzcache_unref(rep->gz);
-		rep->gz = NULL;
+	if (gz != NULL) {
+		rep->gz = gz;
+		rep->mem = (const char *)gz->ge_data;
+		rep->size = (off_t)gz->ge_len;
+		/* The level changes the bytes, so it is part of the tag. */
+		snprintf(variant, sizeof(variant), "gz%d",
+		    conf->compression.level);
+		cond_etag_variant(st, variant, rep->etag, sizeof(rep->etag));
 	}
-	return vary;
+	rep->coding = chosen;
+}
+
+/*
+ * The time in the Date header that http_head_begin() just wrote, the
+ * last line of the head so far: Expires counts from that very second.
+ * now if it cannot be read back.
+ */
+static time_t
+serve_date(const struct resp *r, time_t now)
+{
+	time_t t;
+
+	if (r->buf_len < COND_DATE_LEN + 2 ||
+	    (t = cond_parse_date(r->buf + r->buf_len - 2 - COND_DATE_LEN,
+	    COND_DATE_LEN)) == -1)
+		return now;
+	return t;
 }
 
 /* Cache-Control and Expires from the site's first matching rule. */
 static void
 serve_cache_headers(struct resp *r, const struct conf_site *site,
-    const char *path)
+    const char *path, time_t now)
 {
 	const struct conf_cache_rule *rule = NULL;
-	const char *ext = strrchr(path, '.');
+	size_t i, plen = strlen(path), mlen;
 	char date[40];
-	size_t i;
+	const char *sep = "";
 
-	if (ext != NULL && strchr(ext, '/') != NULL)
-		ext = NULL;
 	for (i = 0; i < site->ncache && rule == NULL; i++) {
 		const struct conf_cache_rule *cr = &site->cache[i];
 
-		if (cr->is_ext ? (ext != NULL && strcasecmp(ext, cr->match) == 0) :
-		    strncmp(path, cr->match, strlen(cr->match)) == 0)
+		mlen = strlen(cr->match);
+		/* An extension ends the name; it is not the whole name. */
+		if (cr->is_ext ? plen > mlen && path[plen - mlen - 1] != '/' &&
+		    strcasecmp(path + plen - mlen, cr->match) == 0 :
+		    strncmp(path, cr->match, mlen) == 0)
 			rule = cr;
 	}
-	if (rule == NULL)
+	if (rule == NULL ||
+	    (rule->max_age < 0 && !rule->immutable && !rule->no_cache))
 		return;
-	if (rule->no_cache) {
-		resp_append(r, "Cache-Control: no-cache\r\n", 25);
-		return;
+	resp_append(r, "Cache-Control: ", 15);
+	if (rule->max_age >= 0) {
+		resp_printf(r, "max-age=%ld", rule->max_age);
+		sep = ", ";
 	}
-	if (rule->max_age < 0)
-		return;
-	util_format_http_date(time(NULL) + rule->max_age, date, sizeof(date));
-	resp_printf(r, "Cache-Control: max-age=%ld%s\r\nExpires: %s\r\n",
-	    rule->max_age, rule->immutable ? ", immutable" : "", date);
+	if (rule->immutable) {
+		resp_printf(r, "%simmutable", sep);
+		sep = ", ";
+	}
+	if (rule->no_cache)
+		resp_printf(r, "%sno-cache", sep);
+	resp_append(r, "\r\n", 2);
+	/* For HTTP/1.0 caches; the same clock as the Date header. */
+	if (rule->max_age >= 0) {
+		util_format_http_date(now + rule->max_age, date, sizeof(date));
+		resp_printf(r, "Expires: %s\r\n", date);
+	}
 }
 
-/* Headers shared by 200, 206 and 304. */
+/*
+ * Validators and caching headers: the same for 200, 206 and 304. date
+ * is the Date header's time.
+ */
 static void
-serve_validators(struct resp *r, const struct serve_rep *rep,
-    const struct stat *st, int vary, const struct conf_site *site,
-    const char *path)
+serve_validators(struct resp *r, const struct serve_rep *rep, int vary,
+    const struct conf_site *site, const char *path, time_t date)
 {
 	char lm[40];
 
-	util_format_http_date(st->st_mtime, lm, sizeof(lm));
-	resp_printf(r, "Last-Modified: %s\r\nETag: %s\r\n", lm, rep->etag);
+	util_format_http_date(rep->mtime, lm, sizeof(lm));
+	serve_header(r, "Last-Modified", lm);
+	serve_header(r, "ETag", rep->etag);
 	if (vary)
 		resp_append(r, "Vary: Accept-Encoding\r\n", 23);
-	serve_cache_headers(r, site, path);
+	serve_cache_headers(r, site, path, date);
 }
 
 static void
@@ -214,134 +391,214 @@ serve_body(struct resp *r, const struct serve_rep *rep, off_t off, off_t len)
 		resp_seg_file(r, off, (size_t)len);
 }
 
+/* Part headers go into resp.buf as their own segments. */
+static void
+serve_buf_seg(struct resp *r, const char *p, size_t len)
+{
+	size_t off = r->buf_len;
+
+	resp_append(r, p, len);
+	resp_seg_buf(r, off, len);
+}
+
 /* multipart/byteranges: part headers in resp.buf, data from the file. */
 static void
 serve_multipart(struct conn *c, const struct serve_rep *rep,
     const struct range_set *rs, const char *ctype)
 {
-	struct resp *r = &c->resp;
-	char boundary[RANGE_BOUNDARY_SIZE], part[512];
-	size_t i, off;
+	struct resp *r = &c->rq->resp;
+	char boundary[RANGE_BOUNDARY_SIZE], part[512], *big;
+	size_t i;
 	int n;
 
-	range_boundary(boundary, (uint64_t)getpid(), worker->requests);
+	range_boundary(boundary, (uint64_t)getpid(),
+	    worker->requests ^ (++serve_nmultipart << 40));
 	resp_printf(r, "Content-Type: multipart/byteranges; boundary=%s\r\n"
 	    "Content-Length: %lld\r\n", boundary,
 	    (long long)range_multipart_length(rs, boundary, ctype, rep->size));
 	http_head_end(c);
-	if (c->req.method == HTTP_M_HEAD)
+	if (c->rq->req.method == HTTP_M_HEAD)
 		return;
 	for (i = 0; i < rs->n; i++) {
 		n = range_part_header(part, sizeof(part), boundary, ctype,
 		    &rs->r[i], rep->size);
-		off = r->buf_len;
-		resp_append(r, part, (size_t)n);
-		resp_seg_buf(r, off, (size_t)n);
+		if (n < 0)
+			abort();	/* cannot happen: only %s and %jd */
+		if ((size_t)n < sizeof(part))
+			serve_buf_seg(r, part, (size_t)n);
+		else {
+			/* A long Content-Type from mime.types. */
+			big = xmalloc((size_t)n + 1);
+			range_part_header(big, (size_t)n + 1, boundary, ctype,
+			    &rs->r[i], rep->size);
+			serve_buf_seg(r, big, (size_t)n);
+			free(big);
+		}
 		serve_body(r, rep, rs->r[i].start,
 		    rs->r[i].end - rs->r[i].start + 1);
 	}
 	n = range_closing(part, sizeof(part), boundary);
-	off = r->buf_len;
-	resp_append(r, part, (size_t)n);
-	resp_seg_buf(r, off, (size_t)n);
+	serve_buf_seg(r, part, (size_t)n);
 }
 
 void
 serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
     const char *path)
 {
-	const struct conf_site *site = &worker->conf->sites[site_idx];
-	struct resp *r = &c->resp;
+	const struct conf *conf = worker->conf;
+	const struct conf_site *site = &conf->sites[site_idx];
+	struct resp *r = &c->rq->resp;
+	struct serve_fields sf;
 	struct serve_rep rep;
 	struct cond_hdrs ch;
 	struct range_set rs;
-	struct rep_str range, ifr;
 	const char *name = strrchr(path, '/'), *ctype;
+	time_t now = time(NULL);
 	char cr[128];
-	int status, vary, is_head = c->req.method == HTTP_M_HEAD;
+	int status = 0, vary;
 
 	name = name ? name + 1 : path;
 	ctype = mime_type(name, strlen(name));
-	vary = serve_negotiate(c, worker->rootfds[site_idx], path, fd, st, ctype,
-	    &rep);
+	serve_fields(c, &sf);
+
+	rep.coding = ENCODING_IDENTITY;
+	rep.fd = fd;
+	rep.own = 0;
+	rep.mem = NULL;
+	rep.size = st->st_size;
+	rep.mtime = serve_last_modified(st->st_mtime, now);
+	rep.gz = NULL;
+	cond_etag(st, rep.etag, sizeof(rep.etag));
+
+	/*
+	 * A type worth compressing may be sent coded, so caches must key
+	 * it on Accept-Encoding whether or not this response is coded.
+	 * Other types ignore Accept-Encoding: no Vary, no sibling lookups.
+	 */
+	vary = conf->compression.enabled && encoding_type_compressible(ctype,
+	    conf->compression.types, conf->compression.ntypes);
+	if (vary && sf.f[SERVE_F_ACCEPT_ENCODING].p != NULL)
+		serve_negotiate(site_idx, path, st,
+		    sf.f[SERVE_F_ACCEPT_ENCODING], now, &rep);
 	r->fd = rep.fd;
+	r->fd_owned = rep.own;
 	if (rep.gz != NULL) {
 		r->release = serve_gz_release;
 		r->release_arg = rep.gz;
 	}
 
-	ch.if_match = serve_hdr(c, HTTP_H_IF_MATCH);
-	ch.if_none_match = serve_hdr(c, HTTP_H_IF_NONE_MATCH);
-	ch.if_modified_since = serve_hdr(c, HTTP_H_IF_MODIFIED_SINCE);
-	ch.if_unmodified_since = serve_hdr(c, HTTP_H_IF_UNMODIFIED_SINCE);
-	status = cond_evaluate(1, rep.etag, st->st_mtime, &ch);
+	/* RFC 9110 13.2.2, steps 1 to 4, for the selected representation. */
+	ch.if_match = sf.f[SERVE_F_IF_MATCH];
+	ch.if_none_match = sf.f[SERVE_F_IF_NONE_MATCH];
+	ch.if_modified_since = sf.f[SERVE_F_IF_MODIFIED_SINCE];
+	ch.if_unmodified_since = sf.f[SERVE_F_IF_UNMODIFIED_SINCE];
+	if (ch.if_match.p != NULL || ch.if_none_match.p != NULL ||
+	    ch.if_modified_since.p != NULL || ch.if_unmodified_since.p != NULL)
+		status = cond_evaluate(1, rep.etag, rep.mtime, &ch);
 	if (status == 412) {
+		/* The sibling, if any, is closed there: fd_owned is set. */
 		http_error_site(c, site_idx, 412, 0);
-		return;
+		goto done;
 	}
 	if (status == 304) {
 		http_head_begin(c, 304);
-		serve_validators(r, &rep, st, vary, site, path);
+		if (site->ncache > 0)
+			now = serve_date(r, now);
+		serve_validators(r, &rep, vary, site, path, now);
 		http_head_end(c);
-		return;
+		goto done;
 	}
 
-	/* Ranges apply to the representation being sent. */
-	range = serve_hdr(c, HTTP_H_RANGE);
-	status = 0;
-	if (range.p != NULL && c->req.method == HTTP_M_GET) {
-		ifr = serve_hdr(c, HTTP_H_IF_RANGE);
-		if (ifr.p == NULL || cond_if_range(ifr.p, ifr.len, rep.etag,
-		    st->st_mtime))
-			status = range_parse(range.p, range.len, rep.size, &rs);
-	}
+	/*
+	 * Step 5: Range, for GET only (RFC 9110 14.2), on the bytes of the
+	 * representation being sent. A date in If-Range only counts while
+	 * it is a strong validator (8.8.2.2): a file modified this very
+	 * second may change again within it, so it does not match.
+	 */
+	if (c->rq->req.method == HTTP_M_GET && sf.f[SERVE_F_RANGE].p != NULL &&
+	    (sf.f[SERVE_F_IF_RANGE].p == NULL ||
+	    cond_if_range(sf.f[SERVE_F_IF_RANGE].p, sf.f[SERVE_F_IF_RANGE].len,
+	    rep.etag, rep.mtime < now ? rep.mtime : -1)))
+		status = range_parse(sf.f[SERVE_F_RANGE].p,
+		    sf.f[SERVE_F_RANGE].len, rep.size, &rs);
 	if (status == 416) {
+		range_content_range(cr, sizeof(cr), NULL, rep.size);
 		http_head_begin(c, 416);
-		resp_printf(r, "Content-Range: bytes */%lld\r\n"
-		    "Content-Length: 0\r\n", (long long)rep.size);
+		resp_printf(r, "Content-Range: %s\r\nContent-Length: 0\r\n", cr);
 		http_head_end(c);
-		return;
+		goto done;
 	}
 
 	http_head_begin(c, status == 206 ? 206 : 200);
+	if (site->ncache > 0)
+		now = serve_date(r, now);
 	resp_append(r, "Accept-Ranges: bytes\r\n", 22);
 	if (rep.coding != ENCODING_IDENTITY)
-		resp_printf(r, "Content-Encoding: %s\r\n",
-		    encoding_token(rep.coding));
-	serve_validators(r, &rep, st, vary, site, path);
+		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
+	serve_validators(r, &rep, vary, site, path, now);
 	if (status == 206 && rs.n > 1) {
 		serve_multipart(c, &rep, &rs, ctype);
-		return;
+		goto done;
 	}
-	resp_printf(r, "Content-Type: %s\r\n", ctype);
+	serve_header(r, "Content-Type", ctype);
 	if (status == 206) {
 		range_content_range(cr, sizeof(cr), &rs.r[0], rep.size);
 		resp_printf(r, "Content-Range: %s\r\nContent-Length: %lld\r\n",
 		    cr, (long long)(rs.r[0].end - rs.r[0].start + 1));
 		http_head_end(c);
-		if (!is_head)
-			serve_body(r, &rep, rs.r[0].start,
-			    rs.r[0].end - rs.r[0].start + 1);
-		return;
+		serve_body(r, &rep, rs.r[0].start,
+		    rs.r[0].end - rs.r[0].start + 1);
+		goto done;
 	}
-	resp_printf(r, "Content-Length: %lld\r\n", (long long)rep.size);
+	serve_header_num(r, "Content-Length", (uint64_t)rep.size);
 	http_head_end(c);
-	if (!is_head)
+	if (c->rq->req.method != HTTP_M_HEAD)
 		serve_body(r, &rep, 0, rep.size);
+done:
+	serve_fields_free(&sf);
+}
+
+/* ---- directory listings ---------------------------------------------- */
+
+struct serve_follow {
+	int		 rootfd;
+	const char	*dir;		/* URL path of the directory, ends in '/' */
+};
+
+/* A symlink is listed only if serving it would work: beneath the root. */
+static int
+serve_listing_follow(void *arg, const char *name, struct stat *st)
+{
+	const struct serve_follow *sf = arg;
+	char path[4200];
+	int fd, err, n, rv;
+
+	n = snprintf(path, sizeof(path), "%s%s", sf->dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	/* O_PATH: find the inode without opening a fifo or a device. */
+	if ((fd = file_open_beneath(sf->rootfd, path, O_PATH, &err)) == -1)
+		return -1;
+	rv = fstat(fd, st);
+	close(fd);
+	return rv;
 }
 
 /* A directory without an index, where the site allows listings. */
 void
 serve_listing(struct conn *c, size_t site_idx, const char *path)
 {
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
+	struct serve_follow sf;
 	char *html = NULL;
 	size_t len = 0;
 	int fd, err = 0;
 
-	fd = file_open_beneath(worker->rootfds[site_idx], path,
-	    O_RDONLY | O_DIRECTORY, &err);
-	if (fd == -1 || listing_html(fd, path, &html, &len) == -1) {
+	sf.rootfd = worker->rootfds[site_idx];
+	sf.dir = path;
+	fd = file_open_beneath(sf.rootfd, path, O_RDONLY | O_DIRECTORY, &err);
+	if (fd == -1 || listing_html(fd, path, serve_listing_follow, &sf,
+	    &html, &len) == -1) {
 		if (fd != -1)
 			err = errno;
 		http_error_site(c, site_idx, file_errno_status(err), 0);
@@ -349,22 +606,26 @@ serve_listing(struct conn *c, size_t site_idx, const char *path)
 	}
 	r->heap = html;
 	http_head_begin(c, 200);
+	/* Made afresh each time and changes with the directory: revalidate. */
 	resp_printf(r, "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-cache\r\n", len);
 	http_head_end(c);
-	if (c->req.method != HTTP_M_HEAD)
+	if (c->rq->req.method != HTTP_M_HEAD)
 		resp_seg_mem(r, html, len);
 }
 
+/* ---- error pages ----------------------------------------------------- */
+
 /*
  * The site's own page for this status, if it has one and it can be
- * opened; 0 when the built-in page should be used.
+ * opened; 0 when the built-in page should be used. The page's fd
+ * belongs to the response.
  */
 int
 serve_error_page(struct conn *c, size_t site_idx, int status)
 {
 	const struct conf_site *site = &worker->conf->sites[site_idx];
-	struct resp *r = &c->resp;
+	struct resp *r = &c->rq->resp;
 	char path[4200];
 	struct stat st;
 	const char *name;
@@ -390,13 +651,14 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	name = strrchr(path, '/');
 	name = name ? name + 1 : path;
 	r->fd = fd;
+	r->fd_owned = 1;
 	http_head_begin(c, status);
 	resp_printf(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
 	    mime_type(name, strlen(name)), (long long)st.st_size);
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	http_head_end(c);
-	if (c->req.method != HTTP_M_HEAD)
+	if (c->rq->req.method != HTTP_M_HEAD)
 		resp_seg_file(r, 0, (size_t)st.st_size);
 	return 1;
 }

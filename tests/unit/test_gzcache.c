@@ -65,7 +65,7 @@ noise(size_t size)
 
 /* Inflate e's gzip member and compare with the source. */
 static void
-check_gunzip(const struct gzcache_entry *e, const char *src, size_t len)
+check_member(const struct gzcache_entry *e, const char *src, size_t len)
 {
 	z_stream	 zs;
 	char		*out = malloc(len + 1);
@@ -73,7 +73,6 @@ check_gunzip(const struct gzcache_entry *e, const char *src, size_t len)
 
 	cr_assert_not_null(out);
 	cr_assert_not_null(e->ge_data);
-	cr_assert_lt(e->ge_len, len, "not smaller");
 	cr_assert(e->ge_data[0] == 0x1f && e->ge_data[1] == 0x8b,
 	    "no gzip magic");
 	memset(&zs, 0, sizeof(zs));
@@ -89,6 +88,14 @@ check_gunzip(const struct gzcache_entry *e, const char *src, size_t len)
 	cr_assert_eq(memcmp(out, src, len), 0);
 	inflateEnd(&zs);
 	free(out);
+}
+
+/* The same, for text that must have come out smaller. */
+static void
+check_gunzip(const struct gzcache_entry *e, const char *src, size_t len)
+{
+	cr_assert_lt(e->ge_len, len, "not smaller");
+	check_member(e, src, len);
 }
 
 Test(gzcache, round_trip_and_hit)
@@ -139,6 +146,14 @@ Test(gzcache, from_fd)
 	check_gunzip(e, src, len);
 	cr_assert_eq(lseek(fd, 0, SEEK_CUR), 5, "file offset moved");
 	gzcache_unref(e);
+
+	/* same size, but not the version described: refuse, cache nothing */
+	st.st_mtim.tv_nsec = (st.st_mtim.tv_nsec + 1) % 1000000000;
+	errno = 0;
+	cr_assert_null(gzcache_put(c, &st, LEVEL, fd));
+	cr_assert_eq(errno, ESTALE);
+	cr_assert_null(gzcache_get(c, &st, LEVEL));
+	cr_assert_eq(gzcache_count(c), 1, "only the true version is kept");
 
 	/* the file shrank since fstat(): refuse, do not cache garbage */
 	st.st_size += 10;
@@ -314,7 +329,12 @@ Test(gzcache, refcount_outlives_eviction)
 	free(src_b);
 }
 
-Test(gzcache, not_worth_it_marker)
+/*
+ * What does not shrink is still kept, as a whole gzip member: the
+ * caller sends it to a client that refuses identity, and otherwise
+ * compares sizes, without compressing again on every request.
+ */
+Test(gzcache, incompressible_is_kept)
 {
 	struct gzcache		*c = gzcache_create(GZCACHE_MAX_BYTES,
 				    GZCACHE_MAX_FILE);
@@ -325,21 +345,48 @@ Test(gzcache, not_worth_it_marker)
 
 	e = gzcache_put_buf(c, &st, LEVEL, src);
 	cr_assert_not_null(e);
-	cr_assert_null(e->ge_data, "random bytes compressed");
-	cr_assert_eq(e->ge_len, 0);
+	cr_assert_geq(e->ge_len, 100000, "random bytes compressed");
+	check_member(e, src, 100000);
 	h = gzcache_get(c, &st, LEVEL);
-	cr_assert_eq(h, e, "the marker is not remembered");
+	cr_assert_eq(h, e, "not remembered");
 	gzcache_unref(h);
 	gzcache_unref(e);
 
-	/* an empty file is never worth a gzip header */
+	/* an empty file: a member that inflates to nothing */
 	e = gzcache_put_buf(c, &st0, LEVEL, "");
 	cr_assert_not_null(e);
-	cr_assert_null(e->ge_data);
+	cr_assert_eq(e->ge_len, 20);
+	check_member(e, "", 0);
+	gzcache_unref(e);
+	e = gzcache_put_buf(c, &st0, LEVEL, NULL);
+	cr_assert_not_null(e, "an empty file needs no buffer");
 	gzcache_unref(e);
 	cr_assert_eq(gzcache_count(c), 2);
 	gzcache_free(c);
 	free(src);
+}
+
+/* The change time is part of the key: "cp -p" keeps size and mtime. */
+Test(gzcache, ctime_is_part_of_the_key)
+{
+	struct gzcache		*c = gzcache_create(GZCACHE_MAX_BYTES,
+				    GZCACHE_MAX_FILE);
+	struct gzcache_entry	*e;
+	struct stat		 st = fake_stat(11, 5000, 1000), st2;
+	char			*v1 = text(5000, 1);
+
+	st.st_ctim.tv_sec = 2000;
+	e = gzcache_put_buf(c, &st, LEVEL, v1);
+	cr_assert_not_null(e);
+	gzcache_unref(e);
+	st2 = st;
+	st2.st_ctim.tv_nsec++;
+	cr_assert_null(gzcache_get(c, &st2, LEVEL));
+	e = gzcache_get(c, &st, LEVEL);
+	cr_assert_not_null(e);
+	gzcache_unref(e);
+	gzcache_free(c);
+	free(v1);
 }
 
 Test(gzcache, limits_and_errors)

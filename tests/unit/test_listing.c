@@ -88,7 +88,7 @@ render(const char *urlpath, size_t *len)
 
 	fd = dup(dfd);
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(listing_html(fd, urlpath, &out, len), 0, "%s",
+	cr_assert_eq(listing_html(fd, urlpath, NULL, NULL, &out, len), 0, "%s",
 	    strerror(errno));
 	cr_assert_not_null(out);
 	cr_assert_eq(strlen(out), *len);
@@ -117,6 +117,36 @@ Test(listing, filters)
 	/* symlinks are followed: one to a file, one to a directory */
 	at(page, "<a href=\"link\">link</a>");
 	at(page, "<a href=\"dirlink/\">dirlink/</a>");
+	free(page);
+}
+
+/* Asked about symlinks only; may refuse one (one leading out of the root). */
+static int
+follow_all_but_link(void *arg, const char *name, struct stat *st)
+{
+	int	*calls = arg;
+
+	(*calls)++;
+	if (strcmp(name, "link") == 0)
+		return -1;
+	return fstatat(dfd, name, st, 0);
+}
+
+Test(listing, follow_callback)
+{
+	char	*page;
+	size_t	 len;
+	int	 fd, calls = 0;
+
+	fd = dup(dfd);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(listing_html(fd, "/files/", follow_all_but_link, &calls,
+	    &page, &len), 0, "%s", strerror(errno));
+	cr_expect_eq(calls, 3, "asked %d times, not for the 3 links", calls);
+	cr_expect_null(strstr(page, ">link<"), "refused link listed");
+	cr_expect_null(strstr(page, "broken"), "broken symlink listed");
+	at(page, "<a href=\"dirlink/\">dirlink/</a>");
+	at(page, "<a href=\"space%20name.txt\">");
 	free(page);
 }
 
@@ -194,7 +224,7 @@ Test(listing, bad_fd)
 	size_t	 len = 1;
 
 	errno = 0;
-	cr_assert_eq(listing_html(-1, "/", &out, &len), -1);
+	cr_assert_eq(listing_html(-1, "/", NULL, NULL, &out, &len), -1);
 	cr_assert_eq(errno, EBADF);
 	cr_assert_null(out);
 	cr_assert_eq(len, 0);
