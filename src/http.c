@@ -377,22 +377,20 @@ http_adopt(struct conn *c, struct fcache_entry *fe, int fd)
 	int i;
 
 	if (r->fd != fd) {
-		/* A sibling or an error page: serve.c opened it for us. */
-		r->fd_owned = r->fd != -1;
+		/* serve.c sends another file (a sibling, an error page) and set
+		 * fd_owned and fe for it: ours is not needed. */
 		http_lookup_done(fe, fd);
-		return;
-	}
-	if (fe == NULL) {
+	} else if (fe == NULL) {
 		r->fd_owned = 1;
-		return;
+	} else {
+		r->fe = fe;
+		r->fd_owned = 0;
 	}
-	r->fe = fe;
-	r->fd_owned = 0;
-	if (fe->data == NULL)
+	if (r->fe == NULL || r->fe->data == NULL || r->fd != r->fe->fd)
 		return;
 	for (i = 0; i < r->nsegs; i++)
 		if (r->segs[i].kind == SEG_FILE) {
-			r->segs[i].u.mem = fe->data + r->segs[i].u.foff;
+			r->segs[i].u.mem = r->fe->data + r->segs[i].u.foff;
 			r->segs[i].kind = SEG_MEM;
 		}
 }

@@ -63,6 +63,7 @@ struct serve_rep {
 	int			 coding;	/* ENCODING_* */
 	int			 fd;		/* file data, unless mem */
 	int			 own;		/* fd is a sibling opened here */
+	struct fcache_entry	*fe;		/* or the cache's sibling */
 	const char		*mem;		/* or memory (gzip cache) */
 	off_t			 size;
 	time_t			 mtime;		/* Last-Modified as sent */
@@ -182,29 +183,52 @@ serve_last_modified(time_t mtime, time_t now)
 }
 
 /* The precompressed sibling, if it is a regular file not older than st. */
+/*
+ * The precompressed sibling path+suffix if it is usable: a regular file
+ * not older than the original. From the open-file cache when it can
+ * vouch for the path (a miss is remembered too), else opened here.
+ * Returns its fd, with *fep its cache entry or NULL (then the fd is ours).
+ */
 static int
-serve_sibling(int rootfd, const char *path, int coding, const struct stat *st,
-    struct stat *sst)
+serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
+    struct stat *sst, struct fcache_entry **fep)
 {
+	int rootfd = worker->rootfds[site];
+	struct fcache_entry *fe;
 	char spath[4200];
-	int fd, err, n;
+	int fd = -1, err, n;
 
+	*fep = NULL;
 	n = snprintf(spath, sizeof(spath), "%s%s", path,
 	    encoding_suffix(coding));
 	if (n < 0 || (size_t)n >= sizeof(spath))
 		return -1;
-	if ((fd = file_open_beneath(rootfd, spath, O_RDONLY | O_NONBLOCK,
-	    &err)) == -1)
-		return -1;
+	if ((fe = fcache_open(site, rootfd, spath)) != NULL) {
+		if (fe->err != 0 || fe->fd == -1)
+			goto stale;
+		*sst = fe->st;
+		fd = fe->fd;
+	} else {
+		if ((fd = file_open_beneath(rootfd, spath, O_RDONLY | O_NONBLOCK,
+		    &err)) == -1)
+			return -1;
+		if (fstat(fd, sst) == -1)
+			goto stale;
+	}
 	/* Older means stale: the original was edited after compressing. */
-	if (fstat(fd, sst) == -1 || !S_ISREG(sst->st_mode) ||
+	if (!S_ISREG(sst->st_mode) ||
 	    sst->st_mtim.tv_sec < st->st_mtim.tv_sec ||
 	    (sst->st_mtim.tv_sec == st->st_mtim.tv_sec &&
-	    sst->st_mtim.tv_nsec < st->st_mtim.tv_nsec)) {
-		close(fd);
-		return -1;
-	}
+	    sst->st_mtim.tv_nsec < st->st_mtim.tv_nsec))
+		goto stale;
+	*fep = fe;
 	return fd;
+stale:
+	if (fe != NULL)
+		fcache_unref(fe);
+	else if (fd != -1)
+		close(fd);
+	return -1;
 }
 
 /* The gzip form of this version of the file, from the worker's cache. */
@@ -239,6 +263,7 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 	const struct conf *conf = worker->conf;
 	struct gzcache_entry *gz = NULL;
 	struct stat sst[3];
+	struct fcache_entry *sfe[3] = { NULL, NULL, NULL };
 	int sfd[3] = { -1, -1, -1 };
 	int avail = ENCODING_IDENTITY, identity_ok, on_the_fly = 0, chosen, i;
 	char variant[16];
@@ -250,8 +275,8 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 		if (encoding_negotiate(ae.p, ae.len, order[i] |
 		    ENCODING_IDENTITY) != order[i])
 			continue;
-		if ((sfd[i] = serve_sibling(worker->rootfds[site], path,
-		    order[i], st, &sst[i])) != -1)
+		if ((sfd[i] = serve_sibling(site, path, order[i], st, &sst[i],
+		    &sfe[i])) != -1)
 			avail |= order[i];
 	}
 	/*
@@ -283,11 +308,15 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 		if (sfd[i] == -1)
 			continue;
 		if (order[i] != chosen) {
-			close(sfd[i]);
+			if (sfe[i] != NULL)
+				fcache_unref(sfe[i]);
+			else
+				close(sfd[i]);
 			continue;
 		}
 		rep->fd = sfd[i];
-		rep->own = 1;
+		rep->own = sfe[i] == NULL;
+		rep->fe = sfe[i];
 		rep->size = sst[i].st_size;
 		rep->mtime = serve_last_modified(sst[i].st_mtime, now);
 		cond_etag_variant(&sst[i], encoding_token(chosen), rep->etag,
@@ -464,6 +493,7 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 	rep.coding = ENCODING_IDENTITY;
 	rep.fd = fd;
 	rep.own = 0;
+	rep.fe = NULL;
 	rep.mem = NULL;
 	rep.size = st->st_size;
 	rep.mtime = serve_last_modified(st->st_mtime, now);
@@ -482,6 +512,7 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 		    sf.f[SERVE_F_ACCEPT_ENCODING], now, &rep);
 	r->fd = rep.fd;
 	r->fd_owned = rep.own;
+	r->fe = rep.fe;		/* a cached sibling, held while it is sent */
 	if (rep.gz != NULL) {
 		r->release = serve_gz_release;
 		r->release_arg = rep.gz;

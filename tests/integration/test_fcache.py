@@ -138,6 +138,31 @@ class FileCacheTest(PorterTestCase):
         os.unlink(os.path.join(d, "index.html"))
         self.assertEqual(self.get("/docs/").status, 403)
 
+    def test_precompressed_sibling_appears_and_goes(self):
+        # Sibling lookups are cached too, found or not.
+        p = os.path.join(self.root, "lib.js")
+        body = b"function f() { return 42; }\n" * 30
+        write(p, body)
+        os.utime(p, (1_700_000_000, 1_700_000_000))
+        ae = [("Accept-Encoding", "gzip")]
+        r = self.get("/lib.js", ae)
+        self.assertEqual(gzip.decompress(r.body), body)     # made on the fly
+        made = r.body
+        sib = gzip.compress(body, mtime=0) + b""  # different bytes from ours
+        self.assertNotEqual(sib, made)
+        write(p + ".gz", sib)
+        os.utime(p + ".gz", (1_700_000_100, 1_700_000_100))
+        self.assertEqual(self.get("/lib.js", ae).body, sib)  # the sibling now
+        # Older than the original: stale, not used.
+        os.utime(p + ".gz", (1_600_000_000, 1_600_000_000))
+        self.assertNotEqual(self.get("/lib.js", ae).body, sib)
+        os.utime(p + ".gz", (1_700_000_100, 1_700_000_100))
+        self.assertEqual(self.get("/lib.js", ae).body, sib)
+        os.unlink(p + ".gz")
+        r = self.get("/lib.js", ae)
+        self.assertNotEqual(r.body, sib)
+        self.assertEqual(gzip.decompress(r.body), body)
+
 
 if __name__ == "__main__":
     require_binary()
