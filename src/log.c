@@ -137,8 +137,12 @@ log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 		rv = (int)strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S ", &tm);
 	}
 	n = rv > 0 ? (size_t)rv : 0;
-	rv = snprintf(line + n, sizeof(line) - n, "porter[%d]: %s: ",
-	    (int)getpid(), log_names[level]);
+	/* The journal records who and which pid itself. */
+	if (log_journal)
+		rv = snprintf(line + n, sizeof(line) - n, "%s: ", log_names[level]);
+	else
+		rv = snprintf(line + n, sizeof(line) - n, "porter[%d]: %s: ",
+		    (int)getpid(), log_names[level]);
 	if (rv > 0)
 		n += (size_t)rv;
 	if (n < sizeof(line)) {

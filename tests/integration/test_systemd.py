@@ -226,6 +226,33 @@ class NotifyTest(SystemdTestCase):
                          "after 'porter -s reload' returned: %r" % ns.snapshot())
         self.check_senders(ns, srv)
 
+    def test_reload_command_rejects_broken_config(self):
+        """ExecReload= fails with porter's message when the config is
+        broken, and the running server neither stops nor stays "reloading"."""
+        ns = self.notify_socket()
+        srv = self.start_server(start=False, env={"NOTIFY_SOCKET": ns.path})
+        srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
+        self.write_index(srv, "one")
+        srv.start()
+        ns.wait_events(1)
+        with open(srv.conf_path, "a") as f:
+            f.write("this is { not valid\n")
+        r = harness.run_porter("-s", "reload", "-c", srv.conf_path, timeout=90)
+        self.assertNotEqual(r.returncode, 0, "stdout: %s\nstderr: %s" % (r.stdout, r.stderr))
+        # the message names the file, so the journal says what to fix
+        self.assertIn(srv.conf_path, r.stderr)
+        self.assertTrue(srv.running(), srv.stderr_text())
+        self.assert_serves(srv.port, "one")
+        # Whether or not the master was asked, systemd must not be left in
+        # "reloading": every RELOADING is followed by a READY.
+        def settled():
+            events = ns.events()
+            return all(events[i + 1:i + 2] == ["READY"]
+                       for i, e in enumerate(events) if e == "RELOADING")
+        wait_until(settled, message="RELOADING=1 without READY=1: %r" % ns.snapshot())
+        self.assertEqual(ns.events()[0], "READY", ns.snapshot())
+        self.check_senders(ns, srv)
+
     def test_failed_reload_still_sends_ready(self):
         """systemd stays in "reloading" until READY=1: a rejected config
         must be followed by READY=1 too, with the old config serving."""

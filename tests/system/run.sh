@@ -4,15 +4,26 @@
 # Boots systemd as PID 1 in systemd-nspawn on a Debian 12 root, installs
 # the .deb and checks what a user of the package sees, first as a plain
 # service and then socket-activated:
-#   - installing enables and starts porter.service; porter.socket stays off
-#   - the default page is served on 127.0.0.1 and [::1] port 80
+#   - installing creates the user, enables and starts porter.service;
+#     porter.socket stays off
+#   - the default page is served on 127.0.0.1 and [::1] port 80, from
+#     sockets porter bound itself, or that systemd passed it
 #   - reload keeps the MainPID and applies a changed config
 #   - reload with a broken config fails, and the old config keeps serving
-#   - porter's own lines are in the journal with their priorities
+#   - porter's own lines are in the journal with their priorities, its
+#     error for the broken config at priority err
+#   - logrotate's postrotate makes porter reopen its access log
+#   - a killed master is restarted; a broken config (exit 78) is not retried
 #   - upgrade (reinstall) restarts the service
 #   - stop is clean: no process left
-#   - purge leaves nothing behind
-# and prints "systemd-analyze security" for the unit.
+#   - purge leaves nothing behind, and stops an enabled porter.socket too
+# and checks the "systemd-analyze security" exposure of the unit.
+# Prints PASS/FAIL per check, then "N passed, N failed"; exits non-zero
+# on any failure.
+#
+# What is missing on the host (systemd-container, debootstrap, the build
+# dependencies) is installed with apt-get; the Debian root is made once
+# with debootstrap and cached, so only the first run needs a mirror.
 #
 # Usage (as root):
 #   tests/system/run.sh                 build the .deb from this tree, test it
@@ -23,7 +34,8 @@
 #   SYSTEST_DIR=DIR   cache and scratch space (default /var/tmp/porter-systest);
 #                     the Debian root is made there once and reused
 #   MIRROR=URL        Debian mirror for debootstrap (default: the one apt uses)
-#   DEB_BUILD_OPTIONS passed on to dpkg-buildpackage (e.g. nocheck)
+#   DEB_BUILD_OPTIONS passed on to dpkg-buildpackage; "nocheck" is added
+#                     unless SYSTEST_MAKE_CHECK=1 (make check runs elsewhere)
 #   KEEP=1            leave the container running on exit, for debugging
 #   SECURITY_MAX=2.0  fail when the unit's exposure is higher
 #
@@ -44,19 +56,39 @@ SECURITY_MAX=${SECURITY_MAX:-2.0}
 LIFETIME=900	# seconds the container may live, whatever happens
 
 work=""; merged=""; nspawn_pid=""; init_pid=""; reaper=""; cgroups=()
-npass=0; nfail=0; summary_done=""
+npass=0; nfail=0; summary_done=""; aborted=""
 
 log()  { printf '[%(%T)T] %s\n' -1 "$*" >&2; }
-die()  { log "FATAL: $*"; echo "FAIL: system test aborted: $*"; exit 1; }
+die()  { log "FATAL: $*"; echo "FAIL: system test aborted: $*"; aborted=1; exit 1; }
 pass() { npass=$((npass + 1)); echo "PASS: $*"; }
 fail() { nfail=$((nfail + 1)); echo "FAIL: $*"; }
 # check DESCRIPTION COMMAND...: PASS or FAIL by the command's exit status
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 
-[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, nspawn, mount)"
-for t in systemd-nspawn debootstrap nsenter flock md5sum; do
-	command -v "$t" >/dev/null || die "$t not found (apt-get install systemd-container debootstrap)"
-done
+# apt_install PKG...: install what a fresh machine lacks (never upgrades)
+apt_updated=""
+apt_install() {
+	log "installing on the host: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	if [ -z "$apt_updated" ]; then
+		timeout 300 apt-get -o DPkg::Lock::Timeout=120 update -qq >&2 || die "apt-get update failed"
+		apt_updated=1
+	fi
+	timeout 600 apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends "$@" >&2 ||
+		die "apt-get install $* failed"
+}
+
+# The host tools this script needs that a fresh machine may lack.
+host_setup() {
+	local need=()
+	command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+	command -v debootstrap >/dev/null || need+=(debootstrap)
+	if [ -z "${DEB:-}" ]; then
+		command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
+		command -v dh >/dev/null || need+=(debhelper)
+	fi
+	[ ${#need[@]} = 0 ] || apt_install "${need[@]}"
+}
 
 # ---- 1. the package ---------------------------------------------------------
 # Build from a copy of the tree so the shared working tree sees no build
@@ -68,8 +100,19 @@ build_deb() {
 	mkdir -p "$src"
 	tar -C "$top" --exclude=.git --exclude='./build*' --exclude=./autom4te.cache \
 		--exclude=./debian/porter --exclude=./debian/.debhelper --exclude=./debian/tmp \
-		--exclude='*.o' --exclude='*.a' -cf - . | tar -C "$src" -xf -
-	if ! (cd "$src" && timeout -k 10 1200 dpkg-buildpackage -us -uc -b) \
+		--exclude='*.o' --exclude='*.a' --exclude=__pycache__ --exclude='*.pyc' -cf - . | tar -C "$src" -xf -
+	# The build dependencies debian/control names, if some are missing
+	# (debhelper-compat is virtual: debhelper provides it).
+	missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1 |
+		sed -n 's/.*Unmet build dependencies: //p' |
+		sed -e 's/([^)]*)//g' -e 's/|[^ ]*//g' -e 's/debhelper-compat/debhelper/')
+	# shellcheck disable=SC2086 # a list of package names
+	[ -z "$missing" ] || apt_install $missing
+	# make check is the job of "make check"/CI; here only the package
+	# matters, so skip it unless asked (SYSTEST_MAKE_CHECK=1).
+	local opts=${DEB_BUILD_OPTIONS-}
+	[ "${SYSTEST_MAKE_CHECK:-0}" = 1 ] || opts="${opts:+$opts }nocheck"
+	if ! (cd "$src" && DEB_BUILD_OPTIONS=$opts timeout -k 10 1200 dpkg-buildpackage -us -uc -b) \
 	    >"$work/build.log" 2>&1; then
 		tail -n 40 "$work/build.log" >&2
 		die "dpkg-buildpackage failed (log above)"
@@ -105,11 +148,36 @@ make_base() {
 }
 
 # ---- 3. boot ----------------------------------------------------------------
+# A helper run inside the container: who holds the sockets listening on
+# port 80. "sockcheck +PID -PID ..." succeeds when there are exactly two
+# (0.0.0.0:80 and [::]:80), every +PID has both open and no -PID has either.
+# That tells porter's own sockets from the ones systemd passed it.
+write_sockcheck() {
+	cat >"$1" <<'SH'
+#!/bin/sh
+inodes=$(awk '$4 == "0A" && $2 ~ /:0050$/ { print $10 }' /proc/net/tcp /proc/net/tcp6 | sort -u)
+n=$(echo "$inodes" | grep -c .)
+[ "$n" = 2 ] || { echo "  $n sockets listen on port 80, wanted 2" >&2; exit 1; }
+for arg in "$@"; do
+	pid=${arg#?}
+	held=$(ls -l "/proc/$pid/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p')
+	for i in $inodes; do
+		if echo "$held" | grep -qx "$i"; then
+			[ "${arg%"$pid"}" = + ] || { echo "  pid $pid holds socket $i" >&2; exit 1; }
+		else
+			[ "${arg%"$pid"}" = - ] || { echo "  pid $pid lacks socket $i" >&2; exit 1; }
+		fi
+	done
+done
+SH
+	chmod 755 "$1"
+}
+
 cleanup() {
 	local rc=$?
 	set +e
-	if [ -z "$summary_done" ] && [ $((npass + nfail)) -gt 0 ]; then
-		echo "FAIL: system test stopped early (exit $rc)"
+	if [ -z "$summary_done" ]; then
+		[ -n "$aborted" ] || echo "FAIL: system test stopped early (exit $rc)"
 		echo "$npass passed, $((nfail + 1)) failed"
 	fi
 	[ -n "$reaper" ] && kill "$reaper" 2>/dev/null
@@ -135,12 +203,13 @@ cleanup() {
 }
 
 boot() {
-	local name=porter-st$$ h state i
+	local name=porter-st$$ h state
 	merged=$work/merged
 	mkdir -p "$work"/{upper,ovl,merged}
 	mount -t overlay overlay \
 		-o "lowerdir=$BASE,upperdir=$work/upper,workdir=$work/ovl" "$merged"
 	cp "$DEB" "$merged/root/"
+	write_sockcheck "$merged/root/sockcheck"
 	# Without systemd as the host's PID 1 there is no machined to register
 	# with (--register=no) nor a unit to move into (--keep-unit). Give
 	# nspawn cgroups of its own so its payload does not land in the root.
@@ -169,7 +238,7 @@ boot() {
 	) 2>/dev/null &
 	reaper=$!
 
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		init_pid=$(pgrep -P "$nspawn_pid" -x systemd || true)
 		[ -n "$init_pid" ] && break
 		kill -0 "$nspawn_pid" 2>/dev/null || break
@@ -181,7 +250,7 @@ boot() {
 	fi
 	# systemctl fails until PID 1 has its private bus socket, so poll.
 	state=""
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		state=$(ctt 5 systemctl is-system-running 2>/dev/null || true)
 		case $state in running|degraded) break ;; esac
 		kill -0 "$nspawn_pid" 2>/dev/null || break
@@ -212,8 +281,8 @@ get() { ct curl -fsS -m 5 "$1"; }
 
 # wait_body URL TEXT: until the page contains TEXT (10 s)
 wait_body() {
-	local i b
-	for i in $(seq 50); do
+	local b
+	for _ in $(seq 50); do
 		b=$(T=8 get "$1" 2>/dev/null) && [[ $b == *"$2"* ]] && return 0
 		sleep 0.2
 	done
@@ -223,8 +292,8 @@ wait_body() {
 
 # wait_state UNIT STATE: until systemctl is-active says STATE (30 s)
 wait_state() {
-	local i s
-	for i in $(seq 150); do
+	local s
+	for _ in $(seq 150); do
 		s=$(ct systemctl is-active "$1" 2>/dev/null || true)
 		[ "$s" = "$2" ] && return 0
 		sleep 0.2
@@ -234,6 +303,43 @@ wait_state() {
 }
 
 mainpid() { ct systemctl show -p MainPID --value porter.service; }
+
+# wait_restarted OLDPID: until porter.service is active with another MainPID
+wait_restarted() {
+	local p
+	for _ in $(seq 100); do
+		p=$(mainpid 2>/dev/null || true)
+		if [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$1" ] &&
+		    [ "$(ct systemctl is-active porter.service)" = active ]; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "  MainPID still '$p' (was $1)" >&2
+	return 1
+}
+
+# Every porter process is the current master or one of its children:
+# none of the killed master's workers survived.
+only_current_porter() {
+	local m bad
+	m=$(mainpid || true)
+	bad=$(ct ps -o pid=,ppid= -C porter | awk -v m="$m" '$1 != m && $2 != m' || true)
+	[ -z "$bad" ] && return 0
+	echo "  stray porter processes (pid ppid): $bad" >&2
+	return 1
+}
+
+# wait_nonempty FILE: until FILE in the container has data (15 s: porter
+# may buffer its access log for a second)
+wait_nonempty() {
+	for _ in $(seq 75); do
+		ct test -s "$1" && return 0
+		sleep 0.2
+	done
+	echo "  $1 is still empty or missing" >&2
+	return 1
+}
 
 units_gone() {
 	[ "$(ct systemctl show -p LoadState --value porter.service porter.socket |
@@ -287,6 +393,14 @@ run_checks() {
 		wait_body http://127.0.0.1/ "$page_marker"
 	check "[$mode] GET http://[::1]/ serves the default page" \
 		wait_body 'http://[::1]/' "$page_marker"
+	pid=$(mainpid || true)
+	if [ "$mode" = socket ]; then
+		check "[$mode] porter serves on the sockets systemd passed, no others" \
+			ct /root/sockcheck "+1" "+$pid"
+	else
+		check "[$mode] porter bound 0.0.0.0:80 and [::]:80 itself" \
+			ct /root/sockcheck "+$pid" "-1"
+	fi
 
 	# reload with a changed config: root moves to /srv/alt
 	pid=$(mainpid || true)
@@ -325,8 +439,15 @@ run_checks() {
 		_SYSTEMD_UNIT=porter.service SYSLOG_IDENTIFIER=porter 2>&1 || true)
 	printf '  journal, porter at priority err since the broken reload:\n%s\n' \
 		"$(sed 's/^/    /' <<<"$out")"
-	check "[$mode] journal has porter's error line for the broken config" \
-		test -n "$out"
+	if [ -n "$out" ]; then
+		pass "[$mode] journal has porter's error line (priority err) for the broken config"
+	else
+		fail "[$mode] journal has porter's error line (priority err) for the broken config"
+		echo "  what porter logged since, with priorities:"
+		ct journalctl --no-pager -o json --since "$since" \
+			_SYSTEMD_UNIT=porter.service SYSLOG_IDENTIFIER=porter 2>/dev/null |
+			sed -n 's/.*"PRIORITY":"\([0-7]\)".*"MESSAGE":"\([^"]*\)".*/    <\1> \2/p; s/.*"MESSAGE":"\([^"]*\)".*"PRIORITY":"\([0-7]\)".*/    <\2> \1/p' || true
+	fi
 	out=$(ct journalctl --no-pager -o verbose _SYSTEMD_UNIT=porter.service \
 		SYSLOG_IDENTIFIER=porter 2>&1 | grep -E '^ +(PRIORITY|MESSAGE)=' || true)
 	check "[$mode] journal shows several priorities from porter" \
@@ -340,13 +461,44 @@ run_checks() {
 	check "[$mode] default page served again" \
 		wait_body http://127.0.0.1/ "$page_marker"
 
-	# logrotate: the postrotate script must be accepted (porter reopens its logs)
+	# logrotate: its postrotate makes porter reopen the access log, so the
+	# next request lands in the new, empty file and not in access.log.1.
+	check "[$mode] access log written" wait_nonempty /var/log/porter/access.log
 	check "[$mode] logrotate -f runs cleanly" \
 		ctt 60 logrotate -f /etc/logrotate.d/porter
+	check "[$mode] access log rotated to access.log.1" \
+		ct test -s /var/log/porter/access.log.1
 	check "[$mode] still serving after log rotation" \
 		wait_body http://127.0.0.1/ "$page_marker"
+	check "[$mode] porter writes to the new access log after rotation" \
+		wait_nonempty /var/log/porter/access.log
 
 	if [ "$mode" = service ]; then
+		# Restart=on-failure: a crashed master comes back by itself...
+		pid=$(mainpid || true)
+		ct systemctl kill --kill-whom=main --signal=KILL porter.service || true
+		check "[$mode] killed master restarted by systemd" wait_restarted "$pid"
+		check "[$mode] restarted porter has only its own workers" only_current_porter
+		check "[$mode] serving after the restart" \
+			wait_body http://127.0.0.1/ "$page_marker"
+		# ... but a broken config (exit 78, EX_CONFIG) is not retried.
+		ct sh -c 'echo "this is { not a valid config" >>/etc/porter/porter.conf' || true
+		if ctt 60 systemctl restart porter.service >/dev/null 2>&1; then
+			fail "[$mode] restart with a broken config fails"
+		else
+			pass "[$mode] restart with a broken config fails"
+		fi
+		sleep 5	# more than twice RestartSec=
+		out=$(ct systemctl show -p ActiveState,NRestarts,ExecMainStatus porter.service |
+			sort | tr '\n' ' ' || true)
+		check "[$mode] broken config: failed, status 78, not retried ($out)" \
+			test "$out" = "ActiveState=failed ExecMainStatus=78 NRestarts=0 "
+		ct cp /root/porter.conf.orig /etc/porter/porter.conf || true
+		ct systemctl reset-failed porter.service || true
+		check "[$mode] starts again with the config fixed" \
+			ctt 60 systemctl start porter.service
+		check "[$mode] serving again" wait_body http://127.0.0.1/ "$page_marker"
+
 		pid=$(mainpid || true)
 		check "[$mode] reinstall (upgrade path) succeeds" \
 			ctt 120 apt-get install -y --reinstall -o Dpkg::Use-Pty=0 \
@@ -403,10 +555,12 @@ run_checks() {
 }
 
 # ---- main -------------------------------------------------------------------
-mkdir -p "$SYSTEST_DIR"
-work=$(mktemp -d "$SYSTEST_DIR/run.XXXXXX")
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap, nspawn, mount)"
+host_setup
+mkdir -p "$SYSTEST_DIR"
+work=$(mktemp -d "$SYSTEST_DIR/run.XXXXXX")
 
 if [ -z "${DEB:-}" ]; then
 	build_deb
