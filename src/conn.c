@@ -618,10 +618,12 @@ conn_finish_request(struct conn *c)
 		conn_timer(c, CONN_T_IDLE);
 	} else
 		conn_timer(c, CONN_T_HEADER);
-	if (worker->draining && c->in == NULL && !c->readable) {
-		/* Stop now: nothing of a next request has arrived. */
-		conn_close(c);
-	}
+	/*
+	 * Draining: not closed here even if idle. The client may already be
+	 * sending its next request on this keep-alive connection;
+	 * conn_drain_idle() closes it after a grace period, and a request
+	 * that arrives meanwhile is answered with Connection: close.
+	 */
 }
 
 /* ---- the state machine -------------------------------------------------- */

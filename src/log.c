@@ -50,6 +50,12 @@ log_fd_is_journal(int fd)
 	    (unsigned long long)st.st_ino == ino;
 }
 
+int
+log_stderr_is_journal(void)
+{
+	return log_fd_is_journal(STDERR_FILENO);
+}
+
 void
 log_init(int debug)
 {

@@ -1,19 +1,46 @@
 /*
  * main.c - command line, configuration test, start-up, and the
  * `porter -s SIGNAL` client that talks to a running master.
+ *
+ * The client finds the master through the pid file of the configuration
+ * named by -c. "reload" checks that file first (a broken one is reported
+ * here, with file and line, and the master is not disturbed), then asks
+ * over the control socket next to the pid file and waits for the
+ * outcome; "stop" signals TERM and waits until the master has exited.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "porter.h"
+
+/*
+ * A message from the command line tool. Under systemd (ExecReload=
+ * runs `porter -s reload`) stderr is the journal: the "<N>" prefix gives
+ * the line its priority, so `journalctl -p err` finds a failed reload.
+ */
+static void PRINTF(2, 3)
+main_say(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_stderr_is_journal())
+		fprintf(stderr, "<%d>", prio);
+	fputs("porter: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 static void __attribute__((noreturn))
 usage(int code)
@@ -37,54 +64,73 @@ main_read_pid(const char *pid_file)
 	long pid = 0;
 
 	if ((f = fopen(pid_file, "r")) == NULL) {
-		fprintf(stderr, "porter: %s: %s (is porter running?)\n",
+		main_say(3, "%s: %s (is porter running?)\n",
 		    pid_file, strerror(errno));
 		return -1;
 	}
 	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
-		fprintf(stderr, "porter: %s: no pid in it\n", pid_file);
+		main_say(3, "%s: no pid in it\n", pid_file);
 		pid = -1;
 	}
 	fclose(f);
 	return (pid_t)pid;
 }
 
+/* Connect to the master's control socket; -1 with errno set if none. */
+static int
+main_ctl_connect(const char *pid_file)
+{
+	struct sockaddr_un sun;
+	char *path;
+	int fd, saved;
+
+	path = master_ctl_path(pid_file);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		free(path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	free(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /* Ask the master to reload over its control socket and wait for the outcome. */
 static int
 main_reload(const char *pid_file)
 {
-	struct sockaddr_un sun;
 	struct pollfd pfd;
-	char *path, reply[700];
+	char reply[700];
 	size_t len = 0;
 	ssize_t n;
 	int fd;
 	pid_t pid;
 
-	path = master_ctl_path(pid_file);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	if ((fd = main_ctl_connect(pid_file)) == -1) {
 		/* No control socket: fall back to a plain, asynchronous HUP. */
-		fprintf(stderr, "porter: %s: %s; sending SIGHUP without "
-		    "waiting\n", path, strerror(errno));
-		free(path);
-		if (fd != -1)
-			close(fd);
+		main_say(3, "control socket for %s: %s; sending "
+		    "SIGHUP without waiting\n", pid_file, strerror(errno));
 		if ((pid = main_read_pid(pid_file)) == -1)
 			return 1;
 		if (kill(pid, SIGHUP) == -1) {
-			fprintf(stderr, "porter: kill %d: %s\n", (int)pid,
+			main_say(3, "kill %d: %s\n", (int)pid,
 			    strerror(errno));
 			return 1;
 		}
 		return 0;
 	}
-	free(path);
 	if (write(fd, "reload\n", 7) != 7) {
-		fprintf(stderr, "porter: control socket: %s\n", strerror(errno));
+		main_say(3, "control socket: %s\n", strerror(errno));
 		close(fd);
 		return 1;
 	}
@@ -93,7 +139,7 @@ main_reload(const char *pid_file)
 	for (;;) {
 		/* A new generation has 15 s to start; give the master more. */
 		if (poll(&pfd, 1, 60000) <= 0) {
-			fprintf(stderr, "porter: no answer from the master\n");
+			main_say(3, "no answer from the master\n");
 			close(fd);
 			return 1;
 		}
@@ -111,10 +157,69 @@ main_reload(const char *pid_file)
 		printf("porter: %s\n", reply[2] ? reply + 3 : "reloaded");
 		return 0;
 	}
-	fprintf(stderr, "porter: reload failed: %s\n",
+	main_say(3, "reload failed: %s\n",
 	    strncmp(reply, "error ", 6) == 0 ? reply + 6 :
 	    (len ? reply : "the master closed the connection"));
 	return 1;
+}
+
+/* Gone, or a zombie its parent has not reaped yet: either way it is done. */
+static int
+main_pid_gone(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) == -1 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything; look past the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	return p[1] == ' ' && p[2] == 'Z';
+}
+
+/*
+ * Wait for the master to exit. Its control socket is the precise signal:
+ * only the master holds it, so end of file comes with its exit, after
+ * its last worker. Without one, poll the pid.
+ */
+static int
+main_wait_exit(pid_t pid, int ctl, int timeout_s)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	struct pollfd pfd;
+	char buf[256];
+	int i;
+
+	for (i = 0; i < timeout_s * 20; i++) {
+		if (ctl != -1) {
+			pfd.fd = ctl;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, 50) == 1 &&
+			    read(ctl, buf, sizeof(buf)) <= 0)
+				break;
+		} else
+			nanosleep(&ts, NULL);
+		if (main_pid_gone(pid))
+			break;
+	}
+	if (ctl != -1)
+		close(ctl);
+	if (i == timeout_s * 20 && !main_pid_gone(pid)) {
+		main_say(3, "%d still running after %d s\n",
+		    (int)pid, timeout_s);
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -123,60 +228,84 @@ main_signal(const char *conf_path, const char *cmd)
 	char err[1024];
 	struct conf *conf;
 	char *pid_file;
-	int sig, rv, wait_exit = 0, timeout = 30;
+	int sig, rv, ctl = -1, timeout;
 	pid_t pid;
 
-	/* A broken file still names no other pid file than the default. */
-	if ((conf = conf_load(conf_path, err, sizeof(err))) != NULL) {
+	if (strcmp(cmd, "stop") == 0)
+		sig = SIGTERM;
+	else if (strcmp(cmd, "quit") == 0)
+		sig = SIGQUIT;
+	else if (strcmp(cmd, "reopen") == 0)
+		sig = SIGUSR1;
+	else if (strcmp(cmd, "reload") == 0)
+		sig = SIGHUP;
+	else
+		usage(1);
+
+	if ((conf = conf_load(conf_path, err, sizeof(err))) == NULL) {
+		if (sig == SIGHUP) {
+			/* The master would refuse it too: say why, stop here. */
+			main_say(3, "reload failed: %s\n", err);
+			return 1;
+		}
+		/* Without the file, only the default pid file is left to try. */
+		main_say(3, "%s; trying %s\n", err,
+		    PORTER_PID_DEFAULT);
+		pid_file = xstrdup(PORTER_PID_DEFAULT);
+		timeout = 40;
+	} else {
 		if (conf->pid_file == NULL) {
-			fprintf(stderr, "porter: %s has pid_file off: cannot "
+			main_say(3, "%s has pid_file off: cannot "
 			    "find the master\n", conf_path);
 			conf_free(conf);
 			return 1;
 		}
 		pid_file = xstrdup(conf->pid_file);
+		/* The master forces its workers out after shutdown_timeout. */
 		timeout = conf->shutdown_timeout + 10;
 		conf_free(conf);
-	} else
-		pid_file = xstrdup(PORTER_PID_DEFAULT);
+	}
 
-	if (strcmp(cmd, "reload") == 0) {
+	if (sig == SIGHUP) {
 		rv = main_reload(pid_file);
 		free(pid_file);
 		return rv;
 	}
-	if (strcmp(cmd, "stop") == 0) {
-		sig = SIGTERM;
-		wait_exit = 1;
-	} else if (strcmp(cmd, "quit") == 0)
-		sig = SIGQUIT;
-	else if (strcmp(cmd, "reopen") == 0)
-		sig = SIGUSR1;
-	else {
-		free(pid_file);
-		usage(1);
-	}
+	/* Connected before the signal, so the end of file cannot be missed. */
+	if (sig == SIGTERM)
+		ctl = main_ctl_connect(pid_file);
 	pid = main_read_pid(pid_file);
 	free(pid_file);
-	if (pid == -1)
+	if (pid == -1) {
+		if (ctl != -1)
+			close(ctl);
 		return 1;
+	}
 	if (kill(pid, sig) == -1) {
-		fprintf(stderr, "porter: kill %d: %s\n", (int)pid, strerror(errno));
+		main_say(3, "kill %d: %s\n", (int)pid, strerror(errno));
+		if (ctl != -1)
+			close(ctl);
 		return 1;
 	}
-	if (wait_exit) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-		int i;
-
-		for (i = 0; i < timeout * 20; i++) {
-			if (kill(pid, 0) == -1 && errno == ESRCH)
-				return 0;
-			nanosleep(&ts, NULL);
-		}
-		fprintf(stderr, "porter: %d still running\n", (int)pid);
-		return 1;
-	}
+	if (sig == SIGTERM)
+		return main_wait_exit(pid, ctl, timeout);
 	return 0;
+}
+
+/*
+ * Every connection is a descriptor and the soft limit is often 1024:
+ * take what the hard limit allows (systemd's default is 524288).
+ */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit NOFILE");
+	}
 }
 
 int
@@ -214,19 +343,20 @@ main(int argc, char *argv[])
 		return main_signal(conf_path, sigcmd);
 
 	if ((conf = conf_load(conf_path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "porter: %s\n", err);
+		main_say(3, "%s\n", err);
 		return test ? 1 : EXIT_CONFIG;
 	}
 	if (test) {
-		fprintf(stderr, "porter: configuration %s is valid\n", conf_path);
+		main_say(6, "configuration %s is valid\n", conf_path);
 		conf_free(conf);
 		return 0;
 	}
 
 	log_init(0);
 	if (log_open(conf->error_log, err, sizeof(err)) == -1) {
-		fprintf(stderr, "porter: error log %s\n", err);
+		main_say(3, "error log %s\n", err);
 		return EXIT_CONFIG;
 	}
+	main_raise_nofile();
 	return master_run(conf, conf_path);
 }

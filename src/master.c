@@ -2,31 +2,52 @@
  * master.c - the supervisor. It binds, forks workers and watches them;
  * it never serves a request.
  *
- * States and transitions (one event loop: signalfd, a channel per
- * worker, the control socket, a 1 s tick):
+ * States and transitions (one event loop: a signalfd, a channel per
+ * worker, the control socket and a tick of 1 s, or half the watchdog):
  *
- *   RUNNING    one current generation. A worker that dies unexpectedly
- *              is replaced at once, or after a backoff (100 ms doubling
- *              to 30 s) when workers keep dying young.
- *      | HUP or "reload" on the control socket
+ *   RUNNING    one serving generation ("cur"). A worker that dies
+ *              unexpectedly is replaced at once; when the replacements
+ *              die young (< 5 s) too, each further start waits 100 ms,
+ *              doubling up to 30 s, until a replacement lives 5 s. Workers
+ *              that exit with EXIT_CONFIG before any has ever been ready
+ *              (they could not drop privileges) stop the master with that
+ *              status instead: retrying cannot help. TTIN and TTOU add or
+ *              retire one worker of cur, until the next reload.
+ *      | HUP, or "reload" on the control socket (`porter -s reload`)
  *      v
- *   RELOADING  the new configuration is loaded and checked in full, new
- *              listen addresses bound, and a new generation forked. The
- *              old one keeps serving. When every new worker says 'R'
- *              (ready), the old workers get 'Q' (drain) and the state is
- *              RUNNING again. A bad configuration, a bind failure or new
- *              workers that fail to start leave the old generation
- *              untouched; the error goes to the log and to the waiting
- *              `porter -s reload`.
+ *   RELOADING  the file is loaded and checked in full; the user, the logs
+ *              and new listen addresses are opened, and a new generation
+ *              ("next") is forked with them, while cur keeps serving.
+ *              When every next worker has said 'R' (it accepts), cur's
+ *              workers are told 'Q' (drain), the listeners only cur had
+ *              are closed, next becomes cur: RUNNING. Anything failing on
+ *              the way (the file, a bind, a next worker dying, none ready
+ *              within 15 s) drains what was started of next and changes
+ *              nothing else. Either way a waiting `porter -s reload` gets
+ *              "ok ..." or "error MESSAGE". A HUP or reload request now
+ *              starts another reload once this one ends; TTIN and TTOU
+ *              now are applied then, to whichever generation serves.
  *      | TERM/QUIT (graceful) or INT/second TERM (fast), from any state
  *      v
- *   STOPPING   graceful: every worker gets 'Q' and finishes what it has;
- *              fast: every worker gets SIGTERM. After shutdown_timeout
- *              the rest get SIGKILL. The master exits when none is left.
+ *   STOPPING   a reload in progress is abandoned and its waiters told so.
+ *              The master closes its listening sockets, so new
+ *              connections are refused once the workers have closed
+ *              theirs. Graceful: every worker gets 'Q' and finishes what
+ *              it has; fast: every worker gets SIGTERM. shutdown_timeout
+ *              later (fast: 5 s) the rest get SIGKILL. The master exits
+ *              when none is left.
  *
- * Draining workers of older generations are SIGKILLed once they have
- * drained for shutdown_timeout, so generations cannot pile up; a worker
- * whose heartbeat is older than worker_timeout is SIGKILLed and replaced.
+ * In every state: a worker whose heartbeat in the scoreboard is older
+ * than worker_timeout is SIGKILLed, and replaced as a crash; a draining
+ * worker (old generation, TTOU, max_requests) still there shutdown_timeout
+ * after it was told to drain is SIGKILLed, so generations cannot pile up;
+ * USR1 reopens the logs and passes the new descriptors to the workers,
+ * which have given up the privileges to open them.
+ *
+ * Channel messages are one byte each (SOCK_SEQPACKET). To a worker: 'Q'
+ * drain and exit, 'L' + fd the access log, 'E' + fd the error log. From
+ * a worker: 'R' ready and accepting, 'X' max_requests reached (its
+ * successor starts at once while it drains).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +74,7 @@
 #define MASTER_YOUNG_MS		5000	/* died younger than this: backoff */
 #define MASTER_BACKOFF_MIN_MS	100
 #define MASTER_BACKOFF_MAX_MS	30000
+#define MASTER_FORK_RETRY_MS	1000
 #define MASTER_READY_TIMEOUT_MS	15000	/* a new generation must be up by then */
 #define MASTER_FAST_STOP_MS	5000
 
@@ -62,12 +84,14 @@ enum { MS_RUNNING, MS_RELOADING, MS_STOPPING };
 struct mworker {
 	pid_t		 pid;
 	int		 state;		/* MW_* */
-	int		 chan;		/* our end of the socketpair */
+	int		 chan;		/* our end of the socketpair, -1 */
 	struct ev_io	 io;
 	uint32_t	 gen;
 	uint64_t	 started;
 	uint64_t	 drain_start;
-	int		 recycled;	/* asked to be replaced ('X') */
+	unsigned	 recycled:1;	/* asked to be replaced ('X') */
+	unsigned	 killed:1;	/* SIGKILL sent: log it once */
+	unsigned	 proven:1;	/* has lived MASTER_YOUNG_MS */
 };
 
 struct ctl_client {
@@ -76,7 +100,7 @@ struct ctl_client {
 	int		 fd;
 	char		 buf[64];
 	size_t		 len;
-	int		 waiting;	/* for the reload to finish */
+	uint32_t	 want;		/* answer when this reload ends; 0: none */
 };
 
 struct generation {
@@ -87,8 +111,9 @@ struct generation {
 	int		 target;	/* workers wanted */
 	uid_t		 uid;
 	gid_t		 gid;
-	int		 access_fd;
+	int		 access_fd;	/* -1: off */
 	int		 access_stderr;
+	int		 error_fd;	/* -1: the master's own error log */
 };
 
 static struct {
@@ -96,19 +121,26 @@ static struct {
 	const char	*conf_path;
 	int		 state;		/* MS_* */
 	int		 fast;
+	int		 exit_code;
 	int		 sig_fd;
 	struct ev_io	 sig_io;
 	struct generation cur;		/* serving */
 	struct generation next;		/* starting, in MS_RELOADING */
+	uint32_t	 gen_seq;	/* last generation id handed out */
+	uint32_t	 reload_seq;	/* reloads started so far */
 	uint64_t	 reload_start;
-	int		 reload_again;	/* a HUP came during a reload */
+	int		 reload_again;	/* asked for during a reload */
+	int		 resize;	/* TTIN minus TTOU during a reload */
 	char		 reload_msg[512];	/* last reload's outcome */
 	struct mworker	 w[MASTER_SLOTS];
 	struct sb_slot	*sb;
-	int		 fail_streak;
+	int		 fail_streak;	/* young deaths in a row */
+	uint64_t	 streak_since;
 	uint64_t	 next_spawn;	/* backoff: no spawn before this */
 	long		 spawn_timer;
+	uint64_t	 spawn_at;
 	long		 stop_timer;
+	int		 ever_ready;	/* a worker of cur has said 'R' */
 	int		 ready_sent;
 	char		*pid_file;
 	char		*ctl_path;
@@ -118,14 +150,20 @@ static struct {
 	int		*sd_fds;	/* sockets systemd passed */
 	int		 sd_nfds;
 	uint64_t	 watchdog_ms;
+	uint64_t	 tick_ms;
 } m;
 
 static void	 master_fill(void);
+static void	 master_reload(void);
 static void	 master_reload_done(int ok, const char *msg);
 static void	 master_update_status(void);
+static void	 master_write_pid(void);
+static void	 master_ctl_open(void);
+static void	 master_ctl_close(void);
 
 /* ---- helpers -------------------------------------------------------------- */
 
+/* Workers of generation gen; draining and recycled ones only if asked. */
 static int
 master_count(uint32_t gen, int include_draining)
 {
@@ -177,7 +215,7 @@ master_send(struct mworker *w, char cmd, int fd)
 	}
 	if (sendmsg(w->chan, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == -1 &&
 	    errno != EPIPE && errno != ECONNRESET)
-		log_warn("message to worker %d", (int)w->pid);
+		log_warn("message '%c' to worker %d", cmd, (int)w->pid);
 }
 
 static void
@@ -186,8 +224,15 @@ master_drain_worker(struct mworker *w)
 	if (w->state == MW_DRAINING)
 		return;
 	w->state = MW_DRAINING;
-	w->drain_start = ev_now(m.loop);
+	w->drain_start = ev_clock_ms();
 	master_send(w, 'Q', -1);
+}
+
+static void
+master_kill(struct mworker *w)
+{
+	kill(w->pid, SIGKILL);
+	w->killed = 1;
 }
 
 /* ---- generations: listeners, users, logs --------------------------------- */
@@ -197,6 +242,7 @@ gen_clear(struct generation *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->access_fd = -1;
+	g->error_fd = -1;
 }
 
 /* Is fd one of gen's listeners? */
@@ -325,6 +371,13 @@ gen_user(struct generation *g, char *err, size_t errlen)
 }
 
 static int
+master_open_log(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/* Workers write the access log after dropping privileges: through this fd. */
+static int
 gen_open_access(struct generation *g, char *err, size_t errlen)
 {
 	const char *path = g->conf->access_log;
@@ -338,20 +391,46 @@ gen_open_access(struct generation *g, char *err, size_t errlen)
 		g->access_stderr = 1;
 		return 0;
 	}
-	g->access_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (g->access_fd == -1) {
+	if ((g->access_fd = master_open_log(path)) == -1) {
 		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
 		return -1;
 	}
-	/* Workers write it after dropping privileges: through this fd. */
 	return 0;
 }
 
+/*
+ * A reload that moves the error log: the new workers must write the new
+ * file from the start, but the master keeps the old one until the switch,
+ * since a failed reload must change nothing.
+ */
+static int
+gen_open_error(struct generation *g, const struct conf *cur, char *err,
+    size_t errlen)
+{
+	const char *path = g->conf->error_log;
+
+	g->error_fd = -1;
+	if (strcmp(path, cur->error_log) == 0)
+		return 0;
+	if (strcmp(path, "stderr") == 0) {
+		g->error_fd = STDERR_FILENO;
+		return 0;
+	}
+	if ((g->error_fd = master_open_log(path)) == -1) {
+		snprintf(err, errlen, "error log %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything but the listeners, which gen_close_listeners() handles. */
 static void
 gen_free(struct generation *g)
 {
 	if (g->access_fd != -1 && !g->access_stderr)
 		close(g->access_fd);
+	if (g->error_fd > STDERR_FILENO)
+		close(g->error_fd);
 	conf_free(g->conf);
 	free(g->ls);
 	gen_clear(g);
@@ -361,10 +440,63 @@ gen_free(struct generation *g)
 
 static void	 master_chan_cb(struct ev_loop *, struct ev_io *, uint32_t);
 
-static void
+/*
+ * The child keeps its generation's listeners and logs, its channel and
+ * the error log; every other descriptor of the master is closed, so a
+ * worker holds no listener of the other generation open (a removed
+ * address must really close) and no other worker's channel (its EOF
+ * tells a worker that the master is gone).
+ */
+static void __attribute__((noreturn))
+master_child(struct generation *g, int slot, int chan)
+{
+	struct generation *other = g == &m.cur ? &m.next : &m.cur;
+	struct worker_params p;
+	struct ctl_client *c;
+	size_t j;
+	int k;
+
+	for (k = 0; k < MASTER_SLOTS; k++)
+		if (m.w[k].state != MW_FREE && m.w[k].chan != -1)
+			close(m.w[k].chan);
+	for (j = 0; j < other->nls; j++)
+		if (!gen_has_fd(g, other->ls[j].fd))
+			close(other->ls[j].fd);
+	if (other->access_fd != -1 && !other->access_stderr &&
+	    other->access_fd != g->access_fd)
+		close(other->access_fd);
+	if (other->error_fd > STDERR_FILENO)
+		close(other->error_fd);
+	for (k = 0; k < m.sd_nfds; k++)
+		if (m.sd_fds[k] != -1)
+			close(m.sd_fds[k]);
+	if (g->error_fd != -1)
+		log_set_fd(g->error_fd);
+	if (m.ctl_fd != -1)
+		close(m.ctl_fd);
+	for (c = m.clients; c != NULL; c = c->next)
+		close(c->fd);
+	close(m.sig_fd);
+	ev_free(m.loop);
+
+	memset(&p, 0, sizeof(p));
+	p.conf = g->conf;
+	p.listeners = g->ls;
+	p.nlisteners = g->nls;
+	p.chan_fd = chan;
+	p.access_fd = g->access_fd;
+	p.access_stderr = g->access_stderr;
+	p.sb = &m.sb[slot];
+	p.generation = g->id;
+	p.uid = g->uid;
+	p.gid = g->gid;
+	p.user = g->conf->user;
+	worker_main(&p);
+}
+
+static int
 master_spawn(struct generation *g)
 {
-	struct worker_params p;
 	struct mworker *w = NULL;
 	int i, sv[2];
 	pid_t pid;
@@ -376,56 +508,22 @@ master_spawn(struct generation *g)
 		}
 	if (w == NULL) {
 		log_errx("no free worker slot");
-		return;
+		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_err("socketpair");
-		return;
+		return -1;
 	}
 	memset((void *)&m.sb[i], 0, sizeof(m.sb[i]));
-	pid = fork();
-	if (pid == -1) {
+	if ((pid = fork()) == -1) {
 		log_err("fork");
 		close(sv[0]);
 		close(sv[1]);
-		return;
+		return -1;
 	}
 	if (pid == 0) {
-		/* The child keeps its generation's listeners, its channel, the logs. */
-		size_t j;
-		int k;
-
 		close(sv[0]);
-		for (k = 0; k < MASTER_SLOTS; k++)
-			if (m.w[k].state != MW_FREE && m.w[k].chan != -1)
-				close(m.w[k].chan);
-		if (g == &m.next)
-			for (j = 0; j < m.cur.nls; j++)
-				if (!gen_has_fd(g, m.cur.ls[j].fd))
-					close(m.cur.ls[j].fd);
-		if (g == &m.cur && m.state == MS_RELOADING)
-			for (j = 0; j < m.next.nls; j++)
-				if (!gen_has_fd(g, m.next.ls[j].fd))
-					close(m.next.ls[j].fd);
-		if (m.ctl_fd != -1)
-			close(m.ctl_fd);
-		for (struct ctl_client *c = m.clients; c != NULL; c = c->next)
-			close(c->fd);
-		close(m.sig_fd);
-		ev_free(m.loop);
-		memset(&p, 0, sizeof(p));
-		p.conf = g->conf;
-		p.listeners = g->ls;
-		p.nlisteners = g->nls;
-		p.chan_fd = sv[1];
-		p.access_fd = g->access_fd;
-		p.access_stderr = g->access_stderr;
-		p.sb = &m.sb[i];
-		p.generation = g->id;
-		p.uid = g->uid;
-		p.gid = g->gid;
-		p.user = g->conf->user;
-		worker_main(&p);
+		master_child(g, i, sv[1]);
 	}
 	close(sv[1]);
 	memset(w, 0, sizeof(*w));
@@ -437,6 +535,7 @@ master_spawn(struct generation *g)
 	net_set_nonblock(w->chan, 1);
 	ev_add(m.loop, &w->io, w->chan, EPOLLIN, master_chan_cb, w);
 	log_debug("worker %d started (generation %u)", (int)pid, g->id);
+	return 0;
 }
 
 static void
@@ -446,50 +545,158 @@ master_spawn_timer(struct ev_loop *loop, void *arg)
 	master_fill();
 }
 
-/* Bring the serving generation up to its target, respecting the backoff. */
+/* Call master_fill() at the latest at ev_clock_ms() + after. */
 static void
-master_fill(void)
+master_spawn_later(uint64_t after)
+{
+	uint64_t at = ev_clock_ms() + after;
+
+	if (m.spawn_timer != 0) {
+		if (m.spawn_at <= at)
+			return;
+		ev_timer_del(m.loop, m.spawn_timer);
+	}
+	m.spawn_at = at;
+	m.spawn_timer = ev_timer_add(m.loop, after, master_spawn_timer, NULL);
+}
+
+/* Delay before the next start: none for a first young death, then doubling. */
+static uint64_t
+master_backoff(void)
+{
+	uint64_t d;
+
+	if (m.fail_streak < 2)
+		return 0;
+	d = (uint64_t)MASTER_BACKOFF_MIN_MS <<
+	    (m.fail_streak - 2 > 9 ? 9 : m.fail_streak - 2);
+	return d > MASTER_BACKOFF_MAX_MS ? MASTER_BACKOFF_MAX_MS : d;
+}
+
+static void
+master_fill_gen(struct generation *g, int backoff)
 {
 	uint64_t now = ev_clock_ms();
 
-	if (m.state == MS_STOPPING || m.cur.conf == NULL)
-		return;
-	while (master_count(m.cur.id, 0) < m.cur.target) {
-		if (now < m.next_spawn) {
-			if (m.spawn_timer == 0)
-				m.spawn_timer = ev_timer_add(m.loop,
-				    m.next_spawn - now, master_spawn_timer, NULL);
+	while (master_count(g->id, 0) < g->target) {
+		if (backoff && now < m.next_spawn) {
+			master_spawn_later(m.next_spawn - now);
 			return;
 		}
-		master_spawn(&m.cur);
-		if (m.fail_streak > 0) {
-			/* One at a time while workers keep crashing. */
-			uint64_t d = MASTER_BACKOFF_MIN_MS <<
-			    (m.fail_streak > 9 ? 9 : m.fail_streak - 1);
-
-			if (d > MASTER_BACKOFF_MAX_MS)
-				d = MASTER_BACKOFF_MAX_MS;
-			m.next_spawn = now + d;
+		if (master_spawn(g) == -1) {
+			/* Out of processes or memory: retry, don't spin. */
+			master_spawn_later(MASTER_FORK_RETRY_MS);
+			return;
 		}
+		/* One at a time while workers keep crashing. */
+		if (backoff && m.fail_streak > 1)
+			m.next_spawn = now + master_backoff();
 	}
 }
 
-/* Too many workers (TTOU): retire the youngest extra ones. */
+/*
+ * Bring the serving generation, and a starting one, up to their targets.
+ * Only cur's starts wait for the crash backoff: a crash in next ends
+ * the reload instead.
+ */
+static void
+master_fill(void)
+{
+	if (m.state == MS_STOPPING || m.cur.conf == NULL)
+		return;
+	master_fill_gen(&m.cur, 1);
+	if (m.state == MS_RELOADING)
+		master_fill_gen(&m.next, 0);
+}
+
+/* Too many workers (TTOU): retire the youngest extra ones gracefully. */
 static void
 master_trim(void)
 {
+	struct mworker *w, *young;
 	int i;
 
-	for (i = MASTER_SLOTS - 1; i >= 0 &&
-	    master_count(m.cur.id, 0) > m.cur.target; i--)
-		if (m.w[i].state != MW_FREE && m.w[i].gen == m.cur.id &&
-		    m.w[i].state != MW_DRAINING && !m.w[i].recycled)
-			master_drain_worker(&m.w[i]);
+	while (master_count(m.cur.id, 0) > m.cur.target) {
+		young = NULL;
+		for (i = 0; i < MASTER_SLOTS; i++) {
+			w = &m.w[i];
+			if (w->state == MW_FREE || w->state == MW_DRAINING ||
+			    w->gen != m.cur.id || w->recycled)
+				continue;
+			if (young == NULL || w->started > young->started)
+				young = w;
+		}
+		if (young == NULL)
+			return;
+		master_drain_worker(young);
+	}
+}
+
+static void
+master_resize_apply(int d)
+{
+	int t = m.cur.target + d;
+
+	if (t < 1)
+		t = 1;
+	if (t > PORTER_MAX_WORKERS)
+		t = PORTER_MAX_WORKERS;
+	if (t == m.cur.target) {
+		log_notice("workers: staying at %d", t);
+		return;
+	}
+	m.cur.target = t;
+	log_notice("workers: %d", t);
+	master_fill();
+	master_trim();
+}
+
+/* TTIN/TTOU. During a reload they wait for it: which generation will serve? */
+static void
+master_resize(int d)
+{
+	if (m.state == MS_STOPPING)
+		return;
+	if (m.state == MS_RELOADING) {
+		m.resize += d;
+		log_notice("workers %+d: applied when the reload is over", d);
+		return;
+	}
+	master_resize_apply(d);
+}
+
+static void
+master_resize_pending(void)
+{
+	int d = m.resize;
+
+	m.resize = 0;
+	if (d != 0)
+		master_resize_apply(d);
+}
+
+/* ---- reload ------------------------------------------------------------ */
+
+/* Move the pid file and the control socket when a reload changed pid_file. */
+static void
+master_set_pid_file(const char *path)
+{
+	if (path == NULL ? m.pid_file == NULL :
+	    m.pid_file != NULL && strcmp(path, m.pid_file) == 0)
+		return;
+	master_ctl_close();
+	if (m.pid_file != NULL)
+		unlink(m.pid_file);
+	free(m.pid_file);
+	m.pid_file = path != NULL ? xstrdup(path) : NULL;
+	master_write_pid();
+	master_ctl_open();
 }
 
 static void
 master_check_switch(void)
 {
+	char err[512];
 	int i, ready = 0;
 
 	if (m.state != MS_RELOADING)
@@ -500,46 +707,163 @@ master_check_switch(void)
 	if (ready < m.next.target)
 		return;
 
-	/* The new generation is serving: retire the old one. */
+	/* Every new worker accepts: only now may the old ones stop. */
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m.w[i].state != MW_FREE && m.w[i].gen != m.next.id)
 			master_drain_worker(&m.w[i]);
+	/*
+	 * Our copies of removed addresses go; each old worker closes its
+	 * own after a last accept, and the last close ends the socket.
+	 */
 	gen_close_listeners(&m.cur, &m.next);
-	m.cur.ls = NULL;
+	if (m.next.error_fd != -1) {
+		if (log_open(m.next.conf->error_log, err, sizeof(err)) == -1)
+			log_errx("error log: %s", err);
+		if (m.next.error_fd > STDERR_FILENO)
+			close(m.next.error_fd);
+		m.next.error_fd = -1;
+	}
+	master_set_pid_file(m.next.conf->pid_file);
+	/* Nothing in the master points into the old conf any more. */
 	gen_free(&m.cur);
 	m.cur = m.next;
 	gen_clear(&m.next);
 	m.state = MS_RUNNING;
 	m.fail_streak = 0;
 	m.next_spawn = 0;
+	m.ever_ready = 1;
 	log_notice("reloaded: generation %u serving with %d workers (%llu ms)",
 	    m.cur.id, m.cur.target,
 	    (unsigned long long)(ev_clock_ms() - m.reload_start));
+	master_resize_pending();
 	master_reload_done(1, "configuration reloaded");
 }
 
+/*
+ * Undo a reload in progress. New workers may already have taken
+ * connections, so they drain like any old worker: no reset for anyone.
+ */
 static void
-master_abort_reload(const char *why)
+master_reload_cancel(void)
 {
 	int i;
 
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m.w[i].state != MW_FREE && m.w[i].gen == m.next.id)
-			kill(m.w[i].pid, SIGKILL);
+			master_drain_worker(&m.w[i]);
 	gen_close_listeners(&m.next, &m.cur);
 	gen_free(&m.next);
 	m.state = MS_RUNNING;
+}
+
+static void
+master_reload_fail(const char *why)
+{
+	master_reload_cancel();
 	log_errx("reload failed: %s; still serving the previous configuration",
 	    why);
+	master_resize_pending();
 	master_reload_done(0, why);
 }
 
 static void
+master_reload(void)
+{
+	char err[1024];
+	struct conf *conf;
+	size_t i;
+
+	if (m.state == MS_STOPPING)
+		return;
+	if (m.state == MS_RELOADING) {
+		/* The file may have changed again since this reload read it. */
+		m.reload_again = 1;
+		return;
+	}
+	m.reload_seq++;
+	m.reload_start = ev_clock_ms();
+	systemd_reloading();
+	log_notice("reloading %s", m.conf_path);
+	if ((conf = conf_load(m.conf_path, err, sizeof(err))) == NULL)
+		goto fail;
+	gen_clear(&m.next);
+	m.next.conf = conf;
+	m.next.id = ++m.gen_seq;
+	m.next.target = conf->workers;
+	if (gen_user(&m.next, err, sizeof(err)) == -1 ||
+	    gen_open_access(&m.next, err, sizeof(err)) == -1 ||
+	    gen_open_error(&m.next, m.cur.conf, err, sizeof(err)) == -1 ||
+	    gen_listen(&m.next, &m.cur, err, sizeof(err)) == -1) {
+		gen_close_listeners(&m.next, &m.cur);
+		gen_free(&m.next);
+		goto fail;
+	}
+	if (mime_load("/etc/mime.types", err, sizeof(err)) == -1)
+		log_debug("%s", err);
+	for (i = 0; i < m.next.nls; i++)
+		if (!m.next.ls[i].keep)
+			log_info("listening on %s", m.next.ls[i].text);
+	m.state = MS_RELOADING;
+	master_fill();
+	return;
+fail:
+	log_errx("reload failed: %s; still serving the previous configuration",
+	    err);
+	master_reload_done(0, err);
+}
+
+/* Answer the control clients waiting for reloads up to the current one. */
+static void
+master_ctl_answer(int ok, const char *msg, int all)
+{
+	struct ctl_client *c;
+	char line[600];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	for (c = m.clients; c != NULL; c = c->next) {
+		if (c->want == 0 || (!all && c->want > m.reload_seq))
+			continue;
+		(void)!write(c->fd, line, (size_t)n);
+		c->want = 0;
+		shutdown(c->fd, SHUT_WR);
+	}
+}
+
+static void
+master_reload_done(int ok, const char *msg)
+{
+	snprintf(m.reload_msg, sizeof(m.reload_msg), "%s", msg);
+	/*
+	 * systemd waits for READY=1 after RELOADING=1, success or not. It
+	 * goes first: once `porter -s reload` (ExecReload=) returns, systemd
+	 * must already know the reload is over.
+	 */
+	m.ready_sent = 1;
+	systemd_ready(NULL);
+	master_update_status();
+	master_ctl_answer(ok, msg, 0);
+	if (m.reload_again && m.state == MS_RUNNING) {
+		m.reload_again = 0;
+		master_reload();
+	}
+}
+
+/* ---- workers coming and going ------------------------------------------- */
+
+static void
+master_stop(int fast);
+
+static void
 master_worker_exited(struct mworker *w, int status)
 {
-	uint64_t age = ev_clock_ms() - w->started;
+	uint64_t now = ev_clock_ms(), d;
 	int expected = w->state == MW_DRAINING || m.state == MS_STOPPING;
-	char how[64];
+	char how[64], why[128];
 
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
@@ -553,36 +877,41 @@ master_worker_exited(struct mworker *w, int status)
 	}
 	w->state = MW_FREE;
 
-	if (m.state == MS_RELOADING && w->gen == m.next.id && !expected) {
-		log_errx("new worker %d %s", (int)w->pid, how);
-		master_abort_reload("new workers failed to start");
-		return;
-	}
-	if (expected || w->recycled ||
-	    (WIFEXITED(status) && WEXITSTATUS(status) == 0 && w->gen != m.cur.id)) {
+	if (expected) {
 		log_debug("worker %d %s", (int)w->pid, how);
 		master_fill();
 		return;
 	}
-	log_warnx("worker %d %s%s", (int)w->pid, how,
-	    w->gen == m.cur.id ? "; replacing it" : "");
-	if (w->gen != m.cur.id)
+	if (m.state == MS_RELOADING && w->gen == m.next.id) {
+		snprintf(why, sizeof(why), "new worker %d %s", (int)w->pid, how);
+		master_reload_fail(why);
 		return;
-	if (age < MASTER_YOUNG_MS)
-		m.fail_streak++;
-	else
-		m.fail_streak = 0;
-	if (m.fail_streak > 0) {
-		uint64_t d = MASTER_BACKOFF_MIN_MS <<
-		    (m.fail_streak > 9 ? 9 : m.fail_streak - 1);
-
-		if (d > MASTER_BACKOFF_MAX_MS)
-			d = MASTER_BACKOFF_MAX_MS;
-		if (m.fail_streak > 1)
-			log_warnx("workers keep dying at start-up; next "
-			    "start in %llu ms", (unsigned long long)d);
-		m.next_spawn = ev_clock_ms() + d;
 	}
+	if (w->gen != m.cur.id) {
+		log_warnx("worker %d %s", (int)w->pid, how);
+		return;
+	}
+	if (!m.ever_ready && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == EXIT_CONFIG) {
+		/* It said why; retrying cannot help, nor can systemd's. */
+		log_critx("worker %d %s before serving: configuration error, "
+		    "stopping", (int)w->pid, how);
+		m.exit_code = EXIT_CONFIG;
+		master_stop(1);
+		return;
+	}
+	if (now - w->started < MASTER_YOUNG_MS) {
+		if (m.fail_streak++ == 0)
+			m.streak_since = w->started;
+	} else
+		m.fail_streak = 0;
+	d = master_backoff();
+	if (d > 0)
+		log_warnx("worker %d %s; workers keep dying young, next start "
+		    "in %llu ms", (int)w->pid, how, (unsigned long long)d);
+	else
+		log_warnx("worker %d %s; replacing it", (int)w->pid, how);
+	m.next_spawn = now + d;
 	master_fill();
 }
 
@@ -611,33 +940,40 @@ master_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct mworker *w = io->arg;
 	char cmd;
 	ssize_t n;
+	int i, ready;
 
+	/* Reaped earlier in this batch: the event is stale. */
+	if (w->state == MW_FREE || w->chan == -1)
+		return;
 	while ((n = recv(w->chan, &cmd, 1, 0)) == 1) {
 		switch (cmd) {
 		case 'R':
 			if (w->state == MW_STARTING)
 				w->state = MW_READY;
+			if (w->gen == m.cur.id)
+				m.ever_ready = 1;
 			break;
 		case 'X':
-			/* Recycling after max_requests: start its successor now. */
+			/* max_requests: the successor starts now, not after. */
+			log_info("worker %d reached max_requests; replacing it",
+			    (int)w->pid);
 			w->recycled = 1;
-			w->state = MW_DRAINING;
-			w->drain_start = ev_now(loop);
+			if (w->state != MW_DRAINING) {
+				w->state = MW_DRAINING;
+				w->drain_start = ev_clock_ms();
+			}
 			master_fill();
 			break;
 		}
 	}
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		/* The worker is gone or going; SIGCHLD does the rest. */
-		ev_del(loop, io);
+		ev_del(loop, &w->io);
 		close(w->chan);
 		w->chan = -1;
 	}
-	if (!m.ready_sent && m.state == MS_RUNNING &&
-	    master_count(m.cur.id, 0) >= m.cur.target) {
-		int i, ready = 0;
-
-		for (i = 0; i < MASTER_SLOTS; i++)
+	if (!m.ready_sent && m.state == MS_RUNNING) {
+		for (i = 0, ready = 0; i < MASTER_SLOTS; i++)
 			if (m.w[i].state == MW_READY && m.w[i].gen == m.cur.id)
 				ready++;
 		if (ready >= m.cur.target) {
@@ -650,82 +986,6 @@ master_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	master_check_switch();
 }
 
-/* ---- reload ------------------------------------------------------------ */
-
-static void
-master_reload(void)
-{
-	char err[1024];
-	struct conf *conf;
-
-	if (m.state == MS_STOPPING)
-		return;
-	if (m.state == MS_RELOADING) {
-		m.reload_again = 1;
-		return;
-	}
-	m.reload_start = ev_clock_ms();
-	systemd_reloading();
-	log_notice("reloading %s", m.conf_path);
-	if ((conf = conf_load(m.conf_path, err, sizeof(err))) == NULL) {
-		log_errx("reload failed: %s; still serving the previous "
-		    "configuration", err);
-		master_reload_done(0, err);
-		return;
-	}
-	gen_clear(&m.next);
-	m.next.conf = conf;
-	m.next.id = m.cur.id + 1;
-	m.next.target = conf->workers;
-	if (gen_user(&m.next, err, sizeof(err)) == -1 ||
-	    gen_open_access(&m.next, err, sizeof(err)) == -1 ||
-	    gen_listen(&m.next, &m.cur, err, sizeof(err)) == -1) {
-		gen_close_listeners(&m.next, &m.cur);
-		gen_free(&m.next);
-		log_errx("reload failed: %s; still serving the previous "
-		    "configuration", err);
-		master_reload_done(0, err);
-		return;
-	}
-	/* The error log may have moved. */
-	if (strcmp(conf->error_log, m.cur.conf->error_log) != 0 &&
-	    log_open(conf->error_log, err, sizeof(err)) == -1)
-		log_errx("error log: %s", err);
-	if (mime_load("/etc/mime.types", err, sizeof(err)) == -1)
-		log_debug("%s", err);
-	for (size_t i = 0; i < m.next.nls; i++)
-		if (!m.next.ls[i].keep)
-			log_info("listening on %s", m.next.ls[i].text);
-	m.state = MS_RELOADING;
-	for (int i = 0; i < m.next.target; i++)
-		master_spawn(&m.next);
-}
-
-static void
-master_reload_done(int ok, const char *msg)
-{
-	struct ctl_client *c;
-	char line[600];
-	int n;
-
-	snprintf(m.reload_msg, sizeof(m.reload_msg), "%s", msg);
-	n = snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
-	for (c = m.clients; c != NULL; c = c->next) {
-		if (!c->waiting)
-			continue;
-		(void)!write(c->fd, line, (size_t)n < sizeof(line) ? (size_t)n :
-		    sizeof(line) - 1);
-		c->waiting = 0;
-		shutdown(c->fd, SHUT_WR);
-	}
-	systemd_ready(NULL);
-	master_update_status();
-	if (m.reload_again) {
-		m.reload_again = 0;
-		master_reload();
-	}
-}
-
 /* ---- stopping and logs --------------------------------------------------- */
 
 static void
@@ -735,10 +995,10 @@ master_kill_all(struct ev_loop *loop, void *arg)
 
 	m.stop_timer = 0;
 	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE) {
+		if (m.w[i].state != MW_FREE && !m.w[i].killed) {
 			log_warnx("worker %d still running; killing it",
 			    (int)m.w[i].pid);
-			kill(m.w[i].pid, SIGKILL);
+			master_kill(&m.w[i]);
 		}
 }
 
@@ -749,20 +1009,27 @@ master_stop(int fast)
 
 	if (m.state == MS_STOPPING && (m.fast || !fast))
 		return;
-	if (m.state == MS_RELOADING)
-		master_abort_reload("stopping");
 	if (m.state != MS_STOPPING) {
+		m.reload_again = 0;
+		if (m.state == MS_RELOADING) {
+			master_reload_cancel();
+			log_warnx("reload abandoned: stopping");
+		}
+		master_ctl_answer(0, "stopping", 1);
 		systemd_stopping();
-		log_notice("%s stop", fast ? "fast" : "graceful");
+		m.state = MS_STOPPING;
+		/* Refuse new connections rather than queue them for nobody. */
+		gen_close_listeners(&m.cur, NULL);
 	}
-	m.state = MS_STOPPING;
+	log_notice("%s stop", fast ? "fast" : "graceful");
 	m.fast = fast;
 	for (i = 0; i < MASTER_SLOTS; i++) {
 		if (m.w[i].state == MW_FREE)
 			continue;
-		if (fast)
-			kill(m.w[i].pid, SIGTERM);
-		else
+		if (fast) {
+			if (!m.w[i].killed)
+				kill(m.w[i].pid, SIGTERM);
+		} else
 			master_drain_worker(&m.w[i]);
 	}
 	if (m.stop_timer)
@@ -773,28 +1040,60 @@ master_stop(int fast)
 		ev_stop(m.loop);
 }
 
+/* Open path again in place of *fdp; the old fd is closed. */
+static int
+master_reopen_fd(int *fdp, const char *path)
+{
+	int fd;
+
+	if ((fd = master_open_log(path)) == -1) {
+		log_err("reopening %s", path);
+		return -1;
+	}
+	if (*fdp > STDERR_FILENO)
+		close(*fdp);
+	*fdp = fd;
+	return 0;
+}
+
+/*
+ * USR1, after logrotate renamed the files. The workers gave up the
+ * privileges to open them, so they get the new descriptors from us;
+ * each flushes what it buffered into the old file before it switches,
+ * so no line is lost.
+ */
 static void
 master_reopen_logs(void)
 {
+	struct generation *g;
+	struct mworker *w;
 	char err[512];
-	int fd, i;
+	int i, efd;
 
 	if (log_reopen(err, sizeof(err)) == -1)
 		log_errx("reopening the error log: %s", err);
-	if (m.cur.access_fd == -1 || m.cur.access_stderr)
-		return;
-	fd = open(m.cur.conf->access_log, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0640);
-	if (fd == -1) {
-		log_err("reopening %s", m.cur.conf->access_log);
-		return;
+	if (m.cur.access_fd != -1 && !m.cur.access_stderr)
+		master_reopen_fd(&m.cur.access_fd, m.cur.conf->access_log);
+	if (m.state == MS_RELOADING) {
+		if (m.next.access_fd != -1 && !m.next.access_stderr)
+			master_reopen_fd(&m.next.access_fd,
+			    m.next.conf->access_log);
+		if (m.next.error_fd > STDERR_FILENO)
+			master_reopen_fd(&m.next.error_fd,
+			    m.next.conf->error_log);
 	}
-	close(m.cur.access_fd);
-	m.cur.access_fd = fd;
-	/* Workers dropped privileges: they get the new file from us. */
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE)
-			master_send(&m.w[i], 'L', fd);
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		w = &m.w[i];
+		if (w->state == MW_FREE)
+			continue;
+		g = m.state == MS_RELOADING && w->gen == m.next.id ?
+		    &m.next : &m.cur;
+		efd = g->error_fd != -1 ? g->error_fd : log_get_fd();
+		if (efd > STDERR_FILENO)
+			master_send(w, 'E', efd);
+		if (g->access_fd != -1 && !g->access_stderr)
+			master_send(w, 'L', g->access_fd);
+	}
 	log_info("log files reopened");
 }
 
@@ -822,18 +1121,10 @@ master_signal_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			master_reopen_logs();
 			break;
 		case SIGTTIN:
-			if (m.state == MS_RUNNING && m.cur.target < PORTER_MAX_WORKERS) {
-				m.cur.target++;
-				log_notice("workers: %d", m.cur.target);
-				master_fill();
-			}
+			master_resize(1);
 			break;
 		case SIGTTOU:
-			if (m.state == MS_RUNNING && m.cur.target > 1) {
-				m.cur.target--;
-				log_notice("workers: %d", m.cur.target);
-				master_trim();
-			}
+			master_resize(-1);
 			break;
 		}
 	}
@@ -848,34 +1139,47 @@ master_tick(struct ev_loop *loop, void *arg)
 	uint64_t now = ev_clock_ms();
 	uint64_t hang = (uint64_t)m.cur.conf->worker_timeout * 1000;
 	uint64_t drain = (uint64_t)m.cur.conf->shutdown_timeout * 1000;
+	uint64_t hb;
+	struct mworker *w;
 	int i, fresh = 1;
 
 	for (i = 0; i < MASTER_SLOTS; i++) {
-		struct mworker *w = &m.w[i];
-
-		if (w->state == MW_FREE)
+		w = &m.w[i];
+		if (w->state == MW_FREE || w->killed)
 			continue;
-		if (hang && (w->state == MW_READY || w->state == MW_DRAINING) &&
-		    now > m.sb[i].heartbeat + hang) {
+		/* A child that has not run yet has not written its heartbeat. */
+		hb = m.sb[i].heartbeat > w->started ? m.sb[i].heartbeat :
+		    w->started;
+		if (hang && now > hb + hang) {
 			log_errx("worker %d unresponsive for %llu s; killing it",
-			    (int)w->pid, (unsigned long long)(now -
-			    m.sb[i].heartbeat) / 1000);
-			kill(w->pid, SIGKILL);
+			    (int)w->pid, (unsigned long long)(now - hb) / 1000);
+			master_kill(w);
 			fresh = 0;
+			continue;
 		}
 		if (w->state == MW_DRAINING && m.state != MS_STOPPING &&
 		    now > w->drain_start + drain) {
 			log_warnx("worker %d still draining after %d s; killing it",
 			    (int)w->pid, m.cur.conf->shutdown_timeout);
-			kill(w->pid, SIGKILL);
+			master_kill(w);
+			continue;
+		}
+		/* A replacement that lives ends a crash streak. */
+		if (w->state == MW_READY && w->gen == m.cur.id && !w->proven &&
+		    now - w->started >= MASTER_YOUNG_MS) {
+			w->proven = 1;
+			if (m.fail_streak > 0 && w->started >= m.streak_since)
+				m.fail_streak = 0;
 		}
 	}
-	if (m.state == MS_RELOADING && now > m.reload_start + MASTER_READY_TIMEOUT_MS)
-		master_abort_reload("new workers did not become ready in time");
+	if (m.state == MS_RELOADING &&
+	    now > m.reload_start + MASTER_READY_TIMEOUT_MS)
+		master_reload_fail("new workers did not become ready within "
+		    "15 s");
 	if (m.watchdog_ms && fresh && m.ready_sent)
 		systemd_watchdog_ping();
 	master_update_status();
-	ev_timer_add(loop, MASTER_TICK_MS, master_tick, NULL);
+	ev_timer_add(loop, m.tick_ms, master_tick, NULL);
 }
 
 static void
@@ -912,12 +1216,14 @@ static void
 master_ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct ctl_client *c = io->arg;
+	char line[128];
 	ssize_t n;
 	char *nl;
+	int len;
 
 	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
 	if (n <= 0) {
-		if (n == -1 && errno == EAGAIN)
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
 		master_ctl_free(c);
 		return;
@@ -931,15 +1237,19 @@ master_ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 	*nl = '\0';
 	if (strcmp(c->buf, "reload") == 0) {
-		c->waiting = 1;
 		c->len = 0;
+		if (m.state == MS_STOPPING) {
+			(void)!write(c->fd, "error stopping\n", 15);
+			master_ctl_free(c);
+			return;
+		}
+		/* The next reload to start reads the file as it is now. */
+		c->want = m.reload_seq + 1;
 		master_reload();
 	} else if (strcmp(c->buf, "status") == 0) {
-		char line[128];
-		int len = snprintf(line, sizeof(line), "ok pid %d generation %u "
+		len = snprintf(line, sizeof(line), "ok pid %d generation %u "
 		    "workers %d\n", (int)getpid(), m.cur.id,
 		    master_count(m.cur.id, 0));
-
 		(void)!write(c->fd, line, (size_t)len);
 		master_ctl_free(c);
 	} else {
@@ -954,7 +1264,8 @@ master_ctl_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct ctl_client *c;
 	int fd;
 
-	while ((fd = accept4(m.ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+	while ((fd = accept4(m.ctl_fd, NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
 		c = xcalloc(1, sizeof(*c));
 		c->fd = fd;
 		c->next = m.clients;
@@ -989,6 +1300,8 @@ master_ctl_open(void)
 	m.ctl_path = master_ctl_path(m.pid_file);
 	if (strlen(m.ctl_path) >= sizeof(sun.sun_path)) {
 		log_warnx("control socket path too long: %s", m.ctl_path);
+		free(m.ctl_path);
+		m.ctl_path = NULL;
 		return;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -996,6 +1309,7 @@ master_ctl_open(void)
 	strcpy(sun.sun_path, m.ctl_path);
 	m.ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	unlink(m.ctl_path);
+	/* Only our user may ask for a reload. */
 	old = umask(0077);
 	if (m.ctl_fd == -1 || bind(m.ctl_fd, (struct sockaddr *)&sun,
 	    sizeof(sun)) == -1 || listen(m.ctl_fd, 16) == -1) {
@@ -1006,6 +1320,22 @@ master_ctl_open(void)
 	} else
 		ev_add(m.loop, &m.ctl_io, m.ctl_fd, EPOLLIN, master_ctl_cb, NULL);
 	umask(old);
+}
+
+/* Clients already connected stay: they wait for an answer or our exit. */
+static void
+master_ctl_close(void)
+{
+	if (m.ctl_fd != -1) {
+		ev_del(m.loop, &m.ctl_io);
+		close(m.ctl_fd);
+		m.ctl_fd = -1;
+	}
+	if (m.ctl_path != NULL) {
+		unlink(m.ctl_path);
+		free(m.ctl_path);
+		m.ctl_path = NULL;
+	}
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -1041,6 +1371,8 @@ master_run(struct conf *conf, const char *conf_path)
 
 	memset(&m, 0, sizeof(m));
 	m.conf_path = conf_path;
+	m.ctl_fd = -1;
+	m.sig_fd = -1;
 	gen_clear(&m.cur);
 	gen_clear(&m.next);
 
@@ -1065,8 +1397,10 @@ master_run(struct conf *conf, const char *conf_path)
 		log_notice("%s; using built-in MIME types", err);
 
 	m.sd_nfds = systemd_listen_fds(&m.sd_fds);
+	if (m.sd_nfds < 0)
+		m.sd_nfds = 0;
 	m.cur.conf = conf;
-	m.cur.id = 1;
+	m.cur.id = ++m.gen_seq;
 	m.cur.target = conf->workers;
 	if (gen_user(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
@@ -1095,19 +1429,24 @@ master_run(struct conf *conf, const char *conf_path)
 	master_write_pid();
 	master_ctl_open();
 	m.watchdog_ms = systemd_watchdog_usec() / 1000;
+	/* Ping at half the watchdog interval at least. */
+	m.tick_ms = MASTER_TICK_MS;
+	if (m.watchdog_ms > 0 && m.watchdog_ms / 2 < m.tick_ms)
+		m.tick_ms = m.watchdog_ms / 2 > 10 ? m.watchdog_ms / 2 : 10;
 
 	master_fill();
-	ev_timer_add(m.loop, MASTER_TICK_MS, master_tick, NULL);
+	ev_timer_add(m.loop, m.tick_ms, master_tick, NULL);
 	log_notice("porter %s started, %d workers", PACKAGE_VERSION,
 	    m.cur.target);
 
-	if (ev_run(m.loop) == -1)
+	if (ev_run(m.loop) == -1) {
 		log_crit("epoll_wait");
+		m.exit_code = EXIT_TEMP;
+	}
 
 	if (m.pid_file != NULL)
 		unlink(m.pid_file);
-	if (m.ctl_path != NULL)
-		unlink(m.ctl_path);
+	master_ctl_close();
 	log_notice("stopped");
-	return 0;
+	return m.exit_code;
 }

@@ -118,6 +118,7 @@ enum { LOG_LVL_CRIT, LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_NOTICE,
 #define PRINTF(f, a)	__attribute__((format(printf, f, a)))
 
 void	 log_init(int debug);
+int	 log_stderr_is_journal(void);
 int	 log_open(const char *path, char *err, size_t errlen);
 int	 log_reopen(char *err, size_t errlen);
 int	 log_get_fd(void);

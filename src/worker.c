@@ -4,18 +4,31 @@
  * master says stop.
  *
  * Messages from the master arrive on a SOCK_SEQPACKET channel, one byte
- * each (see master.c): 'Q' drain and exit, 'L' a new access log fd
- * (SCM_RIGHTS). End of file on the channel means the master is gone:
- * drain and exit, so no worker outlives it.
+ * each (see master.c): 'Q' drain and exit, 'L' a new access log fd, 'E'
+ * a new error log fd (both SCM_RIGHTS). End of file on the channel means
+ * the master is gone: drain and exit, so no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
+ *
+ * Draining: stop accepting, take what is already queued, answer every
+ * request that has begun to arrive with Connection: close, and close
+ * keep-alive connections only once they have been idle for a grace
+ * period, so a close never crosses a request the client just sent.
+ *
+ * Two faults for the test suite only (tests/integration), each naming a
+ * file whose existence turns it on, so a test can switch it off again:
+ * PORTER_TEST_WORKER_CRASH makes new workers abort() at start (any value
+ * not starting with '/' makes them always crash), PORTER_TEST_WORKER_STALL
+ * makes them wait before they start serving.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,8 +39,11 @@
 #define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
 #define WORKER_ACCEPT_PAUSE_MS	500
 
+#define WORKER_STALL_POLL_MS	20
+
 struct worker *worker;
 static struct worker worker_s;
+static int	 worker_drain_idle_due;	/* drain began in this loop turn */
 
 static void	 worker_drain(const char *why);
 static void	 worker_exit(int code) __attribute__((noreturn));
@@ -79,6 +95,9 @@ worker_open_roots(void)
 static void
 worker_listen_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
+	/* Drained earlier in this batch: the listener is closed. */
+	if (worker->draining)
+		return;
 	conn_accept(io->arg);
 }
 
@@ -131,6 +150,30 @@ worker_check_drained(void)
 		worker_exit(0);
 }
 
+/*
+ * Accept everything queued on l now. With EPOLLEXCLUSIVE the kernel may
+ * have handed these connections to us alone, and when we are the last
+ * holder of a removed address, our close() would reset them.
+ */
+static void
+worker_accept_rest(struct listener *l)
+{
+	struct pollfd pfd;
+	uint64_t before;
+
+	for (;;) {
+		pfd.fd = l->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+			return;
+		before = worker->p.sb->connections;
+		conn_accept(l);
+		if (worker->p.sb->connections == before)
+			return;		/* out of descriptors, or aborted ones */
+	}
+}
+
 static void
 worker_drain(const char *why)
 {
@@ -143,17 +186,18 @@ worker_drain(const char *why)
 	worker->drain_start = ev_now(worker->loop);
 	worker->p.sb->state = SB_DRAINING;
 	worker_accepting(0);
-	/*
-	 * We may have been woken for a connection just before we left the
-	 * wait queue: take what is queued now, so nobody is left behind.
-	 * New arrivals wake the new generation.
-	 */
+	/* New arrivals wake the workers still accepting. */
 	for (i = 0; i < worker->p.nlisteners; i++) {
-		conn_accept(&worker->p.listeners[i]);
+		worker_accept_rest(&worker->p.listeners[i]);
 		close(worker->p.listeners[i].fd);
 	}
 	worker->p.nlisteners = 0;
-	conn_drain_idle(ev_now(worker->loop), WORKER_DRAIN_GRACE_MS);
+	/*
+	 * Idle connections are closed after this batch of events, not now:
+	 * a request may be waiting in it, and closing over unread bytes
+	 * would reset the connection.
+	 */
+	worker_drain_idle_due = 1;
 	worker_check_drained();
 }
 
@@ -169,18 +213,26 @@ worker_tick(struct ev_loop *loop, void *arg)
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
-/* After each batch: free closed connections, show we are alive. */
+/*
+ * After each batch: answer the heads read in it, free closed connections,
+ * show we are alive.
+ */
 static void
 worker_hook(struct ev_loop *loop, void *arg)
 {
-	conn_run_queue();
-	conn_free_zombies();
-	worker->p.sb->heartbeat = ev_now(loop);
+	/* First, so what the drain's last accept read is answered below. */
 	if (worker->max_requests && worker->requests >= worker->max_requests &&
 	    !worker->draining) {
 		/* Tell the master first, so it starts our replacement. */
 		(void)!send(worker->p.chan_fd, "X", 1, MSG_NOSIGNAL);
 		worker_drain("max_requests reached");
+	}
+	conn_run_queue();
+	conn_free_zombies();
+	worker->p.sb->heartbeat = ev_now(loop);
+	if (worker_drain_idle_due) {
+		worker_drain_idle_due = 0;
+		conn_drain_idle(ev_now(loop), WORKER_DRAIN_GRACE_MS);
 	}
 	if (worker->draining)
 		worker_check_drained();
@@ -225,8 +277,14 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			worker_drain("asked by the master");
 			break;
 		case 'L':
+			/* Buffered lines go to the old file first: none lost. */
 			if (fd != -1)
 				accesslog_set_fd(fd);
+			fd = -1;
+			break;
+		case 'E':
+			if (fd != -1)
+				log_set_fd(fd);
 			fd = -1;
 			break;
 		default:
@@ -256,6 +314,31 @@ worker_signal_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 }
 
+/* Test-only faults; see the top of this file. */
+static void
+worker_test_faults(int chan)
+{
+	const char *crash = getenv("PORTER_TEST_WORKER_CRASH");
+	const char *stall = getenv("PORTER_TEST_WORKER_STALL");
+	struct rlimit rl = { 0, 0 };
+	struct pollfd pfd;
+
+	if (crash != NULL && (crash[0] != '/' || access(crash, F_OK) == 0)) {
+		/* A crash loop should not fill the disk with cores. */
+		setrlimit(RLIMIT_CORE, &rl);
+		abort();
+	}
+	while (stall != NULL && access(stall, F_OK) == 0) {
+		pfd.fd = chan;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		/* Not past the master's death, though. */
+		if (poll(&pfd, 1, WORKER_STALL_POLL_MS) == 1 &&
+		    (pfd.revents & (POLLHUP | POLLERR)))
+			_exit(EXIT_TEMP);
+	}
+}
+
 void
 worker_main(struct worker_params *p)
 {
@@ -272,9 +355,7 @@ worker_main(struct worker_params *p)
 	worker->p.sb->state = SB_STARTING;
 	worker->p.sb->heartbeat = ev_clock_ms();
 
-	/* The test suite's crash-loop switch; see tests/integration. */
-	if (getenv("PORTER_TEST_WORKER_CRASH") != NULL)
-		abort();
+	worker_test_faults(p->chan_fd);
 
 	/* The master blocked every signal it handles; we take ours by fd. */
 	signal(SIGPIPE, SIG_IGN);
