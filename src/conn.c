@@ -36,6 +36,7 @@
 #define LINGER_MS	2000
 #define SENDFILE_CHUNK	(1 << 20)	/* let other clients in between */
 #define ACCEPT_BATCH	64
+#define FREE_KEEP	256	/* spare buffers and request states kept */
 
 static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
 static void	 conn_run(struct conn *c);
@@ -83,6 +84,26 @@ conn_timer(struct conn *c, int tclass)
 	l->tail = c;
 }
 
+/*
+ * Join the epoll set, edge-triggered, before waiting on the socket. The
+ * add reports readiness that is already there, so nothing that arrived
+ * before it is missed. Returns -1 (and closes c) on failure.
+ */
+static int
+conn_watch(struct conn *c, uint32_t extra)
+{
+	if (c->registered)
+		return 0;
+	if (ev_add(worker->loop, &c->io, c->fd, CONN_EVENTS | extra, conn_event,
+	    c) == -1) {
+		log_err("epoll_ctl");
+		conn_close(c);
+		return -1;
+	}
+	c->registered = 1;
+	return 0;
+}
+
 /* ---- buffers ---------------------------------------------------------- */
 
 /*
@@ -97,6 +118,7 @@ conn_buf_get(void)
 
 	if (b != NULL) {
 		memcpy(&worker->free_bufs, b, sizeof(char *));
+		worker->nfree_bufs--;
 		return b;
 	}
 	return xmalloc(CONN_INBUF);
@@ -107,9 +129,10 @@ conn_buf_put(struct conn *c)
 {
 	if (c->in == NULL)
 		return;
-	if (c->in_cap == CONN_INBUF) {
+	if (c->in_cap == CONN_INBUF && worker->nfree_bufs < FREE_KEEP) {
 		memcpy(c->in, &worker->free_bufs, sizeof(char *));
 		worker->free_bufs = c->in;
+		worker->nfree_bufs++;
 	} else
 		free(c->in);
 	c->in = NULL;
@@ -174,21 +197,19 @@ conn_accept(struct listener *l)
 		c->fd = fd;
 		c->state = CS_HEAD;
 		memcpy(&c->peer, &ss, len < sizeof(c->peer) ? len : sizeof(c->peer));
-		if (ev_add(worker->loop, &c->io, fd, CONN_EVENTS, conn_event,
-		    c) == -1) {
-			log_err("epoll_ctl");
-			close(fd);
-			c->zombie_next = worker->free_conns;
-			worker->free_conns = c;
-			continue;
-		}
 		c->tclass = -1;
 		conn_timer(c, CONN_T_HEADER);
 		worker->nconns++;
 		worker->p.sb->connections++;
-		/* Clients usually send at once: try before waiting for an event. */
+		/*
+		 * Clients usually send at once: read before asking epoll. The
+		 * socket joins the epoll set only when it has to wait, so a
+		 * request answered at once with Connection: close never costs
+		 * an epoll_ctl.
+		 */
 		c->keepalive = 1;
 		c->readable = 1;
+		c->io.fd = fd;
 		conn_run(c);
 	}
 }
@@ -203,6 +224,7 @@ conn_rq_get(struct conn *c)
 
 	if (rq != NULL) {
 		worker->free_rqs = rq->next_free;
+		worker->nfree_rqs--;
 		buf = rq->resp.buf;
 		cap = rq->resp.buf_cap;
 	} else {
@@ -232,13 +254,19 @@ conn_rq_put(struct conn *c)
 		return;
 	conn_resp_release(c);
 	/* A huge response buffer (a big listing) is not worth keeping. */
-	if (c->rq->resp.buf_cap > 16384) {
+	if (c->rq->resp.buf_cap > 16384 || worker->nfree_rqs >= FREE_KEEP) {
 		free(c->rq->resp.buf);
 		c->rq->resp.buf = NULL;
 		c->rq->resp.buf_cap = 0;
 	}
+	if (worker->nfree_rqs >= FREE_KEEP) {
+		free(c->rq);
+		c->rq = NULL;
+		return;
+	}
 	c->rq->next_free = worker->free_rqs;
 	worker->free_rqs = c->rq;
+	worker->nfree_rqs++;
 	c->rq = NULL;
 }
 
@@ -345,15 +373,20 @@ conn_fill(struct conn *c)
 	n = read(c->fd, c->in + c->in_len, space);
 	if (n > 0) {
 		c->in_len += (uint32_t)n;
-		worker->read_seq++;
 		/* A short read drained the socket; new bytes will raise an event. */
-		if ((size_t)n < space)
+		if ((size_t)n < space) {
 			c->readable = 0;
+			if (conn_watch(c, 0) == -1)
+				return -1;
+		}
 		return n;
 	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-		if (errno == EAGAIN)
+		if (errno == EAGAIN) {
 			c->readable = 0;
+			if (conn_watch(c, 0) == -1)
+				return -1;
+		}
 		return 0;
 	}
 	/* EOF or a reset: nothing more will come. */
@@ -417,8 +450,9 @@ conn_skip_body(struct conn *c)
 }
 
 /*
- * Answer later in this batch, after fcache_sync(): a head read now may
- * ask for a file changed just before the client sent it.
+ * Heads read during a batch of events are answered at its end (in
+ * worker_hook), each after fcache_sync(), so the answers see every file
+ * change made before their requests were sent.
  */
 static void
 conn_queue(struct conn *c)
@@ -438,10 +472,7 @@ conn_run_queue(void)
 	struct conn *c;
 
 	while ((c = worker->queue_head) != NULL) {
-		if (worker->sync_seq != worker->read_seq) {
-			fcache_sync();
-			worker->sync_seq = worker->read_seq;
-		}
+		fcache_sync();		/* a flag test, unless files changed */
 		worker->queue_head = c->qnext;
 		if (worker->queue_head == NULL)
 			worker->queue_tail = NULL;
@@ -490,6 +521,14 @@ conn_head_done(struct conn *c)
 static void
 conn_want_write(struct conn *c, int on)
 {
+	if (!c->registered) {
+		if (on)
+			conn_watch(c, EPOLLOUT);
+		return;
+	}
+	/* ev_mod keeps io.events: no epoll_ctl when nothing changes. */
+	if (!(c->io.events & EPOLLOUT) == !on)
+		return;
 	if (ev_mod(worker->loop, &c->io, CONN_EVENTS | (on ? EPOLLOUT : 0)) == -1)
 		log_err("epoll_ctl");
 }
@@ -544,6 +583,8 @@ conn_send(struct conn *c)
 				continue;
 			if (errno == EAGAIN) {
 				conn_want_write(c, 1);
+				if (c->closed)
+					return -1;
 				conn_timer(c, CONN_T_SEND);
 				return 0;
 			}
@@ -640,8 +681,11 @@ conn_linger(struct conn *c)
 			continue;
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno == EAGAIN)
-			return;		/* the timer or the peer's FIN ends it */
+		if (n == -1 && errno == EAGAIN) {
+			/* The timer or the peer's FIN ends it. */
+			conn_watch(c, 0);
+			return;
+		}
 		conn_close(c);
 		return;
 	}

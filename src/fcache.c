@@ -4,19 +4,23 @@
  * costs no open/fstat/read/close per request.
  *
  * Never stale: every directory on a cached path is watched with
- * inotify, and fcache_sync() drains the queue before requests are
- * answered (conn.c calls it once per batch, after the batch's reads).
- * The kernel queues an inotify event inside the syscall that changed
- * the file, so a change made before a client sent its request is
- * always seen before we answer it. Paths that go through a symlink are
- * not cached (a change behind the link would not be seen); they take
- * the slow path every time.
+ * inotify, and fcache_sync() applies the queued events before requests
+ * are answered (conn.c calls it before answering what it read). The
+ * kernel queues an inotify event inside the syscall that changed the
+ * file, and, the fd being O_ASYNC, marks SIGIO pending on this process
+ * right there. A pending signal runs its handler before any later
+ * syscall of ours returns to user space, so by the time the read that
+ * brought a request returns, fc_dirty already says whether anything
+ * changed before the client sent it. The common case costs no syscall.
+ * Paths that go through a symlink are not cached (a change behind the
+ * link would not be seen); they take the slow path every time.
  *
  * Entries are reference counted: a response being sent holds one, so
  * an entry invalidated meanwhile stays alive until it is released.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,15 @@ static struct {
 	size_t		 nwatches;
 	uint64_t	 hits, misses;
 } fc = { .ifd = -1 };
+
+/* Set by the SIGIO handler: inotify has events to apply. */
+static volatile sig_atomic_t fc_dirty = 1;
+
+static void
+fcache_sigio(int sig)
+{
+	fc_dirty = 1;
+}
 
 static uint32_t
 fcache_hash(size_t site, const char *path, size_t len)
@@ -173,8 +186,10 @@ fcache_sync(void)
 	char *p;
 	int len;
 
-	if (fc.ifd == -1 || fc.nentries == 0)
+	if (fc.ifd == -1 || !fc_dirty)
 		return;
+	/* Cleared first: an event queued while we read sets it again. */
+	fc_dirty = 0;
 	for (;;) {
 		n = read(fc.ifd, buf, sizeof(buf));
 		if (n <= 0) {
@@ -208,16 +223,37 @@ fcache_sync(void)
 static void
 fcache_event_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
+	fc_dirty = 1;		/* epoll says readable: that is proof enough */
 	fcache_sync();
 }
 
 int
 fcache_init(struct ev_loop *loop)
 {
-	fc.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fc.ifd == -1)
+	struct sigaction sa;
+	sigset_t set;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fcache_sigio;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGIO, &sa, NULL) == -1)
 		return -1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		return -1;
+	/* No SIGIO, no guarantee: then the cache stays off. */
+	if (fcntl(fd, F_SETOWN, getpid()) == -1 ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK | O_ASYNC) == -1) {
+		close(fd);
+		return -1;
+	}
+	fc.ifd = fd;
 	fc.watches = xcalloc(FCACHE_MAX_WATCHES, sizeof(*fc.watches));
+	/* Also in the loop, so events are applied even while we are idle. */
 	ev_add(loop, &fc.io, fc.ifd, EPOLLIN, fcache_event_cb, NULL);
 	return 0;
 }

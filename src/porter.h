@@ -230,6 +230,7 @@ struct worker {
 	struct conn	*free_conns;	/* reuse, no malloc churn */
 	char		*free_bufs;	/* free input buffers, linked through their first bytes */
 	struct creq	*free_rqs;
+	unsigned	 nfree_bufs, nfree_rqs;	/* capped: a burst is not kept forever */
 	long		 accept_timer;
 	uint64_t	 requests;
 	uint64_t	 max_requests;
@@ -237,8 +238,6 @@ struct worker {
 	struct gzcache	*gz;		/* on-the-fly gzip, per worker */
 	struct conn	*queue_head;	/* heads parsed this batch, to answer */
 	struct conn	*queue_tail;
-	uint64_t	 read_seq;	/* successful reads so far */
-	uint64_t	 sync_seq;	/* read_seq at the last fcache_sync() */
 };
 
 extern struct worker *worker;
@@ -311,6 +310,7 @@ struct conn {
 	unsigned	 closed:1;
 	unsigned	 keepalive:1;
 	unsigned	 readable:1;	/* the socket may hold unread bytes */
+	unsigned	 registered:1;	/* in the worker's epoll set */
 	uint32_t	 nreq;
 	union {
 		struct sockaddr		sa;
