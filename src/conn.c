@@ -36,7 +36,7 @@
 #define LINGER_MS	2000
 #define SENDFILE_CHUNK	(1 << 20)	/* let other clients in between */
 #define ACCEPT_BATCH	64
-#define FREE_KEEP	256	/* spare buffers and request states kept */
+#define FREE_KEEP	2048	/* spare buffers and request states kept */
 
 static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
 static void	 conn_run(struct conn *c);
@@ -571,8 +571,13 @@ conn_send(struct conn *c)
 				iov[niov].iov_len = r->segs[i].len - skip;
 			}
 			flags = MSG_NOSIGNAL;
-			if (i < r->nsegs)
-				flags |= MSG_MORE;	/* file data follows: one packet */
+			/*
+			 * MSG_MORE holds the tail back: when file data follows,
+			 * so they share packets; when we close right after, so
+			 * close() can put the FIN on the same packet as the data.
+			 */
+			if (i < r->nsegs || r->close || !c->keepalive)
+				flags |= MSG_MORE;
 			memset(&msg, 0, sizeof(msg));
 			msg.msg_iov = iov;
 			msg.msg_iovlen = niov;

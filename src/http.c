@@ -419,6 +419,7 @@ http_handle(struct conn *c)
 		c->keepalive = 0;
 
 	r->fd = -1;
+	site = http_site(c, buf);
 	if (q->method != HTTP_M_GET && q->method != HTTP_M_HEAD) {
 		if (q->method == HTTP_M_OPTIONS) {
 			http_head_begin(c, 200);
@@ -427,11 +428,10 @@ http_handle(struct conn *c)
 			http_head_end(c);
 			return;
 		}
-		http_error(c, 405, 0);
+		http_error_site(c, site, 405, 0);
 		return;
 	}
 
-	site = http_site(c, buf);
 	if (c->rq->req.target.len == 1 && buf[c->rq->req.target.off] == '*') {
 		status = 400;	/* "*" is for OPTIONS only */
 		goto fail;

@@ -125,6 +125,14 @@ net_listen(const struct net_addr *a, int backlog, char *err, size_t errlen)
 	/* Accepted sockets inherit TCP_NODELAY: no setsockopt per connection. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
 		goto fail;
+	/*
+	 * Wake us when the request is there, not at the handshake: one
+	 * wakeup and a read that finds data. A client that sends nothing is
+	 * still handed over after the kernel's deferral (~1 s) and then
+	 * meets header_timeout.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one)) == -1)
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
 		goto fail;
 	if (listen(fd, backlog) == -1)

@@ -682,6 +682,29 @@ class ProcessTest(CoreTestCase):
         srv.wait_for_stderr(re.compile(r"(\b%d\b.*%s|%s.*\b%d\b)" % (victim, exit_words, exit_words, victim),
                                        re.IGNORECASE))
 
+    def test_out_of_descriptors_keeps_serving(self):
+        # 48 descriptors: keep-alive connections use them up and accept()
+        # fails with EMFILE. The worker must say so, make room by closing
+        # its oldest idle connection, pause accepting (not spin on the
+        # connection still queued) and answer everyone in turn.
+        srv = self.server(workers=1, command_prefix=["prlimit", "--nofile=48:48", "--"])
+        worker = srv.worker_pids()
+        conns = []
+        try:
+            for i in range(45):
+                c = Conn(srv.port)
+                conns.append(c)
+                self.assertTrue(c.send(build_request("GET", "/a.txt")))
+                self.assertEqual(c.read_response().body, self.A, "connection %d" % i)
+            srv.wait_for_stderr(re.compile(r"crit: accept on 127\.0\.0\.1:\d+: Too many open files"))
+            # Room was made from the oldest idle connections, not the newest.
+            self.assertTrue(conns[0].closed_by_peer(), "oldest idle connection kept")
+            self.assertEqual(srv.worker_pids(), worker, "the worker died")
+            self.assertEqual(get(srv.port, "/b.txt").body, self.B)
+        finally:
+            for c in conns:
+                c.close()
+
     def stop_with(self, sig):
         srv = self.server(workers=2, shutdown_timeout=5)
         workers = srv.worker_pids()
