@@ -87,6 +87,7 @@ host_setup() {
 		command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
 		command -v dh >/dev/null || need+=(debhelper)
 	fi
+	command -v lintian >/dev/null || need+=(lintian)
 	[ ${#need[@]} = 0 ] || apt_install "${need[@]}"
 }
 
@@ -569,6 +570,12 @@ else
 	[ -f "$DEB" ] || die "DEB=$DEB: no such file"
 fi
 log "package: $DEB"
+
+# Debian's own checks: no error and no warning tag may be reported.
+lint=$(lintian --no-tag-display-limit "$DEB" 2>&1 || true)
+printf '  lintian %s:\n%s\n' "$(basename "$DEB")" "$(sed 's/^/    /' <<<"${lint:-(nothing reported)}")"
+check "lintian reports no errors or warnings" \
+	bash -c '! grep -qE "^[EW]: " <<<"$1"' _ "$lint"
 
 # One debootstrap at a time; concurrent runs wait and then share the root.
 exec 9>"$SYSTEST_DIR/.lock"
