@@ -572,7 +572,7 @@ fi
 log "package: $DEB"
 
 # Debian's own checks: no error and no warning tag may be reported.
-lint=$(lintian --no-tag-display-limit "$DEB" 2>&1 || true)
+lint=$(lintian --tag-display-limit 0 "$DEB" 2>&1 || true)
 printf '  lintian %s:\n%s\n' "$(basename "$DEB")" "$(sed 's/^/    /' <<<"${lint:-(nothing reported)}")"
 check "lintian reports no errors or warnings" \
 	bash -c '! grep -qE "^[EW]: " <<<"$1"' _ "$lint"
