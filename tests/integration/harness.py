@@ -147,6 +147,20 @@ def _proc_stat(pid):
     return rest[0], int(rest[1]), int(rest[2])
 
 
+def write_file(path, data, mtime=None, mode=0o644):
+    """Create path (and its directories) holding data (bytes or str), with
+    mode and, if given, mtime; returns the bytes written."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return data
+
+
 def pid_alive(pid):
     """True if ``pid`` exists and is not a zombie.
 

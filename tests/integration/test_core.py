@@ -38,13 +38,7 @@ except ImportError:  # reported by the tests that need it
 
 
 def write(path, data, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode()
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
-    return data
+    return harness.write_file(path, data, mode=mode)
 
 
 def http_date_to_epoch(value):

@@ -12,14 +12,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PorterTestCase, Conn, build_request, require_binary  # noqa: E402
+from harness import PorterTestCase, Conn, build_request, require_binary, write_file  # noqa: E402
 
 ROUNDS = 40
 
 
 def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
+    write_file(path, data)
 
 
 class FileCacheTest(PorterTestCase):

@@ -60,16 +60,7 @@ def epoch(value):
     return int(email.utils.parsedate_to_datetime(value).timestamp())
 
 
-def write(path, data, mtime=None, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode()
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-    return data
+write = harness.write_file
 
 
 def text_bytes(size, seed=0):
