@@ -24,11 +24,10 @@ static char	 alog_buf[ALOG_BUF];
 static size_t	 alog_len;
 
 void
-accesslog_init(int fd, int is_stderr)
+accesslog_init(int fd)
 {
 	alog_fd = fd;
 	alog_len = 0;
-	(void)is_stderr;
 }
 
 void

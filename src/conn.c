@@ -253,20 +253,20 @@ conn_rq_put(struct conn *c)
 	if (c->rq == NULL)
 		return;
 	conn_resp_release(c);
-	/* A huge response buffer (a big listing) is not worth keeping. */
-	if (c->rq->resp.buf_cap > 16384 || worker->nfree_rqs >= FREE_KEEP) {
-		free(c->rq->resp.buf);
-		c->rq->resp.buf = NULL;
-		c->rq->resp.buf_cap = 0;
-	}
 	if (worker->nfree_rqs >= FREE_KEEP) {
+		free(c->rq->resp.buf);
 		free(c->rq);
-		c->rq = NULL;
-		return;
+	} else {
+		/* A huge response buffer (a big listing) is not worth keeping. */
+		if (c->rq->resp.buf_cap > 16384) {
+			free(c->rq->resp.buf);
+			c->rq->resp.buf = NULL;
+			c->rq->resp.buf_cap = 0;
+		}
+		c->rq->next_free = worker->free_rqs;
+		worker->free_rqs = c->rq;
+		worker->nfree_rqs++;
 	}
-	c->rq->next_free = worker->free_rqs;
-	worker->free_rqs = c->rq;
-	worker->nfree_rqs++;
 	c->rq = NULL;
 }
 

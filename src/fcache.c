@@ -56,7 +56,6 @@ static struct {
 	size_t		 data_bytes;
 	struct fcache_watch *watches;
 	size_t		 nwatches;
-	uint64_t	 hits, misses;
 } fc = { .ifd = -1 };
 
 /* Set by the SIGIO handler: inotify has events to apply. */
@@ -400,7 +399,6 @@ fcache_open(size_t site, int rootfd, const char *path)
 	for (e = fc.buckets[h & (FCACHE_BUCKETS - 1)]; e != NULL; e = e->hnext) {
 		if (e->hash == h && e->site == site && e->pathlen == len &&
 		    memcmp(e->path, path, len) == 0) {
-			fc.hits++;
 			/* Move to the front of the LRU list. */
 			if (e != fc.lru_head) {
 				e->lprev->lnext = e->lnext;
@@ -417,7 +415,6 @@ fcache_open(size_t site, int rootfd, const char *path)
 			return e;
 		}
 	}
-	fc.misses++;
 	/* Watch first: a change between the open and the watch would be lost. */
 	if (fcache_watch_path(site, path) == -1)
 		return NULL;
@@ -445,12 +442,4 @@ fcache_open(size_t site, int rootfd, const char *path)
 	}
 	fcache_insert(e);
 	return e;
-}
-
-void
-fcache_stats(uint64_t *hits, uint64_t *misses, size_t *entries)
-{
-	*hits = fc.hits;
-	*misses = fc.misses;
-	*entries = fc.nentries;
 }

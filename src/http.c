@@ -324,7 +324,7 @@ http_redirect_slash(struct conn *c, const char *buf)
  * vouch for it, else open and fstat. On success *fdp is the file (-1
  * for a cached directory) and *fep the cache entry or NULL.
  */
-static int
+int
 http_lookup(size_t site, int rootfd, const char *path,
     struct fcache_entry **fep, int *fdp, struct stat *st, int *errp)
 {
@@ -356,7 +356,7 @@ http_lookup(size_t site, int rootfd, const char *path,
 	return 0;
 }
 
-static void
+void
 http_lookup_done(struct fcache_entry *fe, int fd)
 {
 	if (fe != NULL)

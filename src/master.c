@@ -485,7 +485,6 @@ master_child(struct generation *g, int slot, int chan)
 	p.nlisteners = g->nls;
 	p.chan_fd = chan;
 	p.access_fd = g->access_fd;
-	p.access_stderr = g->access_stderr;
 	p.sb = &m.sb[slot];
 	p.generation = g->id;
 	p.uid = g->uid;

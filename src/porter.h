@@ -148,7 +148,6 @@ const char *util_http_date(time_t t);
 size_t	 util_format_http_date(time_t t, char *buf, size_t len);
 /* "[21/Nov/2026:06:00:00 +0000]", formatted once per second. */
 const char *util_log_time(time_t t);
-int	 util_strncasecmp_z(const char *p, size_t len, const char *lit);
 size_t	 util_u64toa(uint64_t v, char *buf);
 
 /* ---- mime.c ------------------------------------------------------------ */
@@ -194,6 +193,7 @@ enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
 
 struct conn;
 struct gzcache;
+struct fcache_entry;
 struct conn_list {
 	struct conn	*head, *tail;
 	uint64_t	 timeout_ms;
@@ -205,7 +205,6 @@ struct worker_params {
 	size_t		 nlisteners;
 	int		 chan_fd;	/* socketpair end to the master */
 	int		 access_fd;	/* -1: access log off */
-	int		 access_stderr;	/* access log is the error log stream */
 	struct sb_slot	*sb;
 	uint32_t	 generation;
 	uid_t		 uid;		/* (uid_t)-1: no privilege drop */
@@ -338,6 +337,9 @@ void	 http_handle(struct conn *c);
 void	 http_error(struct conn *c, int status, int close);
 void	 http_error_site(struct conn *c, size_t site, int status, int close);
 void	 http_head_begin(struct conn *c, int status);
+int	 http_lookup(size_t site, int rootfd, const char *path,
+	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
+void	 http_lookup_done(struct fcache_entry *fe, int fd);
 void	 http_head_end(struct conn *c);
 void	 resp_reset(struct resp *r);
 void	 resp_printf(struct resp *r, const char *fmt, ...) PRINTF(2, 3);
@@ -368,7 +370,6 @@ int	 fcache_init(struct ev_loop *loop);
 struct fcache_entry *fcache_open(size_t site, int rootfd, const char *path);
 void	 fcache_unref(struct fcache_entry *e);
 void	 fcache_sync(void);
-void	 fcache_stats(uint64_t *hits, uint64_t *misses, size_t *entries);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
@@ -379,7 +380,7 @@ int	 serve_error_page(struct conn *c, size_t site, int status);
 
 /* ---- accesslog.c ------------------------------------------------------- */
 
-void	 accesslog_init(int fd, int is_stderr);
+void	 accesslog_init(int fd);
 void	 accesslog_set_fd(int fd);
 void	 accesslog_write(struct conn *c);
 void	 accesslog_flush(void);

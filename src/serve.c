@@ -185,50 +185,33 @@ serve_last_modified(time_t mtime, time_t now)
 /* The precompressed sibling, if it is a regular file not older than st. */
 /*
  * The precompressed sibling path+suffix if it is usable: a regular file
- * not older than the original. From the open-file cache when it can
- * vouch for the path (a miss is remembered too), else opened here.
+ * not older than the original. Found like any file (http_lookup(): from
+ * the open-file cache when it can vouch for the path, misses included).
  * Returns its fd, with *fep its cache entry or NULL (then the fd is ours).
  */
 static int
 serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
     struct stat *sst, struct fcache_entry **fep)
 {
-	int rootfd = worker->rootfds[site];
-	struct fcache_entry *fe;
 	char spath[4200];
-	int fd = -1, err, n;
+	int fd, err, n;
 
-	*fep = NULL;
 	n = snprintf(spath, sizeof(spath), "%s%s", path,
 	    encoding_suffix(coding));
-	if (n < 0 || (size_t)n >= sizeof(spath))
+	if (n < 0 || (size_t)n >= sizeof(spath) ||
+	    http_lookup(site, worker->rootfds[site], spath, fep, &fd, sst,
+	    &err) == -1)
 		return -1;
-	if ((fe = fcache_open(site, rootfd, spath)) != NULL) {
-		if (fe->err != 0 || fe->fd == -1)
-			goto stale;
-		*sst = fe->st;
-		fd = fe->fd;
-	} else {
-		if ((fd = file_open_beneath(rootfd, spath, O_RDONLY | O_NONBLOCK,
-		    &err)) == -1)
-			return -1;
-		if (fstat(fd, sst) == -1)
-			goto stale;
-	}
 	/* Older means stale: the original was edited after compressing. */
-	if (!S_ISREG(sst->st_mode) ||
+	if (fd == -1 || !S_ISREG(sst->st_mode) ||
 	    sst->st_mtim.tv_sec < st->st_mtim.tv_sec ||
 	    (sst->st_mtim.tv_sec == st->st_mtim.tv_sec &&
-	    sst->st_mtim.tv_nsec < st->st_mtim.tv_nsec))
-		goto stale;
-	*fep = fe;
+	    sst->st_mtim.tv_nsec < st->st_mtim.tv_nsec)) {
+		http_lookup_done(*fep, fd);
+		*fep = NULL;
+		return -1;
+	}
 	return fd;
-stale:
-	if (fe != NULL)
-		fcache_unref(fe);
-	else if (fd != -1)
-		close(fd);
-	return -1;
 }
 
 /* The gzip form of this version of the file, from the worker's cache. */
@@ -308,10 +291,7 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 		if (sfd[i] == -1)
 			continue;
 		if (order[i] != chosen) {
-			if (sfe[i] != NULL)
-				fcache_unref(sfe[i]);
-			else
-				close(sfd[i]);
+			http_lookup_done(sfe[i], sfd[i]);
 			continue;
 		}
 		rep->fd = sfd[i];

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "porter.h"
@@ -145,17 +144,6 @@ util_log_time(time_t t)
 		last = t;
 	}
 	return buf;
-}
-
-/* Compare a non-terminated byte range with a literal, ignoring case. */
-int
-util_strncasecmp_z(const char *p, size_t len, const char *lit)
-{
-	size_t l = strlen(lit);
-
-	if (len != l)
-		return len < l ? -1 : 1;
-	return strncasecmp(p, lit, len);
 }
 
 size_t

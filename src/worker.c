@@ -370,7 +370,7 @@ worker_main(struct worker_params *p)
 
 	worker_drop_privileges();
 	worker_open_roots();
-	accesslog_init(p->access_fd, p->access_stderr);
+	accesslog_init(p->access_fd);
 	if (conf->max_requests > 0) {
 		/* Jitter, so workers started together don't all recycle together. */
 		uint64_t j = (uint64_t)conf->max_requests / 10 + 1;

@@ -286,6 +286,13 @@ class SupervisionTestCase(harness.PorterTestCase):
                              % (r.stdout, r.stderr, srv.stderr_text()))
         return r
 
+    def reload_in_background(self, srv):
+        """Start ``porter -s reload``, which waits for the reload to end."""
+        client = subprocess.Popen([harness.porter_bin(), "-s", "reload", "-c", srv.conf_path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: client.poll() is None and client.kill())
+        return client
+
     def wait_workers(self, srv, n, message=None):
         return wait_until(lambda: len(srv.worker_pids()) == n and srv.worker_pids(),
                           message=message or "expected %d workers, have %r"
@@ -485,9 +492,7 @@ class ReloadTest(SupervisionTestCase):
         write(stall, "")
         srv.write_config(root=root_b)
         mark = len(srv.stderr_lines())
-        client = subprocess.Popen([harness.porter_bin(), "-s", "reload", "-c", srv.conf_path],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: client.poll() is None and client.kill())
+        client = self.reload_in_background(srv)
         self.wait_workers(srv, 4)         # two serving, two stalled
         srv.send_signal(signal.SIGTTOU)
         srv.wait_for_stderr(r"applied when the reload is over", start=mark)
@@ -503,9 +508,7 @@ class ReloadTest(SupervisionTestCase):
         write(stall, "")
         srv.write_config(root=root_a)
         mark = len(srv.stderr_lines())
-        client = subprocess.Popen([harness.porter_bin(), "-s", "reload", "-c", srv.conf_path],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: client.poll() is None and client.kill())
+        client = self.reload_in_background(srv)
         srv.wait_for_stderr("reloading", start=mark)
         self.wait_workers(srv, 3)         # one serving, two stalled
         srv.send_signal(signal.SIGTERM)

@@ -142,6 +142,17 @@ class NotifySocket:
 
 class SystemdTestCase(harness.PorterTestCase):
 
+    def start_for_reload_command(self):
+        """A server with its own NOTIFY_SOCKET and pid file (``porter -s``
+        finds the master through it), serving "one", once READY=1 is in."""
+        ns = self.notify_socket()
+        srv = self.start_server(start=False, env={"NOTIFY_SOCKET": ns.path})
+        srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
+        self.write_index(srv, "one")
+        srv.start()
+        ns.wait_events(1)
+        return ns, srv
+
     def notify_socket(self):
         ns = NotifySocket()
         self.addCleanup(ns.close)
@@ -212,13 +223,7 @@ class NotifyTest(SystemdTestCase):
     def test_reload_command_is_synchronous(self):
         """``porter -s reload`` (ExecReload=) returns only once the master
         has sent RELOADING=1 and READY=1 again."""
-        ns = self.notify_socket()
-        srv = self.start_server(start=False, env={"NOTIFY_SOCKET": ns.path})
-        # -s finds the master through the pid file: one private to this test
-        srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
-        self.write_index(srv, "one")
-        srv.start()
-        ns.wait_events(1)
+        ns, srv = self.start_for_reload_command()
         r = harness.run_porter("-s", "reload", "-c", srv.conf_path, timeout=90)
         self.assertEqual(r.returncode, 0, "stdout: %s\nstderr: %s" % (r.stdout, r.stderr))
         # no waiting: the command has returned, so both must be in already
@@ -229,12 +234,7 @@ class NotifyTest(SystemdTestCase):
     def test_reload_command_rejects_broken_config(self):
         """ExecReload= fails with porter's message when the config is
         broken, and the running server neither stops nor stays "reloading"."""
-        ns = self.notify_socket()
-        srv = self.start_server(start=False, env={"NOTIFY_SOCKET": ns.path})
-        srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
-        self.write_index(srv, "one")
-        srv.start()
-        ns.wait_events(1)
+        ns, srv = self.start_for_reload_command()
         with open(srv.conf_path, "a") as f:
             f.write("this is { not valid\n")
         r = harness.run_porter("-s", "reload", "-c", srv.conf_path, timeout=90)
