@@ -84,7 +84,7 @@ main_ctl_connect(const char *pid_file)
 	char *path;
 	int fd, saved;
 
-	path = master_ctl_path(pid_file);
+	path = ctl_path(pid_file);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {

@@ -60,8 +60,6 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,15 +90,6 @@ struct mworker {
 	unsigned	 recycled:1;	/* asked to be replaced ('X') */
 	unsigned	 killed:1;	/* SIGKILL sent: log it once */
 	unsigned	 proven:1;	/* has lived MASTER_YOUNG_MS */
-};
-
-struct ctl_client {
-	struct ctl_client *next;
-	struct ev_io	 io;
-	int		 fd;
-	char		 buf[64];
-	size_t		 len;
-	uint32_t	 want;		/* answer when this reload ends; 0: none */
 };
 
 struct generation {
@@ -143,10 +132,6 @@ static struct {
 	int		 ever_ready;	/* a worker of cur has said 'R' */
 	int		 ready_sent;
 	char		*pid_file;
-	char		*ctl_path;
-	int		 ctl_fd;
-	struct ev_io	 ctl_io;
-	struct ctl_client *clients;
 	int		*sd_fds;	/* sockets systemd passed */
 	int		 sd_nfds;
 	uint64_t	 watchdog_ms;
@@ -158,8 +143,6 @@ static void	 master_reload(void);
 static void	 master_reload_done(int ok, const char *msg);
 static void	 master_update_status(void);
 static void	 master_write_pid(void);
-static void	 master_ctl_open(void);
-static void	 master_ctl_close(void);
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -452,7 +435,6 @@ master_child(struct generation *g, int slot, int chan)
 {
 	struct generation *other = g == &m.cur ? &m.next : &m.cur;
 	struct worker_params p;
-	struct ctl_client *c;
 	size_t j;
 	int k;
 
@@ -472,10 +454,7 @@ master_child(struct generation *g, int slot, int chan)
 			close(m.sd_fds[k]);
 	if (g->error_fd != -1)
 		log_set_fd(g->error_fd);
-	if (m.ctl_fd != -1)
-		close(m.ctl_fd);
-	for (c = m.clients; c != NULL; c = c->next)
-		close(c->fd);
+	ctl_close_fds();
 	close(m.sig_fd);
 	ev_free(m.loop);
 
@@ -683,13 +662,14 @@ master_set_pid_file(const char *path)
 	if (path == NULL ? m.pid_file == NULL :
 	    m.pid_file != NULL && strcmp(path, m.pid_file) == 0)
 		return;
-	master_ctl_close();
+	ctl_close();
 	if (m.pid_file != NULL)
 		unlink(m.pid_file);
 	free(m.pid_file);
 	m.pid_file = path != NULL ? xstrdup(path) : NULL;
 	master_write_pid();
-	master_ctl_open();
+	if (m.pid_file != NULL)
+		ctl_open(m.loop, m.pid_file);
 }
 
 static void
@@ -811,28 +791,6 @@ fail:
 	master_reload_done(0, err);
 }
 
-/* Answer the control clients waiting for reloads up to the current one. */
-static void
-master_ctl_answer(int ok, const char *msg, int all)
-{
-	struct ctl_client *c;
-	char line[600];
-	int n;
-
-	n = snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	for (c = m.clients; c != NULL; c = c->next) {
-		if (c->want == 0 || (!all && c->want > m.reload_seq))
-			continue;
-		(void)!write(c->fd, line, (size_t)n);
-		c->want = 0;
-		shutdown(c->fd, SHUT_WR);
-	}
-}
-
 static void
 master_reload_done(int ok, const char *msg)
 {
@@ -845,7 +803,7 @@ master_reload_done(int ok, const char *msg)
 	m.ready_sent = 1;
 	systemd_ready(NULL);
 	master_update_status();
-	master_ctl_answer(ok, msg, 0);
+	ctl_answer(ok, msg, m.reload_seq);
 	if (m.reload_again && m.state == MS_RUNNING) {
 		m.reload_again = 0;
 		master_reload();
@@ -1014,7 +972,7 @@ master_stop(int fast)
 			master_reload_cancel();
 			log_warnx("reload abandoned: stopping");
 		}
-		master_ctl_answer(0, "stopping", 1);
+		ctl_answer(0, "stopping", UINT32_MAX);
 		systemd_stopping();
 		m.state = MS_STOPPING;
 		/* Refuse new connections rather than queue them for nobody. */
@@ -1194,147 +1152,29 @@ master_update_status(void)
 	    m.reload_msg[0] ? "; last reload: " : "", m.reload_msg);
 }
 
-/* ---- control socket: `porter -s reload` waits here for the outcome ----- */
+/* ---- control socket requests (ctl.c) ----------------------------------- */
 
-static void
-master_ctl_free(struct ctl_client *c)
+/*
+ * `porter -s reload`: *want gets the number of the reload whose end
+ * answers the client, before that reload starts, since one that fails
+ * at once answers right away. -1 when stopping.
+ */
+int
+master_ctl_reload(uint32_t *want)
 {
-	struct ctl_client **pp;
-
-	for (pp = &m.clients; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	ev_del(m.loop, &c->io);
-	close(c->fd);
-	free(c);
+	if (m.state == MS_STOPPING)
+		return -1;
+	/* The next reload to start reads the file as it is now. */
+	*want = m.reload_seq + 1;
+	master_reload();
+	return 0;
 }
 
-static void
-master_ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+void
+master_ctl_status(char *buf, size_t len)
 {
-	struct ctl_client *c = io->arg;
-	char line[128];
-	ssize_t n;
-	char *nl;
-	int len;
-
-	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
-	if (n <= 0) {
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
-		master_ctl_free(c);
-		return;
-	}
-	c->len += (size_t)n;
-	c->buf[c->len] = '\0';
-	if ((nl = strchr(c->buf, '\n')) == NULL) {
-		if (c->len == sizeof(c->buf) - 1)
-			master_ctl_free(c);
-		return;
-	}
-	*nl = '\0';
-	if (strcmp(c->buf, "reload") == 0) {
-		c->len = 0;
-		if (m.state == MS_STOPPING) {
-			(void)!write(c->fd, "error stopping\n", 15);
-			master_ctl_free(c);
-			return;
-		}
-		/* The next reload to start reads the file as it is now. */
-		c->want = m.reload_seq + 1;
-		master_reload();
-	} else if (strcmp(c->buf, "status") == 0) {
-		len = snprintf(line, sizeof(line), "ok pid %d generation %u "
-		    "workers %d\n", (int)getpid(), m.cur.id,
-		    master_count(m.cur.id, 0));
-		(void)!write(c->fd, line, (size_t)len);
-		master_ctl_free(c);
-	} else {
-		(void)!write(c->fd, "error unknown command\n", 22);
-		master_ctl_free(c);
-	}
-}
-
-static void
-master_ctl_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	struct ctl_client *c;
-	int fd;
-
-	while ((fd = accept4(m.ctl_fd, NULL, NULL,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-		c = xcalloc(1, sizeof(*c));
-		c->fd = fd;
-		c->next = m.clients;
-		m.clients = c;
-		ev_add(loop, &c->io, fd, EPOLLIN, master_ctl_client_cb, c);
-	}
-}
-
-/* "/run/porter/porter.pid" -> "/run/porter/porter.ctl" */
-char *
-master_ctl_path(const char *pid_file)
-{
-	size_t len = strlen(pid_file);
-	char *p = xmalloc(len + 5);
-
-	memcpy(p, pid_file, len + 1);
-	if (len > 4 && strcmp(p + len - 4, ".pid") == 0)
-		p[len - 4] = '\0';
-	strcat(p, ".ctl");
-	return p;
-}
-
-static void
-master_ctl_open(void)
-{
-	struct sockaddr_un sun;
-	mode_t old;
-
-	m.ctl_fd = -1;
-	if (m.pid_file == NULL)
-		return;
-	m.ctl_path = master_ctl_path(m.pid_file);
-	if (strlen(m.ctl_path) >= sizeof(sun.sun_path)) {
-		log_warnx("control socket path too long: %s", m.ctl_path);
-		free(m.ctl_path);
-		m.ctl_path = NULL;
-		return;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strcpy(sun.sun_path, m.ctl_path);
-	m.ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	unlink(m.ctl_path);
-	/* Only our user may ask for a reload. */
-	old = umask(0077);
-	if (m.ctl_fd == -1 || bind(m.ctl_fd, (struct sockaddr *)&sun,
-	    sizeof(sun)) == -1 || listen(m.ctl_fd, 16) == -1) {
-		log_warn("control socket %s", m.ctl_path);
-		if (m.ctl_fd != -1)
-			close(m.ctl_fd);
-		m.ctl_fd = -1;
-	} else
-		ev_add(m.loop, &m.ctl_io, m.ctl_fd, EPOLLIN, master_ctl_cb, NULL);
-	umask(old);
-}
-
-/* Clients already connected stay: they wait for an answer or our exit. */
-static void
-master_ctl_close(void)
-{
-	if (m.ctl_fd != -1) {
-		ev_del(m.loop, &m.ctl_io);
-		close(m.ctl_fd);
-		m.ctl_fd = -1;
-	}
-	if (m.ctl_path != NULL) {
-		unlink(m.ctl_path);
-		free(m.ctl_path);
-		m.ctl_path = NULL;
-	}
+	snprintf(buf, len, "ok pid %d generation %u workers %d\n",
+	    (int)getpid(), m.cur.id, master_count(m.cur.id, 0));
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -1370,7 +1210,6 @@ master_run(struct conf *conf, const char *conf_path)
 
 	memset(&m, 0, sizeof(m));
 	m.conf_path = conf_path;
-	m.ctl_fd = -1;
 	m.sig_fd = -1;
 	gen_clear(&m.cur);
 	gen_clear(&m.next);
@@ -1426,7 +1265,8 @@ master_run(struct conf *conf, const char *conf_path)
 	if (conf->pid_file != NULL)
 		m.pid_file = xstrdup(conf->pid_file);
 	master_write_pid();
-	master_ctl_open();
+	if (m.pid_file != NULL)
+		ctl_open(m.loop, m.pid_file);
 	m.watchdog_ms = systemd_watchdog_usec() / 1000;
 	/* Ping at half the watchdog interval at least. */
 	m.tick_ms = MASTER_TICK_MS;
@@ -1445,7 +1285,7 @@ master_run(struct conf *conf, const char *conf_path)
 
 	if (m.pid_file != NULL)
 		unlink(m.pid_file);
-	master_ctl_close();
+	ctl_close();
 	log_notice("stopped");
 	return m.exit_code;
 }

@@ -398,6 +398,15 @@ void	 systemd_watchdog_ping(void);
 /* ---- master.c ---------------------------------------------------------- */
 
 int	 master_run(struct conf *conf, const char *conf_path);
-char	*master_ctl_path(const char *pid_file);
+int	 master_ctl_reload(uint32_t *want);
+void	 master_ctl_status(char *buf, size_t len);
+
+/* ---- ctl.c (the master's control socket) ------------------------------- */
+
+char	*ctl_path(const char *pid_file);
+void	 ctl_open(struct ev_loop *loop, const char *pid_file);
+void	 ctl_close(void);
+void	 ctl_close_fds(void);
+void	 ctl_answer(int ok, const char *msg, uint32_t upto);
 
 #endif /* PORTER_H */

@@ -1,0 +1,258 @@
+/*
+ * ctl.c - the master's control socket, beside the pid file
+ * ("/run/porter/porter.pid" -> "/run/porter/porter.ctl").
+ *
+ * `porter -s reload` connects, writes "reload\n" and waits. The answer,
+ * "ok MESSAGE" or "error MESSAGE", comes only when the reload it asked
+ * for has ended, so systemd's ExecReload= fails when the reload does,
+ * which a bare SIGHUP cannot tell. "status\n" is answered at once.
+ * The socket is made under umask 077: only the master's user may ask.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "porter.h"
+
+#define CTL_RETRY_MS	1000	/* out of descriptors: accept again after */
+
+struct ctl_client {
+	struct ctl_client *next;
+	struct ev_io	 io;
+	int		 fd;
+	char		 buf[64];
+	size_t		 len;
+	uint32_t	 want;		/* answer when this reload ends; 0: none */
+};
+
+static struct {
+	struct ev_loop	*loop;
+	int		 fd;		/* listening, -1 */
+	char		*path;
+	struct ev_io	 io;
+	long		 retry;		/* timer that resumes accepting, 0 */
+	struct ctl_client *clients;
+} ctl = { .fd = -1 };
+
+static void
+ctl_free(struct ctl_client *c)
+{
+	struct ctl_client **pp;
+
+	for (pp = &ctl.clients; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	ev_del(ctl.loop, &c->io);
+	close(c->fd);
+	free(c);
+}
+
+/* Say it and hang up. */
+static void
+ctl_reply(struct ctl_client *c, const char *line)
+{
+	(void)!write(c->fd, line, strlen(line));
+	ctl_free(c);
+}
+
+static void
+ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct ctl_client *c = io->arg;
+	char line[128];
+	ssize_t n;
+	char *nl;
+
+	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+	if (n <= 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		ctl_free(c);	/* gone, whether or not it waited */
+		return;
+	}
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	if ((nl = strchr(c->buf, '\n')) == NULL) {
+		if (c->len == sizeof(c->buf) - 1)
+			ctl_reply(c, "error line too long\n");
+		return;
+	}
+	*nl = '\0';
+	c->len = 0;
+	if (strcmp(c->buf, "reload") == 0) {
+		if (master_ctl_reload(&c->want) == -1)
+			ctl_reply(c, "error stopping\n");
+	} else if (strcmp(c->buf, "status") == 0) {
+		master_ctl_status(line, sizeof(line));
+		ctl_reply(c, line);
+	} else
+		ctl_reply(c, "error unknown command\n");
+}
+
+static void
+ctl_resume(struct ev_loop *loop, void *arg)
+{
+	ctl.retry = 0;
+	if (ctl.fd != -1 &&
+	    ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl.io.cb, NULL) == -1)
+		log_warn("control socket");
+}
+
+static void
+ctl_accept_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct ctl_client *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			/*
+			 * Out of descriptors or memory: the socket stays
+			 * readable, so stop watching it for a while rather
+			 * than spin on it.
+			 */
+			log_warn("control socket %s", ctl.path);
+			ev_del(loop, &ctl.io);
+			ctl.retry = ev_timer_add(loop, CTL_RETRY_MS, ctl_resume,
+			    NULL);
+			return;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->fd = fd;
+		c->next = ctl.clients;
+		ctl.clients = c;
+		if (ev_add(loop, &c->io, fd, EPOLLIN, ctl_client_cb, c) == -1) {
+			log_warn("control socket client");
+			ctl.clients = c->next;
+			close(fd);
+			free(c);
+		}
+	}
+}
+
+/* "/run/porter/porter.pid" -> "/run/porter/porter.ctl" */
+char *
+ctl_path(const char *pid_file)
+{
+	size_t len = strlen(pid_file);
+	char *p = xmalloc(len + 5);
+
+	memcpy(p, pid_file, len + 1);
+	if (len > 4 && strcmp(p + len - 4, ".pid") == 0)
+		p[len - 4] = '\0';
+	strcat(p, ".ctl");
+	return p;
+}
+
+/*
+ * Listen beside pid_file. A failure is logged and leaves the master
+ * without a control socket: signals still work, `porter -s reload`
+ * falls back to one.
+ */
+void
+ctl_open(struct ev_loop *loop, const char *pid_file)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+
+	ctl.loop = loop;
+	ctl.path = ctl_path(pid_file);
+	if (strlen(ctl.path) >= sizeof(sun.sun_path)) {
+		log_warnx("control socket path too long: %s", ctl.path);
+		goto fail;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, ctl.path);
+	if ((ctl.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("control socket %s", ctl.path);
+		goto fail;
+	}
+	unlink(ctl.path);	/* left by a master that was killed */
+	old = umask(0077);
+	if (bind(ctl.fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(ctl.fd, 16) == -1 ||
+	    ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl_accept_cb, NULL) == -1) {
+		umask(old);
+		log_warn("control socket %s", ctl.path);
+		goto fail;
+	}
+	umask(old);
+	return;
+fail:
+	if (ctl.fd != -1)
+		close(ctl.fd);
+	ctl.fd = -1;
+	free(ctl.path);
+	ctl.path = NULL;
+}
+
+/* Stop listening. Connected clients stay: they wait for an answer or our exit. */
+void
+ctl_close(void)
+{
+	if (ctl.retry != 0) {
+		ev_timer_del(ctl.loop, ctl.retry);
+		ctl.retry = 0;
+	}
+	if (ctl.fd != -1) {
+		ev_del(ctl.loop, &ctl.io);
+		close(ctl.fd);
+		ctl.fd = -1;
+	}
+	if (ctl.path != NULL) {
+		unlink(ctl.path);
+		free(ctl.path);
+		ctl.path = NULL;
+	}
+}
+
+/* In a forked worker: drop the descriptors, leave the socket file be. */
+void
+ctl_close_fds(void)
+{
+	struct ctl_client *c;
+
+	if (ctl.fd != -1)
+		close(ctl.fd);
+	for (c = ctl.clients; c != NULL; c = c->next)
+		close(c->fd);
+}
+
+/*
+ * Answer the clients waiting for reloads up to number upto. They are
+ * freed when they hang up: this may run inside ctl_client_cb().
+ */
+void
+ctl_answer(int ok, const char *msg, uint32_t upto)
+{
+	struct ctl_client *c;
+	char line[600];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	for (c = ctl.clients; c != NULL; c = c->next) {
+		if (c->want == 0 || c->want > upto)
+			continue;
+		(void)!write(c->fd, line, (size_t)n);
+		c->want = 0;
+		shutdown(c->fd, SHUT_WR);
+	}
+}
