@@ -28,25 +28,12 @@
 /* openat2() says EAGAIN when a rename raced the lookup; it is worth a retry. */
 #define FILE_OPEN_TRIES	8
 
-static int	file_hex(int);
 static int	file_decode(const char *, size_t, size_t *);
 static int	file_fdpath(int, char *, size_t);
 static int	file_open_checked(int, const char *, int);
 
 /* The kernel has no openat2(): do not ask again for every request. */
 static int	file_no_openat2;
-
-static int
-file_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Decode the byte at s[*i], s ending at n, and move *i past it.
@@ -62,8 +49,8 @@ file_decode(const char *s, size_t n, size_t *i)
 		c = (unsigned char)s[(*i)++];
 		return c == '\0' ? -1 : c;
 	}
-	if (n - *i < 3 || (hi = file_hex((unsigned char)s[*i + 1])) == -1 ||
-	    (lo = file_hex((unsigned char)s[*i + 2])) == -1)
+	if (n - *i < 3 || (hi = http_hexval((unsigned char)s[*i + 1])) == -1 ||
+	    (lo = http_hexval((unsigned char)s[*i + 2])) == -1)
 		return -1;
 	*i += 3;
 	c = hi << 4 | lo;

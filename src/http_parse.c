@@ -96,8 +96,8 @@ http_parse_digit(unsigned char c)
 }
 
 /* Value of a hex digit, -1 for anything else. */
-static int
-http_parse_hexval(unsigned char c)
+int
+http_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -207,7 +207,7 @@ http_parse_ipv6(const unsigned char *s, size_t n)
 	}
 	while (i < n) {
 		for (h = 0; i + h < n && h < 5 &&
-		    http_parse_hexval(s[i + h]) != -1; h++)
+		    http_hexval(s[i + h]) != -1; h++)
 			;
 		if (i + h < n && s[i + h] == '.') {
 			/* a trailing IPv4 address counts as two groups */
@@ -245,7 +245,7 @@ http_parse_ipliteral(const unsigned char *s, size_t n)
 
 	if (n == 0 || (s[0] != 'v' && s[0] != 'V'))
 		return http_parse_ipv6(s, n);
-	for (i = 1; i < n && http_parse_hexval(s[i]) != -1; i++)
+	for (i = 1; i < n && http_hexval(s[i]) != -1; i++)
 		;
 	if (i == 1 || i == n || s[i] != '.' || ++i == n)
 		return -1;
@@ -271,8 +271,8 @@ http_parse_host(const unsigned char *s, size_t n, int mode)
 		while (i < n && s[i] != ':') {
 			if (s[i] == '%') {
 				if (i + 2 >= n ||
-				    http_parse_hexval(s[i + 1]) == -1 ||
-				    http_parse_hexval(s[i + 2]) == -1)
+				    http_hexval(s[i + 1]) == -1 ||
+				    http_hexval(s[i + 2]) == -1)
 					return -1;
 				i += 3;
 			} else if (http_parse_regname(s[i]))
@@ -310,8 +310,8 @@ http_parse_path(struct http_req *r, const unsigned char *buf, uint32_t off,
 
 	for (i = 0; i < n && s[i] != '?'; i++) {
 		if (s[i] == '%' && (i + 2 >= n ||
-		    http_parse_hexval(s[i + 1]) == -1 ||
-		    http_parse_hexval(s[i + 2]) == -1))
+		    http_hexval(s[i + 1]) == -1 ||
+		    http_hexval(s[i + 2]) == -1))
 			return -1;
 	}
 	r->path.off = off;
@@ -946,13 +946,13 @@ http_chunked_skip(struct http_chunked *c, const char *buf, size_t len,
 
 		switch (c->state) {
 		case C_SIZE0:
-			if ((d = http_parse_hexval(ch)) == -1)
+			if ((d = http_hexval(ch)) == -1)
 				goto fail;
 			c->remaining = (uint64_t)d;
 			c->state = C_SIZE;
 			break;
 		case C_SIZE:
-			if ((d = http_parse_hexval(ch)) != -1) {
+			if ((d = http_hexval(ch)) != -1) {
 				/* keep it within 63 bits: it fits an off_t */
 				if (c->remaining > (uint64_t)INT64_MAX >> 4)
 					goto fail;
