@@ -141,7 +141,12 @@ conn_buf_put(struct conn *c)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-void
+/*
+ * Accept up to a batch of connections from l. Returns 1 when the batch
+ * was full (more may be queued), 0 when the queue is empty, -1 when we
+ * cannot take more now (connection limit, out of descriptors, an error).
+ */
+int
 conn_accept(struct listener *l)
 {
 	struct sockaddr_storage ss;
@@ -152,7 +157,7 @@ conn_accept(struct listener *l)
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		if (worker->nconns >= (size_t)worker->conf->max_connections) {
 			worker_accept_pause();
-			return;
+			return -1;
 		}
 		len = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
@@ -160,7 +165,7 @@ conn_accept(struct listener *l)
 		if (fd == -1) {
 			switch (errno) {
 			case EAGAIN:
-				return;
+				return 0;
 			case EINTR:
 			case ECONNABORTED:
 			case EPROTO:
@@ -183,10 +188,10 @@ conn_accept(struct listener *l)
 				}
 				conn_close_oldest_idle();
 				worker_accept_pause();
-				return;
+				return -1;
 			default:
 				log_err("accept on %s", l->text);
-				return;
+				return -1;
 			}
 		}
 		if ((c = worker->free_conns) != NULL) {
@@ -212,6 +217,7 @@ conn_accept(struct listener *l)
 		c->io.fd = fd;
 		conn_run(c);
 	}
+	return 1;
 }
 
 /* A request begins: attach its state (recycled, with its response buffer). */

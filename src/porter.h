@@ -321,7 +321,7 @@ struct conn {
 	struct creq	*rq;		/* NULL when idle */
 };
 
-void	 conn_accept(struct listener *l);
+int	 conn_accept(struct listener *l);
 void	 conn_timeouts(uint64_t now);
 void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);

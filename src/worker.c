@@ -98,7 +98,7 @@ worker_listen_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	/* Drained earlier in this batch: the listener is closed. */
 	if (worker->draining)
 		return;
-	conn_accept(io->arg);
+	(void)conn_accept(io->arg);
 }
 
 static void
@@ -158,20 +158,8 @@ worker_check_drained(void)
 static void
 worker_accept_rest(struct listener *l)
 {
-	struct pollfd pfd;
-	uint64_t before;
-
-	for (;;) {
-		pfd.fd = l->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
-			return;
-		before = worker->p.sb->connections;
-		conn_accept(l);
-		if (worker->p.sb->connections == before)
-			return;		/* out of descriptors, or aborted ones */
-	}
+	while (conn_accept(l) == 1)
+		;
 }
 
 static void
