@@ -281,14 +281,7 @@ conn_resp_release(struct conn *c)
 {
 	struct resp *r = &c->rq->resp;
 
-	if (r->fd != -1 && r->fd_owned)
-		close(r->fd);
-	r->fd = -1;
-	r->fd_owned = 0;
-	if (r->fe != NULL) {
-		fcache_unref(r->fe);
-		r->fe = NULL;
-	}
+	resp_file_release(r);
 	if (r->release != NULL) {
 		r->release(r->release_arg);
 		r->release = NULL;

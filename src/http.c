@@ -148,30 +148,85 @@ resp_seg_file(struct resp *r, off_t off, size_t len)
 		resp_seg(r, SEG_FILE, len)->u.foff = off;
 }
 
+/*
+ * The response sends from fd, found by http_lookup(): from now on it
+ * holds the cache entry fe, or without one the fd itself. A small cached
+ * file goes out from memory, in the same write as the headers: call
+ * this once the segments are in place.
+ */
+void
+resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd)
+{
+	r->fd = fd;
+	r->fe = fe;
+	r->fd_owned = fe == NULL;
+	resp_file_mem(r);
+}
+
+/* Sends from a cached file whose bytes are in memory: use those. */
+void
+resp_file_mem(struct resp *r)
+{
+	int i;
+
+	if (r->fe == NULL || r->fe->data == NULL || r->fd != r->fe->fd)
+		return;
+	for (i = 0; i < r->nsegs; i++)
+		if (r->segs[i].kind == SEG_FILE) {
+			r->segs[i].u.mem = r->fe->data + r->segs[i].u.foff;
+			r->segs[i].kind = SEG_MEM;
+		}
+}
+
+/* Let go of the file the response was to send from, if any. */
+void
+resp_file_release(struct resp *r)
+{
+	if (r->fd != -1 && r->fd_owned)
+		close(r->fd);
+	r->fd = -1;
+	r->fd_owned = 0;
+	if (r->fe != NULL) {
+		fcache_unref(r->fe);
+		r->fe = NULL;
+	}
+}
+
 /* Status line and the headers every response carries. */
 void
 http_head_begin(struct conn *c, int status)
 {
 	struct resp *r = &c->rq->resp;
+	const char *text = http_status_text(status);
+	size_t tlen = strlen(text);
+	char line[64];
 
 	static time_t last;
-	static int last_status;
-	static char line[128];
-	static size_t line_len;
+	static char common[64];
+	static size_t common_len;
 	time_t now = time(NULL);
 
 	r->status = status;
-	/* The same line for a whole second: build it once, copy it after. */
-	if (now != last || status != last_status) {
-		int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n"
-		    "Server: porter\r\nDate: %s\r\n", status,
-		    http_status_text(status), util_http_date(now));
+	/* "HTTP/1.1 200 OK", status always 3 digits: no printf here. */
+	if (tlen > sizeof(line) - 15)
+		tlen = sizeof(line) - 15;
+	memcpy(line, "HTTP/1.1 ", 9);
+	line[9] = (char)('0' + status / 100);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	line[12] = ' ';
+	memcpy(line + 13, text, tlen);
+	memcpy(line + 13 + tlen, "\r\n", 2);
+	resp_append(r, line, 15 + tlen);
+	/* Server and Date change once a second at most: built once for it. */
+	if (now != last) {
+		int n = snprintf(common, sizeof(common),
+		    "Server: porter\r\nDate: %s\r\n", util_http_date(now));
 
-		line_len = n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0;
+		common_len = n > 0 && (size_t)n < sizeof(common) ? (size_t)n : 0;
 		last = now;
-		last_status = status;
 	}
-	resp_append(r, line, line_len);
+	resp_append(r, common, common_len);
 }
 
 /* Connection header and the empty line; the head becomes segment 0. */
@@ -203,16 +258,11 @@ http_error_site(struct conn *c, size_t site, int status, int do_close)
 {
 	struct resp *r = &c->rq->resp;
 
-	if (r->fd != -1 && r->fd_owned)
-		close(r->fd);
-	r->fd = -1;
-	r->fd_owned = 0;
+	resp_file_release(r);
 	resp_reset(r);
 	r->close = do_close;
-	if (serve_error_page(c, site, status)) {
-		r->fd_owned = r->fd != -1;
+	if (serve_error_page(c, site, status))
 		return;
-	}
 	http_error(c, status, do_close);
 }
 
@@ -366,33 +416,22 @@ http_lookup_done(struct fcache_entry *fe, int fd)
 }
 
 /*
- * serve_file() borrowed fd. If the response sends from it, the response
- * now holds it (and the cache entry); small cached files go out from
- * memory instead, in the same write as the headers.
+ * serve_file() borrowed fd: if the response sends from it, the response
+ * holds it now. serve.c may have chosen another file (a sibling, an
+ * error page) and holds that one already; ours is not needed then, even
+ * when it is the same cache entry (a 412 whose page is the file itself).
  */
 static void
 http_adopt(struct conn *c, struct fcache_entry *fe, int fd)
 {
 	struct resp *r = &c->rq->resp;
-	int i;
 
-	if (r->fd != fd) {
-		/* serve.c sends another file (a sibling, an error page) and set
-		 * fd_owned and fe for it: ours is not needed. */
-		http_lookup_done(fe, fd);
-	} else if (fe == NULL) {
-		r->fd_owned = 1;
-	} else {
-		r->fe = fe;
-		r->fd_owned = 0;
-	}
-	if (r->fe == NULL || r->fe->data == NULL || r->fd != r->fe->fd)
+	if (r->fd == fd && r->fe == NULL && !r->fd_owned) {
+		resp_file_hold(r, fe, fd);
 		return;
-	for (i = 0; i < r->nsegs; i++)
-		if (r->segs[i].kind == SEG_FILE) {
-			r->segs[i].u.mem = r->fe->data + r->segs[i].u.foff;
-			r->segs[i].kind = SEG_MEM;
-		}
+	}
+	http_lookup_done(fe, fd);
+	resp_file_mem(r);
 }
 
 void

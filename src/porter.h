@@ -347,6 +347,9 @@ void	 resp_append(struct resp *r, const char *p, size_t len);
 void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
 void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
 void	 resp_seg_file(struct resp *r, off_t off, size_t len);
+void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
+void	 resp_file_mem(struct resp *r);
+void	 resp_file_release(struct resp *r);
 const char *http_status_text(int status);
 
 /* ---- fcache.c ---------------------------------------------------------- */

@@ -182,7 +182,6 @@ serve_last_modified(time_t mtime, time_t now)
 	return mtime > now ? now : mtime;
 }
 
-/* The precompressed sibling, if it is a regular file not older than st. */
 /*
  * The precompressed sibling path+suffix if it is usable: a regular file
  * not older than the original. Found like any file (http_lookup(): from
@@ -629,8 +628,8 @@ serve_listing(struct conn *c, size_t site_idx, const char *path)
 
 /*
  * The site's own page for this status, if it has one and it can be
- * opened; 0 when the built-in page should be used. The page's fd
- * belongs to the response.
+ * opened; 0 when the built-in page should be used. Found like any file
+ * (http_lookup()), and held by the response.
  */
 int
 serve_error_page(struct conn *c, size_t site_idx, int status)
@@ -638,6 +637,7 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	const struct conf_site *site = &worker->conf->sites[site_idx];
 	struct resp *r = &c->rq->resp;
 	char path[4200];
+	struct fcache_entry *fe;
 	struct stat st;
 	const char *name;
 	size_t i;
@@ -651,18 +651,15 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	if (file_clean_path(site->error_pages[i].path,
 	    strlen(site->error_pages[i].path), path, sizeof(path)) != 0)
 		return 0;
-	fd = file_open_beneath(worker->rootfds[site_idx], path,
-	    O_RDONLY | O_NONBLOCK, &err);
-	if (fd == -1)
+	if (http_lookup(site_idx, worker->rootfds[site_idx], path, &fe, &fd,
+	    &st, &err) == -1)
 		return 0;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		http_lookup_done(fe, fd);
 		return 0;
 	}
 	name = strrchr(path, '/');
 	name = name ? name + 1 : path;
-	r->fd = fd;
-	r->fd_owned = 1;
 	http_head_begin(c, status);
 	resp_printf(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
 	    mime_type(name, strlen(name)), (long long)st.st_size);
@@ -671,5 +668,6 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	http_head_end(c);
 	if (c->rq->req.method != HTTP_M_HEAD)
 		resp_seg_file(r, 0, (size_t)st.st_size);
+	resp_file_hold(r, fe, fd);
 	return 1;
 }

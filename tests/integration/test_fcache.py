@@ -162,6 +162,58 @@ class FileCacheTest(PorterTestCase):
         self.assertNotEqual(r.body, sib)
         self.assertEqual(gzip.decompress(r.body), body)
 
+    def test_error_page_follows_edits(self):
+        # A site's error pages come through the same cache as its files:
+        # in memory when small, by descriptor when not, never stale.
+        srv = self.start_server(workers=1, error_pages={"e404": "/errors/404.html"})
+        p = os.path.join(srv.root, "errors", "404.html")
+        with Conn(srv.port) as c:
+            for i, size in enumerate((120, 120, 5000, 20000, 300)):
+                body = (b"missing %03d " % i) * (size // 12)
+                write(p, body)
+                for method in ("GET", "HEAD"):
+                    c.send(build_request(method, "/nope.html"))
+                    r = c.read_response(head=method == "HEAD")
+                    self.assertEqual(r.status, 404)
+                    self.assertEqual(r.header("Content-Length"), str(len(body)))
+                    if method == "GET":
+                        self.assertEqual(r.body, body)
+            os.unlink(p)
+            c.send(build_request("GET", "/nope.html"))
+            r = c.read_response()
+            self.assertEqual(r.status, 404)
+            self.assertIn(b"404 Not Found", r.body)     # the built-in page
+
+    def test_error_page_that_is_the_file_itself(self):
+        # A 412 for /412.html answers with /412.html: the response and the
+        # request's lookup share one cache entry, and both must let go.
+        srv = self.start_server(workers=1, error_pages={"e412": "/412.html"})
+        p = os.path.join(srv.root, "412.html")
+        write(p, b"first\n")
+        worker = srv.worker_pids()[0]
+        fail = [("If-Match", '"nope"')]
+        with Conn(srv.port) as c:
+            for body in (b"first\n", b"second\n"):
+                if body != b"first\n":
+                    write(p + ".new", body)
+                    os.rename(p + ".new", p)
+                for _ in range(5):
+                    c.send(build_request("GET", "/412.html", headers=fail))
+                    r = c.read_response()
+                    self.assertEqual((r.status, r.body), (412, body))
+            # One more answer on this connection: the responses before it
+            # have been released by then.
+            c.send(build_request("GET", "/412.html"))
+            self.assertEqual(c.read_response().body, b"second\n")
+        held = []
+        for n in os.listdir("/proc/%d/fd" % worker):
+            try:
+                held.append(os.readlink("/proc/%d/fd/%s" % (worker, n)))
+            except OSError:
+                pass
+        # The replaced file is closed: nothing holds a reference to it.
+        self.assertEqual([t for t in held if t.startswith(p) and "deleted" in t], [])
+
 
 if __name__ == "__main__":
     require_binary()
