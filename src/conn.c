@@ -8,9 +8,12 @@
  *                                                         |
  *                             CS_LINGER <-- close after --+
  *
- * Sockets are registered once, edge-triggered. We remember whether the
- * socket may still hold unread bytes (c->readable) so that a keep-alive
- * request costs one read, one write and a share of one epoll_wait.
+ * Sockets are registered once, edge-triggered, and only when they first
+ * have to wait (conn_watch): a request answered at once with Connection:
+ * close costs accept4, read, sendmsg and close, nothing more. We remember
+ * whether the socket may still hold unread bytes (c->readable) so that a
+ * keep-alive request costs one read, one write and a share of one
+ * epoll_wait.
  *
  * Timeouts: each connection sits in exactly one of the worker's lists,
  * one per timeout class. Every class has a fixed timeout, so appending
@@ -372,12 +375,14 @@ conn_fill(struct conn *c)
 	n = read(c->fd, c->in + c->in_len, space);
 	if (n > 0) {
 		c->in_len += (uint32_t)n;
-		/* A short read drained the socket; new bytes will raise an event. */
-		if ((size_t)n < space) {
+		/*
+		 * A short read drained the socket; new bytes will raise an
+		 * event once it is watched, which conn_run() does only if it
+		 * has to wait: a request answered with Connection: close never
+		 * joins the epoll set.
+		 */
+		if ((size_t)n < space)
 			c->readable = 0;
-			if (conn_watch(c, 0) == -1)
-				return -1;
-		}
 		return n;
 	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
@@ -716,8 +721,10 @@ conn_run(struct conn *c)
 					continue;
 				}
 			}
-			if (!c->readable)
+			if (!c->readable) {
+				conn_watch(c, 0);	/* wait for more */
 				return;
+			}
 			if (c->in != NULL && c->in_len == c->in_off)
 				c->in_len = c->in_off = 0;
 			if ((n = conn_fill(c)) <= 0)
@@ -734,8 +741,10 @@ conn_run(struct conn *c)
 				conn_queue(c);
 				continue;
 			}
-			if (!c->readable)
+			if (!c->readable) {
+				conn_watch(c, 0);
 				return;
+			}
 			if ((n = conn_fill(c)) <= 0)
 				return;
 			conn_timer(c, CONN_T_BODY);
