@@ -39,6 +39,8 @@ static struct {
 	struct ctl_client *clients;
 } ctl = { .fd = -1 };
 
+static void	 ctl_accept_cb(struct ev_loop *, struct ev_io *, uint32_t);
+
 static void
 ctl_free(struct ctl_client *c)
 {
@@ -100,9 +102,12 @@ static void
 ctl_resume(struct ev_loop *loop, void *arg)
 {
 	ctl.retry = 0;
-	if (ctl.fd != -1 &&
-	    ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl.io.cb, NULL) == -1)
-		log_warn("control socket");
+	if (ctl.fd == -1)
+		return;
+	if (ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl_accept_cb, NULL) == -1) {
+		log_warn("control socket %s", ctl.path);
+		ctl.retry = ev_timer_add(loop, CTL_RETRY_MS, ctl_resume, NULL);
+	}
 }
 
 static void

@@ -823,6 +823,40 @@ class StopTest(SupervisionTestCase):
         r = harness.run_porter("-s", "reload", "-c", srv.conf_path)
         self.assertNotEqual(r.returncode, 0)
 
+    def test_control_socket_out_of_descriptors(self):
+        # A master out of descriptors stops watching its control socket for
+        # a second instead of spinning on it (one warning per pause), and
+        # answers `porter -s reload` again once descriptors are free.
+        srv, ports = self.start_fixed(root=self.make_root(BODY_A), workers=1,
+                                      command_prefix=["prlimit", "--nofile=40:40", "--"])
+        ctl = os.path.join(srv.workdir, "porter.ctl")
+        full = re.compile(r"control socket .*: Too many open files")
+        held = []
+        start = time.monotonic()
+        try:
+            for _ in range(80):     # the master takes ~25, then the backlog
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                held.append(s)
+                s.setblocking(False)
+                try:
+                    s.connect(ctl)
+                except BlockingIOError:
+                    break           # backlog full: the master has stopped
+            # The first warning, then a second one after the pause, while
+            # the clients still hold every descriptor.
+            srv.wait_for_stderr(full)
+            wait_until(lambda: len([ln for ln in srv.stderr_lines() if full.search(ln)]) >= 2,
+                       message="no retry after the pause")
+        finally:
+            for s in held:
+                s.close()
+        self.reload(srv)
+        self.assertTrue(serves(ports[0], BODY_A))
+        warnings = len([ln for ln in srv.stderr_lines() if full.search(ln)])
+        elapsed = time.monotonic() - start
+        # A spinning master logs thousands a second; a pausing one, one.
+        self.assertLessEqual(warnings, elapsed + 2, srv.stderr_text())
+
 
 # ---------------------------------------------------------------------------
 # Logs and worker count
