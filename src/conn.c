@@ -377,7 +377,7 @@ conn_fill(struct conn *c)
 		c->in_len += (uint32_t)n;
 		/*
 		 * A short read drained the socket; new bytes will raise an
-		 * event once it is watched, which conn_run() does only if it
+		 * event once it is watched, which conn_read() does only if it
 		 * has to wait: a request answered with Connection: close never
 		 * joins the epoll set.
 		 */
@@ -386,16 +386,28 @@ conn_fill(struct conn *c)
 		return n;
 	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-		if (errno == EAGAIN) {
+		if (errno == EAGAIN)
 			c->readable = 0;
-			if (conn_watch(c, 0) == -1)
-				return -1;
-		}
 		return 0;
 	}
 	/* EOF or a reset: nothing more will come. */
 	conn_close(c);
 	return -1;
+}
+
+/*
+ * More request bytes: read them if the socket may have some. When it has
+ * none, watch it and return 0: this is the one place a connection starts
+ * waiting for its client. -1: c was closed.
+ */
+static ssize_t
+conn_read(struct conn *c)
+{
+	ssize_t n = c->readable ? conn_fill(c) : 0;
+
+	if (n == 0 && conn_watch(c, 0) == -1)
+		return -1;
+	return n;
 }
 
 /* Start a response already built in c->rq->resp. */
@@ -721,13 +733,9 @@ conn_run(struct conn *c)
 					continue;
 				}
 			}
-			if (!c->readable) {
-				conn_watch(c, 0);	/* wait for more */
-				return;
-			}
 			if (c->in != NULL && c->in_len == c->in_off)
 				c->in_len = c->in_off = 0;
-			if ((n = conn_fill(c)) <= 0)
+			if ((n = conn_read(c)) <= 0)
 				return;
 			/* First bytes of a request: the header clock starts. */
 			if (c->tclass == CONN_T_IDLE)
@@ -741,11 +749,7 @@ conn_run(struct conn *c)
 				conn_queue(c);
 				continue;
 			}
-			if (!c->readable) {
-				conn_watch(c, 0);
-				return;
-			}
-			if ((n = conn_fill(c)) <= 0)
+			if ((n = conn_read(c)) <= 0)
 				return;
 			conn_timer(c, CONN_T_BODY);
 			break;

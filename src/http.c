@@ -207,6 +207,7 @@ http_head_begin(struct conn *c, int status)
 	time_t now = time(NULL);
 
 	r->status = status;
+	r->date = now;
 	/* "HTTP/1.1 200 OK", status always 3 digits: no printf here. */
 	if (tlen > sizeof(line) - 15)
 		tlen = sizeof(line) - 15;
@@ -530,8 +531,6 @@ http_handle(struct conn *c)
 		status = 404;	/* fifos, sockets, devices: not ours to serve */
 		goto fail;
 	}
-	r->fd = -1;
-	r->fd_owned = 0;
 	serve_file(c, site, fd, &st, path);
 	http_adopt(c, fe, fd);
 	return;

@@ -264,6 +264,7 @@ struct seg {
 
 struct resp {
 	int		 status;
+	time_t		 date;		/* the Date header's time */
 	int		 close;		/* Connection: close after this one */
 	char		*buf;		/* headers and generated bodies */
 	size_t		 buf_len, buf_cap;

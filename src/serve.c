@@ -313,23 +313,6 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 	rep->coding = chosen;
 }
 
-/*
- * The time in the Date header that http_head_begin() just wrote, the
- * last line of the head so far: Expires counts from that very second.
- * now if it cannot be read back.
- */
-static time_t
-serve_date(const struct resp *r, time_t now)
-{
-	time_t t;
-
-	if (r->buf_len < COND_DATE_LEN + 2 ||
-	    (t = cond_parse_date(r->buf + r->buf_len - 2 - COND_DATE_LEN,
-	    COND_DATE_LEN)) == -1)
-		return now;
-	return t;
-}
-
 /* Cache-Control and Expires from the site's first matching rule. */
 static void
 serve_cache_headers(struct resp *r, const struct conf_site *site,
@@ -512,9 +495,7 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 	}
 	if (status == 304) {
 		http_head_begin(c, 304);
-		if (site->ncache > 0)
-			now = serve_date(r, now);
-		serve_validators(r, &rep, vary, site, path, now);
+		serve_validators(r, &rep, vary, site, path, r->date);
 		http_head_end(c);
 		goto done;
 	}
@@ -540,12 +521,10 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 	}
 
 	http_head_begin(c, status == 206 ? 206 : 200);
-	if (site->ncache > 0)
-		now = serve_date(r, now);
 	resp_append(r, "Accept-Ranges: bytes\r\n", 22);
 	if (rep.coding != ENCODING_IDENTITY)
 		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
-	serve_validators(r, &rep, vary, site, path, now);
+	serve_validators(r, &rep, vary, site, path, r->date);
 	if (status == 206 && rs.n > 1) {
 		serve_multipart(c, &rep, &rs, ctype);
 		goto done;
