@@ -21,13 +21,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "porter.h"
@@ -312,24 +310,6 @@ fcache_watch_path(size_t site, const char *path)
 	return 0;
 }
 
-static int
-fcache_open_nosymlinks(int rootfd, const char *path, int *errp)
-{
-	struct open_how how;
-	const char *rel = path[1] ? path + 1 : ".";
-	long fd;
-
-	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	do
-		fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-	while (fd == -1 && errno == EAGAIN);
-	if (fd == -1)
-		*errp = errno;
-	return (int)fd;
-}
-
 static struct fcache_entry *
 fcache_new(size_t site, const char *path, size_t len, uint32_t h)
 {
@@ -426,11 +406,14 @@ fcache_open(size_t site, int rootfd, const char *path)
 	if (fcache_watch_path(site, path) == -1)
 		return NULL;
 	e = fcache_new(site, path, len, h);
-	e->fd = fcache_open_nosymlinks(rootfd, path, &err);
+	e->fd = file_open_nolinks(rootfd, path, O_RDONLY | O_NONBLOCK, &err);
 	if (e->fd == -1) {
 		if (err == ELOOP || err == EXDEV || err == ENOSYS || err == EPERM ||
-		    err == EMFILE || err == ENFILE) {
-			/* Symlinks, escapes, odd kernels, no fds: the slow path decides. */
+		    err == EMFILE || err == ENFILE || err == EAGAIN) {
+			/*
+			 * Symlinks, escapes, odd kernels, no fds, renames that
+			 * kept racing: the slow path decides.
+			 */
 			fcache_destroy(e);
 			return NULL;
 		}

@@ -196,31 +196,43 @@ file_open_checked(int rootfd, const char *rel, int flags)
 	return -1;
 }
 
+/* The path relative to the root: "/a/b" -> "a/b", "/" -> ".". */
+static const char *
+file_rel(const char *clean)
+{
+	while (*clean == '/')
+		clean++;
+	return *clean == '\0' ? "." : clean;
+}
+
+/* openat2() beneath rootfd, retried a few times while a rename races it. */
+static int
+file_openat2(int rootfd, const char *rel, int flags, uint64_t resolve)
+{
+	struct open_how	 how;
+	int		 fd = -1, i;
+
+	memset(&how, 0, sizeof(how));
+	/* openat2() is strict: O_PATH takes no O_NOCTTY. */
+	how.flags = (unsigned int)(flags | O_CLOEXEC |
+	    (flags & O_PATH ? 0 : O_NOCTTY));
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
+	for (i = 0; i < FILE_OPEN_TRIES; i++) {
+		fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+		if (fd != -1 || errno != EAGAIN)
+			break;
+	}
+	return fd;
+}
+
 int
 file_open_beneath(int rootfd, const char *clean, int flags, int *errp)
 {
-	struct open_how	 how;
-	const char	*rel = clean;
-	int		 fd = -1, i;
-
-	while (*rel == '/')
-		rel++;
-	if (*rel == '\0')
-		rel = ".";
+	const char	*rel = file_rel(clean);
+	int		 fd;
 
 	if (!file_no_openat2) {
-		memset(&how, 0, sizeof(how));
-		/* openat2() is strict: O_PATH takes no O_NOCTTY. */
-		how.flags = (unsigned int)(flags | O_CLOEXEC |
-		    (flags & O_PATH ? 0 : O_NOCTTY));
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-		for (i = 0; i < FILE_OPEN_TRIES; i++) {
-			fd = (int)syscall(SYS_openat2, rootfd, rel, &how,
-			    sizeof(how));
-			if (fd != -1 || errno != EAGAIN)
-				break;
-		}
-		if (fd != -1)
+		if ((fd = file_openat2(rootfd, rel, flags, 0)) != -1)
 			return fd;
 		if (errno == ENOSYS)
 			file_no_openat2 = 1;
@@ -235,6 +247,26 @@ file_open_beneath(int rootfd, const char *clean, int flags, int *errp)
 	/* Outside the root is "not found": do not confirm it exists. */
 	*errp = errno == EXDEV ? ENOENT : errno;
 	return -1;
+}
+
+/*
+ * Open clean beneath rootfd only if no component is a symlink (ELOOP if
+ * one is), with openat2() alone, for the open-file cache, which can vouch
+ * only for such paths. ENOSYS without openat2().
+ */
+int
+file_open_nolinks(int rootfd, const char *clean, int flags, int *errp)
+{
+	int fd;
+
+	if (file_no_openat2) {
+		*errp = ENOSYS;
+		return -1;
+	}
+	if ((fd = file_openat2(rootfd, file_rel(clean), flags,
+	    RESOLVE_NO_SYMLINKS)) == -1)
+		*errp = errno;
+	return fd;
 }
 
 int

@@ -161,6 +161,7 @@ const char *mime_type(const char *path, size_t len);
 int	 file_clean_path(const char *raw, size_t len, char *out, size_t outsz);
 int	 file_is_hidden(const char *clean);
 int	 file_open_beneath(int rootfd, const char *clean, int flags, int *errp);
+int	 file_open_nolinks(int rootfd, const char *clean, int flags, int *errp);
 int	 file_errno_status(int err);
 
 /* ---- scoreboard (master.c creates it, workers write their slot) ---------- */
