@@ -833,18 +833,28 @@ class StopTest(SupervisionTestCase):
         full = re.compile(r"control socket .*: Too many open files")
         held = []
         start = time.monotonic()
-        try:
-            for _ in range(80):     # the master takes ~25, then the backlog
+
+        def fill():
+            # Connect until the backlog is full, then give the master time
+            # to accept: it may not have run yet, and a full backlog alone
+            # (16) leaves it short of its 40 descriptors.
+            if any(full.search(ln) for ln in srv.stderr_lines()):
+                return True
+            while len(held) < 200:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                held.append(s)
                 s.setblocking(False)
                 try:
                     s.connect(ctl)
                 except BlockingIOError:
-                    break           # backlog full: the master has stopped
+                    s.close()
+                    return False
+                held.append(s)
+            return False
+
+        try:
             # The first warning, then a second one after the pause, while
             # the clients still hold every descriptor.
-            srv.wait_for_stderr(full)
+            wait_until(fill, message="the master never ran out of descriptors")
             wait_until(lambda: len([ln for ln in srv.stderr_lines() if full.search(ln)]) >= 2,
                        message="no retry after the pause")
         finally:
