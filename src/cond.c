@@ -360,7 +360,10 @@ cond_format_date(time_t t, char buf[COND_DATE_SIZE])
 	struct tm	 tm;
 	char		*b = buf;
 
-	if (t < 0 || gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999)
+	/* Dates before 1970 are HTTP-dates too (wget sets a file's time
+	 * from Last-Modified); only four-digit years fit the format. */
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 ||
+	    tm.tm_year + 1900 > 9999)
 		return 0;
 	/* By hand rather than strftime(): names must not follow a locale. */
 	memcpy(b, cond_wday_short[tm.tm_wday], 3);

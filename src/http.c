@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "rep.h"
 
 #define HTTP_PATH_MAX	4096
 
@@ -221,10 +222,18 @@ http_head_begin(struct conn *c, int status)
 	resp_append(r, line, 15 + tlen);
 	/* Server and Date change once a second at most: built once for it. */
 	if (now != last) {
-		int n = snprintf(common, sizeof(common),
-		    "Server: porter\r\nDate: %s\r\n", util_http_date(now));
+		char date[COND_DATE_SIZE];
+		size_t n = cond_format_date(now, date);
 
-		common_len = n > 0 && (size_t)n < sizeof(common) ? (size_t)n : 0;
+		/* A clock that cannot be an HTTP-date sends no Date (RFC 9110 6.6.1). */
+		memcpy(common, "Server: porter\r\n", 16);
+		common_len = 16;
+		if (n != 0) {
+			memcpy(common + 16, "Date: ", 6);
+			memcpy(common + 22, date, n);
+			memcpy(common + 22 + n, "\r\n", 2);
+			common_len = 22 + n + 2;
+		}
 		last = now;
 	}
 	resp_append(r, common, common_len);

@@ -73,7 +73,7 @@ int	 cond_etag_match(const char *p, size_t len, const char *etag,
  */
 time_t	 cond_parse_date(const char *p, size_t len);
 /* Format t as IMF-fixdate into buf; returns COND_DATE_LEN, or 0 if t
- * is out of range (before 1970 or after 9999). */
+ * is out of range (a year outside 0000-9999). */
 size_t	 cond_format_date(time_t t, char buf[COND_DATE_SIZE]);
 
 /* The precondition header fields of a request, NULL p when absent. */

@@ -320,7 +320,7 @@ serve_cache_headers(struct resp *r, const struct conf_site *site,
 {
 	const struct conf_cache_rule *rule = NULL;
 	size_t i, plen = strlen(path), mlen;
-	char date[40];
+	char date[COND_DATE_SIZE];
 	const char *sep = "";
 
 	for (i = 0; i < site->ncache && rule == NULL; i++) {
@@ -350,8 +350,8 @@ serve_cache_headers(struct resp *r, const struct conf_site *site,
 	resp_append(r, "\r\n", 2);
 	/* For HTTP/1.0 caches; the same clock as the Date header. */
 	if (rule->max_age >= 0) {
-		util_format_http_date(now + rule->max_age, date, sizeof(date));
-		resp_printf(r, "Expires: %s\r\n", date);
+		if (cond_format_date(now + rule->max_age, date) != 0)
+			resp_printf(r, "Expires: %s\r\n", date);
 	}
 }
 
@@ -363,10 +363,11 @@ static void
 serve_validators(struct resp *r, const struct serve_rep *rep, int vary,
     const struct conf_site *site, const char *path, time_t date)
 {
-	char lm[40];
+	char lm[COND_DATE_SIZE];
 
-	util_format_http_date(rep->mtime, lm, sizeof(lm));
-	serve_header(r, "Last-Modified", lm);
+	/* A year past 9999 has no HTTP-date: the ETag must do. */
+	if (cond_format_date(rep->mtime, lm) != 0)
+		serve_header(r, "Last-Modified", lm);
 	serve_header(r, "ETag", rep->etag);
 	if (vary)
 		resp_append(r, "Vary: Accept-Encoding\r\n", 23);

@@ -56,72 +56,10 @@ xstrdup(const char *s)
 	return p;
 }
 
-static const char util_days[7][4] = {
-	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+/* Month names for the access log: by hand, never the locale's. */
 static const char util_months[12][4] = {
 	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-
-static char *
-util_put2(char *p, int v)
-{
-	*p++ = (char)('0' + v / 10);
-	*p++ = (char)('0' + v % 10);
-	return p;
-}
-
-/* IMF-fixdate by hand: it is on every response, printf is not free. */
-size_t
-util_format_http_date(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	char *p = buf;
-	int y;
-
-	if (len < 30 || gmtime_r(&t, &tm) == NULL) {
-		if (len > 0)
-			buf[0] = '\0';
-		return 0;
-	}
-	y = tm.tm_year + 1900;
-	if (y < 0 || y > 9999) {
-		buf[0] = '\0';
-		return 0;
-	}
-	memcpy(p, util_days[tm.tm_wday], 3);
-	p += 3;
-	*p++ = ',';
-	*p++ = ' ';
-	p = util_put2(p, tm.tm_mday);
-	*p++ = ' ';
-	memcpy(p, util_months[tm.tm_mon], 3);
-	p += 3;
-	*p++ = ' ';
-	p = util_put2(p, y / 100);
-	p = util_put2(p, y % 100);
-	*p++ = ' ';
-	p = util_put2(p, tm.tm_hour);
-	*p++ = ':';
-	p = util_put2(p, tm.tm_min);
-	*p++ = ':';
-	p = util_put2(p, tm.tm_sec);
-	memcpy(p, " GMT", 5);
-	return (size_t)(p + 4 - buf);
-}
-
-/* Every response carries Date: format it once a second, not per request. */
-const char *
-util_http_date(time_t t)
-{
-	static char buf[40];
-	static time_t last = -1;
-
-	if (t != last) {
-		util_format_http_date(t, buf, sizeof(buf));
-		last = t;
-	}
-	return buf;
-}
 
 const char *
 util_log_time(time_t t)

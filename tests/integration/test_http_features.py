@@ -203,6 +203,21 @@ class ConditionalTest(FeatureTestCase):
         # one tag per file, the same for GET and HEAD and for "/" and its index
         self.assertEqual(len(etags), 4)
 
+    def test_file_dated_before_1970(self):
+        """A file from before the epoch still has a Last-Modified: wget
+        copies it onto the file it saves."""
+        srv = self.serve()
+        t = -315619200                          # 1960-01-01
+        write(os.path.join(self.root, "old.txt"), b"old\n", t)
+        for method in ("GET", "HEAD"):
+            r = raw(srv.port, "/old.txt", method=method)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("Last-Modified"), "Fri, 01 Jan 1960 00:00:00 GMT")
+            self.assertValidators(r, "/old.txt")
+        # the ETag still revalidates it
+        r = raw(srv.port, "/old.txt", [("If-None-Match", r.header("ETag"))])
+        self.assertEqual(r.status, 304)
+
     def test_etag_follows_the_file(self):
         srv = self.serve()
         p = os.path.join(self.root, "text.txt")

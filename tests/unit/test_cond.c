@@ -199,7 +199,11 @@ Test(cond, date_format)
 	cr_assert_str_eq(buf, D_EQ);
 	cr_assert_eq(cond_format_date(0, buf), COND_DATE_LEN);
 	cr_assert_str_eq(buf, "Thu, 01 Jan 1970 00:00:00 GMT");
-	cr_assert_eq(cond_format_date(-1, buf), 0);
+	cr_assert_eq(cond_format_date(-1, buf), COND_DATE_LEN);
+	cr_assert_str_eq(buf, "Wed, 31 Dec 1969 23:59:59 GMT");
+	cr_assert_eq(cond_format_date((time_t)-62167219200, buf), COND_DATE_LEN);
+	cr_assert_str_eq(buf, "Sat, 01 Jan 0000 00:00:00 GMT");
+	cr_assert_eq(cond_format_date((time_t)-62167219201, buf), 0);
 	cr_assert_eq(cond_format_date((time_t)253402300800, buf), 0);
 }
 
