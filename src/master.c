@@ -18,12 +18,13 @@
  *   RELOADING  the file is loaded and checked in full; the user, the logs
  *              and new listen addresses are opened, and a new generation
  *              ("next") is forked with them, while cur keeps serving.
- *              When every next worker has said 'R' (it accepts), cur's
- *              workers are told 'Q' (drain), the listeners only cur had
+ *              next's workers say 'R' when they could accept, but wait.
+ *              When every one of them has, they are told 'G' (accept)
+ *              and cur's workers 'Q' (drain), the listeners only cur had
  *              are closed, next becomes cur: RUNNING. Anything failing on
- *              the way (the file, a bind, a next worker dying, none ready
- *              within 15 s) drains what was started of next and changes
- *              nothing else. Either way a waiting `porter -s reload` gets
+ *              the way (the file, a bind, a next worker dying, not all
+ *              ready within 15 s) drains what was started of next, which
+ *              has served nobody, and changes nothing else. Either way a waiting `porter -s reload` gets
  *              "ok ..." or "error MESSAGE". A HUP or reload request now
  *              starts another reload once this one ends; TTIN and TTOU
  *              now are applied then, to whichever generation serves.
@@ -44,9 +45,10 @@
  * USR1 reopens the logs and passes the new descriptors to the workers,
  * which have given up the privileges to open them.
  *
- * Channel messages are one byte each (SOCK_SEQPACKET). To a worker: 'Q'
- * drain and exit, 'L' + fd the access log, 'E' + fd the error log. From
- * a worker: 'R' ready and accepting, 'X' max_requests reached (its
+ * Channel messages are one byte each (SOCK_SEQPACKET). To a worker: 'G'
+ * start accepting (a reload's workers wait for it), 'Q' drain and exit,
+ * 'L' + fd the access log, 'E' + fd the error log. From a worker: 'R'
+ * ready (accepting, or waiting for 'G'), 'X' max_requests reached (its
  * successor starts at once while it drains).
  */
 #include <errno.h>
@@ -469,6 +471,8 @@ master_child(struct generation *g, int slot, int chan)
 	p.uid = g->uid;
 	p.gid = g->gid;
 	p.user = g->conf->user;
+	/* A reload's workers wait for the switch: all of next or none serves. */
+	p.hold = g == &m.next;
 	worker_main(&p);
 }
 
@@ -686,7 +690,14 @@ master_check_switch(void)
 	if (ready < m.next.target)
 		return;
 
-	/* Every new worker accepts: only now may the old ones stop. */
+	/*
+	 * Every new worker is ready: they start and the old ones stop in
+	 * one go. Connections that arrive between the two wait in the
+	 * shared listen queues, which the master keeps open.
+	 */
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m.w[i].state == MW_READY && m.w[i].gen == m.next.id)
+			master_send(&m.w[i], 'G', -1);
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m.w[i].state != MW_FREE && m.w[i].gen != m.next.id)
 			master_drain_worker(&m.w[i]);

@@ -144,8 +144,6 @@ void	*xcalloc(size_t, size_t);
 void	*xrealloc(void *, size_t);
 char	*xstrdup(const char *);
 /* "Sat, 21 Nov 2026 06:00:00 GMT", formatted once per second. */
-const char *util_http_date(time_t t);
-size_t	 util_format_http_date(time_t t, char *buf, size_t len);
 /* "[21/Nov/2026:06:00:00 +0000]", formatted once per second. */
 const char *util_log_time(time_t t);
 size_t	 util_u64toa(uint64_t v, char *buf);
@@ -211,6 +209,7 @@ struct worker_params {
 	uid_t		 uid;		/* (uid_t)-1: no privilege drop */
 	gid_t		 gid;
 	const char	*user;
+	int		 hold;		/* accept only once the master says 'G' */
 };
 
 struct worker {

@@ -4,8 +4,9 @@
  * master says stop.
  *
  * Messages from the master arrive on a SOCK_SEQPACKET channel, one byte
- * each (see master.c): 'Q' drain and exit, 'L' a new access log fd, 'E'
- * a new error log fd (both SCM_RIGHTS). End of file on the channel means
+ * each (see master.c): 'G' start accepting (a reload's new workers wait
+ * for it), 'Q' drain and exit, 'L' a new access log fd, 'E' a new error
+ * log fd (both SCM_RIGHTS). End of file on the channel means
  * the master is gone: drain and exit, so no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
  *
@@ -261,6 +262,11 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			    cm->cmsg_type == SCM_RIGHTS)
 				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 		switch (cmd) {
+		case 'G':
+			worker->p.hold = 0;
+			if (!worker->draining)
+				worker_accepting(1);
+			break;
 		case 'Q':
 			worker_drain("asked by the master");
 			break;
@@ -386,12 +392,13 @@ worker_main(struct worker_params *p)
 	net_set_nonblock(p->chan_fd, 1);
 	ev_add(worker->loop, &worker->chan_io, p->chan_fd, EPOLLIN,
 	    worker_chan_cb, NULL);
-	worker_accepting(1);
+	if (!p->hold)
+		worker_accepting(1);
 	ev_set_hook(worker->loop, worker_hook, NULL);
 	ev_timer_add(worker->loop, WORKER_TICK_MS, worker_tick, NULL);
 
 	worker->p.sb->state = SB_READY;
-	/* Ready: the master waits for this before it retires the old generation. */
+	/* Ready: the master waits for this before it switches generations. */
 	(void)!send(p->chan_fd, "R", 1, MSG_NOSIGNAL);
 
 	if (ev_run(worker->loop) == -1)

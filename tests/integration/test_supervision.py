@@ -23,6 +23,7 @@ import hashlib
 import http.client
 import os
 import re
+import select
 import signal
 import socket
 import statistics
@@ -475,10 +476,55 @@ class ReloadTest(SupervisionTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertRegex(r.stderr, r"new worker \d+ killed by signal %d" % signal.SIGABRT)
         os.unlink(crash)
+        # A new worker that outran the crash drains, having served nobody.
         self.assertTrue(serves(port, BODY_A))
-        self.assertEqual(srv.worker_pids(), workers)
+        wait_until(lambda: srv.worker_pids() == workers,
+                   message="workers %r, expected %r" % (srv.worker_pids(), workers))
         self.reload(srv)
         wait_until(lambda: serves(port, BODY_B))
+
+    def test_new_generation_serves_only_once_complete(self):
+        """A reload's workers take no connection until every one of them is
+        ready: a reload that then fails has served nobody the new files."""
+        root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
+        stall = os.path.join(self.make_tempdir(), "stall")
+        srv, (port,) = self.start_fixed(root=root_a, workers=2,
+                                        env={"PORTER_TEST_WORKER_STALL": stall})
+        old = srv.worker_pids()
+        write(stall, "")
+        srv.write_config(root=root_b)
+        client = self.reload_in_background(srv)
+        new = sorted(set(self.wait_workers(srv, 4)) - set(old))
+        stopped = list(old) + [new[1]]
+        self.addCleanup(lambda: [os.kill(p, signal.SIGCONT) for p in stopped if pid_alive(p)])
+        os.kill(new[1], signal.SIGSTOP)     # one new worker is never ready
+        os.unlink(stall)
+
+        def waits_in_epoll():
+            with open("/proc/%d/wchan" % new[0]) as f:
+                return f.read().strip() == "do_epoll_wait"
+        wait_until(waits_in_epoll, message="the other new worker never started")
+        # With the old workers stopped, the ready new worker is the only
+        # one that could take a connection. It must not.
+        for p in old:
+            os.kill(p, signal.SIGSTOP)
+        with Conn(port) as c:
+            c.send(build_request("GET", "/"))
+            self.assertEqual(select.select([c.sock], [], [], 0.5)[0], [],
+                             "a worker of the unfinished reload answered")
+            for p in old:
+                os.kill(p, signal.SIGCONT)
+            self.assertEqual(c.read_response().body, BODY_A)
+        self.assertIsNone(client.poll(), "porter -s reload returned before the reload ended")
+        # The last new worker dies: the reload fails and nothing changed.
+        os.kill(new[1], signal.SIGKILL)
+        out, err = client.communicate(timeout=30)
+        self.assertNotEqual(client.returncode, 0)
+        self.assertIn("killed by signal %d" % signal.SIGKILL, err)
+        for _ in range(20):
+            self.assertTrue(serves(port, BODY_A))
+        wait_until(lambda: srv.worker_pids() == old,
+                   message="workers %r, expected %r" % (srv.worker_pids(), old))
 
     def test_reload_waits_ttou_deferred_and_stop_during_reload(self):
         """``porter -s reload`` returns only once the new workers are up;
