@@ -502,18 +502,20 @@ class Server:
         """Wait for the master to exit; return its status (Popen style:
         negative for a signal). Raises ServerError if it does not exit."""
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise ServerError("porter (pid %d) did not exit within %.0f s\n%s"
                               % (self.pid, timeout, self.stderr_text()))
+        # Its last words may still be in the pipe: a master exits after its
+        # workers, so end of file follows at once.
+        self._join_readers()
+        return rc
 
     def stop(self, sig=signal.SIGTERM, timeout=DEFAULT_TIMEOUT):
         """Signal the master and wait for it to exit; return its status."""
         if self.running():
             self.send_signal(sig)
-        rc = self.wait_exit(timeout)
-        self._join_readers()
-        return rc
+        return self.wait_exit(timeout)
 
     def _join_readers(self, timeout=5):
         for t in self._threads:
