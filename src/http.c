@@ -152,8 +152,9 @@ resp_seg_file(struct resp *r, off_t off, size_t len)
 /*
  * The response sends from fd, found by http_lookup(): from now on it
  * holds the cache entry fe, or without one the fd itself. A small cached
- * file goes out from memory, in the same write as the headers: call
- * this once the segments are in place.
+ * file goes out from memory, in the same write as the headers: the file
+ * segments added so far are switched to it here, later ones by calling
+ * resp_file_mem() once they are in place.
  */
 void
 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd)
@@ -425,25 +426,6 @@ http_lookup_done(struct fcache_entry *fe, int fd)
 		close(fd);
 }
 
-/*
- * serve_file() borrowed fd: if the response sends from it, the response
- * holds it now. serve.c may have chosen another file (a sibling, an
- * error page) and holds that one already; ours is not needed then, even
- * when it is the same cache entry (a 412 whose page is the file itself).
- */
-static void
-http_adopt(struct conn *c, struct fcache_entry *fe, int fd)
-{
-	struct resp *r = &c->rq->resp;
-
-	if (r->fd == fd && r->fe == NULL && !r->fd_owned) {
-		resp_file_hold(r, fe, fd);
-		return;
-	}
-	http_lookup_done(fe, fd);
-	resp_file_mem(r);
-}
-
 void
 http_handle(struct conn *c)
 {
@@ -540,8 +522,7 @@ http_handle(struct conn *c)
 		status = 404;	/* fifos, sockets, devices: not ours to serve */
 		goto fail;
 	}
-	serve_file(c, site, fd, &st, path);
-	http_adopt(c, fe, fd);
+	serve_file(c, site, fe, fd, &st, path);	/* takes fe and fd */
 	return;
 
 fail_errno:

@@ -377,8 +377,8 @@ void	 fcache_sync(void);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
-void	 serve_file(struct conn *c, size_t site, int fd, const struct stat *st,
-	    const char *path);
+void	 serve_file(struct conn *c, size_t site, struct fcache_entry *fe,
+	    int fd, const struct stat *st, const char *path);
 void	 serve_listing(struct conn *c, size_t site, const char *path);
 int	 serve_error_page(struct conn *c, size_t site, int status);
 

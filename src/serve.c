@@ -5,10 +5,11 @@
  * ranges, and add validators and cache headers. Also directory
  * listings and per-site error pages.
  *
- * serve_file() borrows the caller's fd, which may belong to the
- * open-file cache: it never closes it. On return c->rq->resp.fd is the file
- * the body is sent from: either that fd, or a precompressed sibling
- * opened here, which the response owns (resp.fd_owned is set).
+ * serve_file() takes the file http_lookup() found, a cache entry or an
+ * fd of its own, and hands it to the response on every path: the
+ * response holds the file its body comes from (that one, or a
+ * precompressed sibling, or an error page) and lets go of it when sent;
+ * a file not sent from is let go here.
  *
  * A request with no Accept-Encoding, Range or If-* field makes no
  * system call here, so the plain GET stays as cheap as it can be.
@@ -62,8 +63,7 @@ struct serve_fields {
 struct serve_rep {
 	int			 coding;	/* ENCODING_* */
 	int			 fd;		/* file data, unless mem */
-	int			 own;		/* fd is a sibling opened here */
-	struct fcache_entry	*fe;		/* or the cache's sibling */
+	struct fcache_entry	*fe;		/* fd's cache entry, or NULL */
 	const char		*mem;		/* or memory (gzip cache) */
 	off_t			 size;
 	time_t			 mtime;		/* Last-Modified as sent */
@@ -294,7 +294,6 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 			continue;
 		}
 		rep->fd = sfd[i];
-		rep->own = sfe[i] == NULL;
 		rep->fe = sfe[i];
 		rep->size = sst[i].st_size;
 		rep->mtime = serve_last_modified(sst[i].st_mtime, now);
@@ -434,8 +433,8 @@ serve_multipart(struct conn *c, const struct serve_rep *rep,
 }
 
 void
-serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
-    const char *path)
+serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
+    const struct stat *st, const char *path)
 {
 	const struct conf *conf = worker->conf;
 	const struct conf_site *site = &conf->sites[site_idx];
@@ -455,8 +454,7 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 
 	rep.coding = ENCODING_IDENTITY;
 	rep.fd = fd;
-	rep.own = 0;
-	rep.fe = NULL;
+	rep.fe = fe;
 	rep.mem = NULL;
 	rep.size = st->st_size;
 	rep.mtime = serve_last_modified(st->st_mtime, now);
@@ -473,9 +471,9 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 	if (vary && sf.f[SERVE_F_ACCEPT_ENCODING].p != NULL)
 		serve_negotiate(site_idx, path, st,
 		    sf.f[SERVE_F_ACCEPT_ENCODING], now, &rep);
-	r->fd = rep.fd;
-	r->fd_owned = rep.own;
-	r->fe = rep.fe;		/* a cached sibling, held while it is sent */
+	if (rep.fd != fd)
+		http_lookup_done(fe, fd);	/* a sibling goes instead */
+	resp_file_hold(r, rep.fe, rep.fd);
 	if (rep.gz != NULL) {
 		r->release = serve_gz_release;
 		r->release_arg = rep.gz;
@@ -490,7 +488,7 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 	    ch.if_modified_since.p != NULL || ch.if_unmodified_since.p != NULL)
 		status = cond_evaluate(1, rep.etag, rep.mtime, &ch);
 	if (status == 412) {
-		/* The sibling, if any, is closed there: fd_owned is set. */
+		/* Lets go of our file, and may hold the error page. */
 		http_error_site(c, site_idx, 412, 0);
 		goto done;
 	}
@@ -545,6 +543,7 @@ serve_file(struct conn *c, size_t site_idx, int fd, const struct stat *st,
 	if (c->rq->req.method != HTTP_M_HEAD)
 		serve_body(r, &rep, 0, rep.size);
 done:
+	resp_file_mem(r);	/* now that the segments are in place */
 	serve_fields_free(&sf);
 }
 
