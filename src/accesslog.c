@@ -112,7 +112,7 @@ accesslog_write(struct conn *c)
 	net_addr_format((const struct sockaddr *)&c->peer, addr, sizeof(addr), 0);
 	alog_put(addr, strlen(addr));
 	alog_put(" - - ", 5);
-	t = util_log_time(time(NULL));
+	t = util_log_time(ev_time(worker->loop));
 	alog_put(t, strlen(t));
 	alog_put(" ", 1);
 	alog_quoted(buf != NULL && q->line_len ? buf : NULL, q->line_len);

@@ -21,6 +21,7 @@ struct ev_loop {
 	int		 maxevents;
 	int		 stop;
 	uint64_t	 now;
+	time_t		 time;		/* the time of day, with now */
 	long		 next_id;
 	struct ev_timer	*timers;	/* sorted by when */
 	ev_hook_cb	*hook;
@@ -50,6 +51,7 @@ ev_create(int maxevents)
 	if ((loop->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		goto fail;
 	loop->now = ev_clock_ms();
+	loop->time = time(NULL);
 	loop->next_id = 1;
 	return loop;
 fail:
@@ -155,6 +157,12 @@ ev_now(struct ev_loop *loop)
 	return loop->now;
 }
 
+time_t
+ev_time(struct ev_loop *loop)
+{
+	return loop->time;
+}
+
 void
 ev_stop(struct ev_loop *loop)
 {
@@ -193,6 +201,7 @@ ev_run(struct ev_loop *loop)
 		if (n == -1 && errno != EINTR)
 			return -1;
 		loop->now = ev_clock_ms();
+		loop->time = time(NULL);
 		for (i = 0; i < n; i++) {
 			io = loop->events[i].data.ptr;
 			io->cb(loop, io, loop->events[i].events);

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 struct ev_loop;
 struct ev_io;
@@ -44,8 +45,10 @@ void		 ev_timer_del(struct ev_loop *, long id);
 /* Called after each batch of events, before the loop sleeps again. */
 void		 ev_set_hook(struct ev_loop *, ev_hook_cb *, void *arg);
 
-/* Monotonic milliseconds, sampled once per loop turn. */
+/* Monotonic milliseconds, and the time of day in seconds, both sampled
+ * once per loop turn: every response of a turn agrees on the time. */
 uint64_t	 ev_now(struct ev_loop *);
+time_t		 ev_time(struct ev_loop *);
 uint64_t	 ev_clock_ms(void);
 
 /* Run until ev_stop(); returns 0, or -1 if epoll_wait() failed. */

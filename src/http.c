@@ -206,7 +206,7 @@ http_head_begin(struct conn *c, int status)
 	static time_t last;
 	static char common[64];
 	static size_t common_len;
-	time_t now = time(NULL);
+	time_t now = ev_time(worker->loop);
 
 	r->status = status;
 	r->date = now;

@@ -444,7 +444,7 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	struct cond_hdrs ch;
 	struct range_set rs;
 	const char *name = strrchr(path, '/'), *ctype;
-	time_t now = time(NULL);
+	time_t now = ev_time(worker->loop);	/* the Date header's time */
 	char cr[128];
 	int status = 0, vary;
 
