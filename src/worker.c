@@ -175,9 +175,13 @@ worker_drain(const char *why)
 	worker->drain_start = ev_now(worker->loop);
 	worker->p.sb->state = SB_DRAINING;
 	worker_accepting(0);
-	/* New arrivals wake the workers still accepting. */
+	/*
+	 * New arrivals wake the workers still accepting. A worker of a
+	 * failed reload never accepted: what is queued is not its to take.
+	 */
 	for (i = 0; i < worker->p.nlisteners; i++) {
-		worker_accept_rest(&worker->p.listeners[i]);
+		if (!worker->p.hold)
+			worker_accept_rest(&worker->p.listeners[i]);
 		close(worker->p.listeners[i].fd);
 	}
 	worker->p.nlisteners = 0;

@@ -512,15 +512,17 @@ class ReloadTest(SupervisionTestCase):
             c.send(build_request("GET", "/"))
             self.assertEqual(select.select([c.sock], [], [], 0.5)[0], [],
                              "a worker of the unfinished reload answered")
+            self.assertIsNone(client.poll(), "porter -s reload returned before the reload ended")
+            # The last new worker dies: the reload fails, and the ready one
+            # leaves without taking the request waiting in the queue.
+            os.kill(new[1], signal.SIGKILL)
+            out, err = client.communicate(timeout=30)
+            self.assertNotEqual(client.returncode, 0)
+            self.assertIn("killed by signal %d" % signal.SIGKILL, err)
+            wait_until(lambda: not pid_alive(new[0]), message="the ready new worker stayed")
             for p in old:
                 os.kill(p, signal.SIGCONT)
             self.assertEqual(c.read_response().body, BODY_A)
-        self.assertIsNone(client.poll(), "porter -s reload returned before the reload ended")
-        # The last new worker dies: the reload fails and nothing changed.
-        os.kill(new[1], signal.SIGKILL)
-        out, err = client.communicate(timeout=30)
-        self.assertNotEqual(client.returncode, 0)
-        self.assertIn("killed by signal %d" % signal.SIGKILL, err)
         for _ in range(20):
             self.assertTrue(serves(port, BODY_A))
         wait_until(lambda: srv.worker_pids() == old,
