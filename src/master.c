@@ -1283,6 +1283,11 @@ master_run(struct conf *conf, const char *conf_path)
 	m.tick_ms = MASTER_TICK_MS;
 	if (m.watchdog_ms > 0 && m.watchdog_ms / 2 < m.tick_ms)
 		m.tick_ms = m.watchdog_ms / 2 > 10 ? m.watchdog_ms / 2 : 10;
+	if (m.watchdog_ms > 0)
+		log_info("systemd watchdog: %llu ms, pinging every %llu ms "
+		    "while every worker is alive",
+		    (unsigned long long)m.watchdog_ms,
+		    (unsigned long long)m.tick_ms);
 
 	master_fill();
 	ev_timer_add(m.loop, m.tick_ms, master_tick, NULL);
