@@ -53,8 +53,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +67,6 @@
 #include "porter.h"
 
 #define MASTER_SLOTS		(2 * PORTER_MAX_WORKERS + 64)
-#define MASTER_MAX_LISTENERS	64
 #define MASTER_TICK_MS		1000
 #define MASTER_YOUNG_MS		5000	/* died younger than this: backoff */
 #define MASTER_BACKOFF_MIN_MS	100
@@ -92,19 +89,6 @@ struct mworker {
 	unsigned	 recycled:1;	/* asked to be replaced ('X') */
 	unsigned	 killed:1;	/* SIGKILL sent: log it once */
 	unsigned	 proven:1;	/* has lived MASTER_YOUNG_MS */
-};
-
-struct generation {
-	uint32_t	 id;
-	struct conf	*conf;
-	struct listener	*ls;
-	size_t		 nls;
-	int		 target;	/* workers wanted */
-	uid_t		 uid;
-	gid_t		 gid;
-	int		 access_fd;	/* -1: off */
-	int		 access_stderr;
-	int		 error_fd;	/* -1: the master's own error log */
 };
 
 static struct {
@@ -218,207 +202,6 @@ master_kill(struct mworker *w)
 {
 	kill(w->pid, SIGKILL);
 	w->killed = 1;
-}
-
-/* ---- generations: listeners, users, logs --------------------------------- */
-
-static void
-gen_clear(struct generation *g)
-{
-	memset(g, 0, sizeof(*g));
-	g->access_fd = -1;
-	g->error_fd = -1;
-}
-
-/* Is fd one of gen's listeners? */
-static int
-gen_has_fd(const struct generation *g, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < g->nls; i++)
-		if (g->ls[i].fd == fd)
-			return 1;
-	return 0;
-}
-
-static int
-master_take_sd_fd(const struct net_addr *a)
-{
-	struct net_addr got;
-	int i, fd;
-
-	for (i = 0; i < m.sd_nfds; i++) {
-		if ((fd = m.sd_fds[i]) == -1)
-			continue;
-		if (net_sockname(fd, &got) == 0 && net_addr_equal(&got, a)) {
-			m.sd_fds[i] = -1;
-			net_set_nonblock(fd, 1);
-			return fd;
-		}
-	}
-	return -1;
-}
-
-/*
- * Listeners for conf: an address the serving generation already has is
- * shared, never closed and re-bound, so its accept queue survives.
- */
-static int
-gen_listen(struct generation *g, const struct generation *old, char *err,
-    size_t errlen)
-{
-	struct net_addr addrs[2];
-	struct listener *l;
-	size_t i, j;
-	int n, k, fd;
-
-	g->ls = xcalloc(MASTER_MAX_LISTENERS, sizeof(*g->ls));
-	for (i = 0; i < g->conf->nlisten; i++) {
-		n = net_parse_listen(g->conf->listen[i], addrs, 2, err, errlen);
-		if (n == -1)
-			return -1;
-		for (k = 0; k < n; k++) {
-			if (g->nls == MASTER_MAX_LISTENERS) {
-				snprintf(err, errlen, "too many listen addresses");
-				return -1;
-			}
-			l = &g->ls[g->nls];
-			l->addr = addrs[k];
-			fd = -1;
-			for (j = 0; old != NULL && j < old->nls; j++) {
-				/* Port 0 asks for a new ephemeral port: never shared. */
-				if (net_addr_port((struct sockaddr *)&addrs[k].ss) &&
-				    net_addr_equal(&old->ls[j].addr, &addrs[k])) {
-					fd = old->ls[j].fd;
-					l->keep = 1;
-					break;
-				}
-			}
-			if (fd == -1)
-				fd = master_take_sd_fd(&addrs[k]);
-			if (fd == -1) {
-				fd = net_listen(&addrs[k], 4096, err, errlen);
-				if (fd == -1)
-					return -1;
-			}
-			l->fd = fd;
-			/* Port 0 became a real port: show that one. */
-			net_sockname(fd, &l->addr);
-			net_addr_format((struct sockaddr *)&l->addr.ss, l->text,
-			    sizeof(l->text), 1);
-			g->nls++;
-		}
-	}
-	return 0;
-}
-
-/* Close the listeners of g that the other generation does not share. */
-static void
-gen_close_listeners(struct generation *g, const struct generation *other)
-{
-	size_t i;
-
-	for (i = 0; i < g->nls; i++)
-		if (other == NULL || !gen_has_fd(other, g->ls[i].fd))
-			close(g->ls[i].fd);
-	free(g->ls);
-	g->ls = NULL;
-	g->nls = 0;
-}
-
-static int
-gen_user(struct generation *g, char *err, size_t errlen)
-{
-	struct passwd *pw;
-	struct group *gr;
-
-	g->uid = (uid_t)-1;
-	g->gid = (gid_t)-1;
-	if (g->conf->user == NULL || geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(g->conf->user)) == NULL) {
-		snprintf(err, errlen, "%s: user '%s' not found", g->conf->path,
-		    g->conf->user);
-		return -1;
-	}
-	g->uid = pw->pw_uid;
-	g->gid = pw->pw_gid;
-	if (g->conf->group != NULL) {
-		if ((gr = getgrnam(g->conf->group)) == NULL) {
-			snprintf(err, errlen, "%s: group '%s' not found",
-			    g->conf->path, g->conf->group);
-			return -1;
-		}
-		g->gid = gr->gr_gid;
-	}
-	return 0;
-}
-
-static int
-master_open_log(const char *path)
-{
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-}
-
-/* Workers write the access log after dropping privileges: through this fd. */
-static int
-gen_open_access(struct generation *g, char *err, size_t errlen)
-{
-	const char *path = g->conf->access_log;
-
-	g->access_fd = -1;
-	g->access_stderr = 0;
-	if (path == NULL)
-		return 0;
-	if (strcmp(path, "stderr") == 0) {
-		g->access_fd = STDERR_FILENO;
-		g->access_stderr = 1;
-		return 0;
-	}
-	if ((g->access_fd = master_open_log(path)) == -1) {
-		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * A reload that moves the error log: the new workers must write the new
- * file from the start, but the master keeps the old one until the switch,
- * since a failed reload must change nothing.
- */
-static int
-gen_open_error(struct generation *g, const struct conf *cur, char *err,
-    size_t errlen)
-{
-	const char *path = g->conf->error_log;
-
-	g->error_fd = -1;
-	if (strcmp(path, cur->error_log) == 0)
-		return 0;
-	if (strcmp(path, "stderr") == 0) {
-		g->error_fd = STDERR_FILENO;
-		return 0;
-	}
-	if ((g->error_fd = master_open_log(path)) == -1) {
-		snprintf(err, errlen, "error log %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Everything but the listeners, which gen_close_listeners() handles. */
-static void
-gen_free(struct generation *g)
-{
-	if (g->access_fd != -1 && !g->access_stderr)
-		close(g->access_fd);
-	if (g->error_fd > STDERR_FILENO)
-		close(g->error_fd);
-	conf_free(g->conf);
-	free(g->ls);
-	gen_clear(g);
 }
 
 /* ---- workers ----------------------------------------------------------- */
@@ -783,7 +566,7 @@ master_reload(void)
 	if (gen_user(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_access(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_error(&m.next, m.cur.conf, err, sizeof(err)) == -1 ||
-	    gen_listen(&m.next, &m.cur, err, sizeof(err)) == -1) {
+	    gen_listen(&m.next, &m.cur, m.sd_fds, m.sd_nfds, err, sizeof(err)) == -1) {
 		gen_close_listeners(&m.next, &m.cur);
 		gen_free(&m.next);
 		goto fail;
@@ -1014,7 +797,7 @@ master_reopen_fd(int *fdp, const char *path)
 {
 	int fd;
 
-	if ((fd = master_open_log(path)) == -1) {
+	if ((fd = gen_open_log(path)) == -1) {
 		log_err("reopening %s", path);
 		return -1;
 	}
@@ -1253,7 +1036,7 @@ master_run(struct conf *conf, const char *conf_path)
 	m.cur.target = conf->workers;
 	if (gen_user(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
-	if (gen_listen(&m.cur, NULL, err, sizeof(err)) == -1)
+	if (gen_listen(&m.cur, NULL, m.sd_fds, m.sd_nfds, err, sizeof(err)) == -1)
 		fatalx(errno == EADDRINUSE || errno == EADDRNOTAVAIL ? EXIT_TEMP :
 		    EXIT_CONFIG, "cannot listen: %s", err);
 	for (i = 0; i < (size_t)m.sd_nfds; i++) {

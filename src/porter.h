@@ -399,6 +399,34 @@ void	 systemd_status(const char *fmt, ...) PRINTF(1, 2);
 uint64_t systemd_watchdog_usec(void);
 void	 systemd_watchdog_ping(void);
 
+/* ---- gen.c ------------------------------------------------------------- */
+
+struct generation {
+	uint32_t	 id;
+	struct conf	*conf;
+	struct listener	*ls;
+	size_t		 nls;
+	int		 target;	/* workers wanted */
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 access_fd;	/* -1: off */
+	int		 access_stderr;
+	int		 error_fd;	/* -1: the master's own error log */
+};
+
+void	 gen_clear(struct generation *g);
+int	 gen_has_fd(const struct generation *g, int fd);
+int	 gen_listen(struct generation *g, const struct generation *old,
+	    int *sd_fds, int sd_nfds, char *err, size_t errlen);
+void	 gen_close_listeners(struct generation *g,
+	    const struct generation *other);
+int	 gen_user(struct generation *g, char *err, size_t errlen);
+int	 gen_open_log(const char *path);
+int	 gen_open_access(struct generation *g, char *err, size_t errlen);
+int	 gen_open_error(struct generation *g, const struct conf *cur,
+	    char *err, size_t errlen);
+void	 gen_free(struct generation *g);
+
 /* ---- master.c ---------------------------------------------------------- */
 
 int	 master_run(struct conf *conf, const char *conf_path);

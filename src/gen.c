@@ -1,0 +1,220 @@
+/*
+ * gen.c - a generation: the listening sockets, the user and the log
+ * files that the workers of one configuration start with. The master
+ * builds the next generation in full before any of its workers starts,
+ * so a reload that fails at any step has changed nothing (master.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "porter.h"
+
+#define GEN_MAX_LISTENERS	64
+
+void
+gen_clear(struct generation *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->access_fd = -1;
+	g->error_fd = -1;
+}
+
+/* Is fd one of gen's listeners? */
+int
+gen_has_fd(const struct generation *g, int fd)
+{
+	size_t i;
+
+	for (i = 0; i < g->nls; i++)
+		if (g->ls[i].fd == fd)
+			return 1;
+	return 0;
+}
+
+/* A socket systemd passed for this address, taken out of fds; or -1. */
+static int
+gen_take_sd_fd(int *fds, int nfds, const struct net_addr *a)
+{
+	struct net_addr got;
+	int i, fd;
+
+	for (i = 0; i < nfds; i++) {
+		if ((fd = fds[i]) == -1)
+			continue;
+		if (net_sockname(fd, &got) == 0 && net_addr_equal(&got, a)) {
+			fds[i] = -1;
+			net_set_nonblock(fd, 1);
+			return fd;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Listeners for conf: an address the serving generation already has is
+ * shared, never closed and re-bound, so its accept queue survives; one
+ * systemd passed (sd_fds) is taken from there; any other is bound.
+ */
+int
+gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
+    int sd_nfds, char *err, size_t errlen)
+{
+	struct net_addr addrs[2];
+	struct listener *l;
+	size_t i, j;
+	int n, k, fd;
+
+	g->ls = xcalloc(GEN_MAX_LISTENERS, sizeof(*g->ls));
+	for (i = 0; i < g->conf->nlisten; i++) {
+		n = net_parse_listen(g->conf->listen[i], addrs, 2, err, errlen);
+		if (n == -1)
+			return -1;
+		for (k = 0; k < n; k++) {
+			if (g->nls == GEN_MAX_LISTENERS) {
+				snprintf(err, errlen, "too many listen addresses");
+				return -1;
+			}
+			l = &g->ls[g->nls];
+			l->addr = addrs[k];
+			fd = -1;
+			for (j = 0; old != NULL && j < old->nls; j++) {
+				/* Port 0 asks for a new ephemeral port: never shared. */
+				if (net_addr_port((struct sockaddr *)&addrs[k].ss) &&
+				    net_addr_equal(&old->ls[j].addr, &addrs[k])) {
+					fd = old->ls[j].fd;
+					l->keep = 1;
+					break;
+				}
+			}
+			if (fd == -1)
+				fd = gen_take_sd_fd(sd_fds, sd_nfds, &addrs[k]);
+			if (fd == -1) {
+				fd = net_listen(&addrs[k], 4096, err, errlen);
+				if (fd == -1)
+					return -1;
+			}
+			l->fd = fd;
+			/* Port 0 became a real port: show that one. */
+			net_sockname(fd, &l->addr);
+			net_addr_format((struct sockaddr *)&l->addr.ss, l->text,
+			    sizeof(l->text), 1);
+			g->nls++;
+		}
+	}
+	return 0;
+}
+
+/* Close the listeners of g that the other generation does not share. */
+void
+gen_close_listeners(struct generation *g, const struct generation *other)
+{
+	size_t i;
+
+	for (i = 0; i < g->nls; i++)
+		if (other == NULL || !gen_has_fd(other, g->ls[i].fd))
+			close(g->ls[i].fd);
+	free(g->ls);
+	g->ls = NULL;
+	g->nls = 0;
+}
+
+int
+gen_user(struct generation *g, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	g->uid = (uid_t)-1;
+	g->gid = (gid_t)-1;
+	if (g->conf->user == NULL || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(g->conf->user)) == NULL) {
+		snprintf(err, errlen, "%s: user '%s' not found", g->conf->path,
+		    g->conf->user);
+		return -1;
+	}
+	g->uid = pw->pw_uid;
+	g->gid = pw->pw_gid;
+	if (g->conf->group != NULL) {
+		if ((gr = getgrnam(g->conf->group)) == NULL) {
+			snprintf(err, errlen, "%s: group '%s' not found",
+			    g->conf->path, g->conf->group);
+			return -1;
+		}
+		g->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* Log files are opened by the master, which keeps its privileges. */
+int
+gen_open_log(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/* Workers write the access log after dropping privileges: through this fd. */
+int
+gen_open_access(struct generation *g, char *err, size_t errlen)
+{
+	const char *path = g->conf->access_log;
+
+	g->access_fd = -1;
+	g->access_stderr = 0;
+	if (path == NULL)
+		return 0;
+	if (strcmp(path, "stderr") == 0) {
+		g->access_fd = STDERR_FILENO;
+		g->access_stderr = 1;
+		return 0;
+	}
+	if ((g->access_fd = gen_open_log(path)) == -1) {
+		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A reload that moves the error log: the new workers must write the new
+ * file from the start, but the master keeps the old one until the switch,
+ * since a failed reload must change nothing.
+ */
+int
+gen_open_error(struct generation *g, const struct conf *cur, char *err,
+    size_t errlen)
+{
+	const char *path = g->conf->error_log;
+
+	g->error_fd = -1;
+	if (strcmp(path, cur->error_log) == 0)
+		return 0;
+	if (strcmp(path, "stderr") == 0) {
+		g->error_fd = STDERR_FILENO;
+		return 0;
+	}
+	if ((g->error_fd = gen_open_log(path)) == -1) {
+		snprintf(err, errlen, "error log %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything but the listeners, which gen_close_listeners() handles. */
+void
+gen_free(struct generation *g)
+{
+	if (g->access_fd != -1 && !g->access_stderr)
+		close(g->access_fd);
+	if (g->error_fd > STDERR_FILENO)
+		close(g->error_fd);
+	conf_free(g->conf);
+	free(g->ls);
+	gen_clear(g);
+}
