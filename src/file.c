@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_chars.h"
 #include "porter.h"
 
 /* openat2() says EAGAIN when a rename raced the lookup; it is worth a retry. */

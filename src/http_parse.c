@@ -1,6 +1,6 @@
 /*
- * http_parse.c - resumable HTTP/1.1 request-head parser and chunked-body
- * skipper (RFC 9112, RFC 9110).
+ * http_parse.c - resumable HTTP/1.1 request-head parser (RFC 9112,
+ * RFC 9110). Its companion for chunked bodies is http_chunked.c.
  *
  * Both are byte-at-a-time state machines in the style of nginx's
  * ngx_http_parse.c: every byte is looked at once by the main loop, and a
@@ -16,10 +16,10 @@
 
 #include <sys/types.h>
 
-#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "http_chars.h"
 #include "http_parse.h"
 
 enum http_parse_state {
@@ -83,58 +83,11 @@ static const char *const http_parse_known[HTTP_H__COUNT] = {
 
 /* ---- character classes ------------------------------------------------- */
 
-static int
-http_parse_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int
-http_parse_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* Value of a hex digit, -1 for anything else. */
-int
-http_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* RFC 9110 5.6.2 */
-static int
-http_parse_tchar(unsigned char c)
-{
-	if (http_parse_alpha(c) || http_parse_digit(c))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static int
-http_parse_ows(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* VCHAR or obs-text: a field value's first and last bytes. */
-static int
-http_parse_vchar(unsigned char c)
-{
-	return c > 0x20 && c != 0x7f;
-}
-
 /* RFC 3986: unreserved and sub-delims, what a reg-name is made of. */
 static int
 http_parse_regname(unsigned char c)
 {
-	if (http_parse_alpha(c) || http_parse_digit(c))
+	if (http_alpha(c) || http_digit(c))
 		return 1;
 	return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
 }
@@ -184,7 +137,7 @@ http_parse_ipv4(const unsigned char *s, size_t n)
 		}
 		start = i;
 		val = 0;
-		while (i < n && http_parse_digit(s[i]) && i - start < 3)
+		while (i < n && http_digit(s[i]) && i - start < 3)
 			val = val * 10 + (s[i++] - '0');
 		/* no leading zeros: "01" is not a dec-octet */
 		if (i == start || val > 255 ||
@@ -291,7 +244,7 @@ http_parse_host(const unsigned char *s, size_t n, int mode)
 	if (i == n && mode == HOST_AUTHORITY)
 		return -1;
 	for (; i < n; i++)
-		if (!http_parse_digit(s[i]))
+		if (!http_digit(s[i]))
 			return -1;
 	return 0;
 }
@@ -417,11 +370,11 @@ http_parse_clen(struct http_req *r, const unsigned char *v, size_t n)
 	int	 d;
 
 	for (;;) {
-		while (i < n && http_parse_ows(v[i]))
+		while (i < n && http_ows(v[i]))
 			i++;
 		s = i;
 		val = 0;
-		while (i < n && http_parse_digit(v[i])) {
+		while (i < n && http_digit(v[i])) {
 			d = v[i++] - '0';
 			if (val > (INT64_MAX - d) / 10)
 				return http_parse_fail(r, 400,
@@ -434,7 +387,7 @@ http_parse_clen(struct http_req *r, const unsigned char *v, size_t n)
 			return http_parse_fail(r, 400,
 			    "conflicting Content-Length");
 		r->content_length = val;
-		while (i < n && http_parse_ows(v[i]))
+		while (i < n && http_ows(v[i]))
 			i++;
 		if (i == n)
 			return 0;
@@ -475,41 +428,41 @@ http_parse_te(struct http_req *r, const unsigned char *v, size_t n)
 
 	for (;;) {
 		/* RFC 9110 5.6.1.2: empty list elements are ignored */
-		while (i < n && (v[i] == ',' || http_parse_ows(v[i])))
+		while (i < n && (v[i] == ',' || http_ows(v[i])))
 			i++;
 		if (i == n)
 			return 0;
-		for (s = i; i < n && http_parse_tchar(v[i]); i++)
+		for (s = i; i < n && http_tchar(v[i]); i++)
 			;
 		if (i == s)
 			goto bad;
 		chunked = http_parse_ci_eq(v + s, i - s, "chunked");
 		params = 0;
 		for (;;) {
-			while (i < n && http_parse_ows(v[i]))
+			while (i < n && http_ows(v[i]))
 				i++;
 			if (i == n || v[i] == ',')
 				break;
 			if (v[i++] != ';')
 				goto bad;
-			while (i < n && http_parse_ows(v[i]))
+			while (i < n && http_ows(v[i]))
 				i++;
-			for (s = i; i < n && http_parse_tchar(v[i]); i++)
+			for (s = i; i < n && http_tchar(v[i]); i++)
 				;
 			if (i == s)
 				goto bad;
-			while (i < n && http_parse_ows(v[i]))
+			while (i < n && http_ows(v[i]))
 				i++;
 			if (i == n || v[i++] != '=')
 				goto bad;
-			while (i < n && http_parse_ows(v[i]))
+			while (i < n && http_ows(v[i]))
 				i++;
 			if (i < n && v[i] == '"') {
 				if (http_parse_quoted(v, n, &i) == -1)
 					goto bad;
 			} else {
 				s = i;
-				while (i < n && http_parse_tchar(v[i]))
+				while (i < n && http_tchar(v[i]))
 					i++;
 				if (i == s)
 					goto bad;
@@ -536,11 +489,11 @@ http_parse_connection(struct http_req *r, const unsigned char *v, size_t n)
 	size_t	i = 0, s, e;
 
 	while (i < n) {
-		while (i < n && (v[i] == ',' || http_parse_ows(v[i])))
+		while (i < n && (v[i] == ',' || http_ows(v[i])))
 			i++;
 		for (s = i; i < n && v[i] != ','; i++)
 			;
-		for (e = i; e > s && http_parse_ows(v[e - 1]); e--)
+		for (e = i; e > s && http_ows(v[e - 1]); e--)
 			;
 		if (http_parse_ci_eq(v + s, e - s, "close"))
 			r->flags |= HTTP_F_CONN_CLOSE;
@@ -673,7 +626,7 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 				r->state = S_START_LF;
 			else if (c == '\n')
 				;
-			else if (http_parse_tchar(c)) {
+			else if (http_tchar(c)) {
 				r->method_s.off = r->pos;
 				r->state = S_METHOD;
 			} else
@@ -688,7 +641,7 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 			break;
 
 		case S_METHOD:
-			if (http_parse_tchar(c))
+			if (http_tchar(c))
 				break;
 			if (c != ' ')
 				return http_parse_fail(r, 400, "bad method");
@@ -727,7 +680,7 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 			k = r->pos - r->mark;
 			if (k < 8) {
 				if (k < 5 ? c != (unsigned char)"HTTP/"[k] :
-				    k == 6 ? c != '.' : !http_parse_digit(c))
+				    k == 6 ? c != '.' : !http_digit(c))
 					return http_parse_fail(r, 400,
 					    "bad HTTP version");
 				break;
@@ -755,10 +708,10 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 			if (c == '\n')
 				return http_parse_end(r);
 			/* obs-fold (RFC 9112 5.2), or space after line 1 */
-			if (http_parse_ows(c))
+			if (http_ows(c))
 				return http_parse_fail(r, 400,
 				    "line starts with whitespace");
-			if (!http_parse_tchar(c))
+			if (!http_tchar(c))
 				return http_parse_fail(r, 400,
 				    "bad field name");
 			if (r->nheaders == HTTP_MAX_HEADERS)
@@ -770,11 +723,11 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 			break;
 
 		case S_NAME:
-			if (http_parse_tchar(c))
+			if (http_tchar(c))
 				break;
 			if (c != ':') {
 				/* RFC 9112 5.1: MUST be rejected with 400 */
-				if (http_parse_ows(c))
+				if (http_ows(c))
 					return http_parse_fail(r, 400,
 					    "whitespace before colon");
 				return http_parse_fail(r, 400,
@@ -790,14 +743,14 @@ http_parse(struct http_req *r, const char *buf, size_t len)
 		case S_OWS:
 		case S_VALUE:
 			f = &r->headers[r->nheaders];
-			if (http_parse_vchar(c)) {
+			if (http_vchar(c)) {
 				/* the value ends at its last non-OWS byte */
 				if (r->state == S_OWS) {
 					f->value.off = r->pos;
 					r->state = S_VALUE;
 				}
 				f->value.len = r->pos - f->value.off + 1;
-			} else if (http_parse_ows(c))
+			} else if (http_ows(c))
 				;
 			else if (c == '\r')
 				r->state = S_FIELD_LF;
@@ -858,247 +811,4 @@ http_method_name(int method)
 	if (method < HTTP_M_UNKNOWN || method > HTTP_M_PATCH)
 		return "UNKNOWN";
 	return http_parse_methods[method];
-}
-
-/* ---- chunked bodies --------------------------------------------------- */
-
-/*
- * RFC 9112 7.1. Extensions are checked against their grammar rather than
- * skipped to the line end: a server that guesses differently from a
- * proxy in front of it about where a chunk ends can be made to see a
- * request the proxy never saw.
- */
-enum http_chunk_state {
-	C_SIZE0 = 0,		/* first HEXDIG of a chunk-size */
-	C_SIZE,
-	C_SIZE_WS,		/* BWS after the size, ";" must follow */
-	C_EXT_NAME0,		/* after ";" */
-	C_EXT_NAME,
-	C_EXT_NAME_WS,		/* BWS after a name: "=" or ";" follows */
-	C_EXT_VAL0,		/* after "=" */
-	C_EXT_TOKEN,
-	C_EXT_QS,		/* inside a quoted-string */
-	C_EXT_QP,		/* after a backslash in it */
-	C_EXT_QEND,		/* after the closing quote */
-	C_EXT_VAL_WS,		/* BWS after a value: ";" follows */
-	C_SIZE_LF,		/* CR of the size line seen */
-	C_DATA,
-	C_DATA_CR,
-	C_DATA_LF,
-	C_TRAILER0,		/* start of a trailer line, or the end */
-	C_TRAILER_NAME,
-	C_TRAILER_VALUE,
-	C_TRAILER_LF,
-	C_END_LF,
-	C_DONE,
-	C_ERROR
-};
-
-/* The longest size or trailer line, and all trailer lines together. */
-#define HTTP_CHUNK_LINE_MAX	4096
-#define HTTP_CHUNK_TRAILER_MAX	(16 * 1024)
-
-void
-http_chunked_init(struct http_chunked *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->state = C_SIZE0;
-}
-
-ssize_t
-http_chunked_skip(struct http_chunked *c, const char *buf, size_t len,
-    int *done)
-{
-	const unsigned char *p = (const unsigned char *)buf;
-	size_t		 i = 0, n;
-	unsigned char	 ch;
-	int		 d;
-
-	*done = 0;
-	if (c->state == C_ERROR)
-		return -1;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
-
-	while (i < len && c->state != C_DONE) {
-		if (c->state == C_DATA) {
-			n = len - i;
-			if (n > c->remaining)
-				n = c->remaining;
-			i += n;
-			c->remaining -= n;
-			c->total += n;
-			if (c->remaining == 0)
-				c->state = C_DATA_CR;
-			continue;
-		}
-
-		ch = p[i++];
-		if (c->state <= C_SIZE_LF) {
-			if (++c->linelen > HTTP_CHUNK_LINE_MAX)
-				goto fail;
-		} else if (c->state >= C_TRAILER0 && c->state <= C_END_LF) {
-			/* past the last chunk, remaining counts trailers */
-			if (++c->linelen > HTTP_CHUNK_LINE_MAX ||
-			    ++c->remaining > HTTP_CHUNK_TRAILER_MAX)
-				goto fail;
-		}
-
-		switch (c->state) {
-		case C_SIZE0:
-			if ((d = http_hexval(ch)) == -1)
-				goto fail;
-			c->remaining = (uint64_t)d;
-			c->state = C_SIZE;
-			break;
-		case C_SIZE:
-			if ((d = http_hexval(ch)) != -1) {
-				/* keep it within 63 bits: it fits an off_t */
-				if (c->remaining > (uint64_t)INT64_MAX >> 4)
-					goto fail;
-				c->remaining = c->remaining << 4 | (uint64_t)d;
-			} else if (ch == ';')
-				c->state = C_EXT_NAME0;
-			else if (http_parse_ows(ch))
-				c->state = C_SIZE_WS;
-			else if (ch == '\r')
-				c->state = C_SIZE_LF;
-			else if (ch == '\n')
-				goto size_done;
-			else
-				goto fail;
-			break;
-		case C_SIZE_WS:
-		case C_EXT_VAL_WS:
-			if (ch == ';')
-				c->state = C_EXT_NAME0;
-			else if (!http_parse_ows(ch))
-				goto fail;
-			break;
-		case C_EXT_NAME0:
-			if (http_parse_tchar(ch))
-				c->state = C_EXT_NAME;
-			else if (!http_parse_ows(ch))
-				goto fail;
-			break;
-		case C_EXT_NAME:
-		case C_EXT_TOKEN:
-		case C_EXT_QEND:
-			if (http_parse_tchar(ch) && c->state != C_EXT_QEND)
-				;
-			else if (ch == ';')
-				c->state = C_EXT_NAME0;
-			else if (http_parse_ows(ch))
-				c->state = c->state == C_EXT_NAME ?
-				    C_EXT_NAME_WS : C_EXT_VAL_WS;
-			else if (ch == '=' && c->state == C_EXT_NAME)
-				c->state = C_EXT_VAL0;
-			else if (ch == '\r')
-				c->state = C_SIZE_LF;
-			else if (ch == '\n')
-				goto size_done;
-			else
-				goto fail;
-			break;
-		case C_EXT_NAME_WS:
-			if (ch == '=')
-				c->state = C_EXT_VAL0;
-			else if (ch == ';')
-				c->state = C_EXT_NAME0;
-			else if (!http_parse_ows(ch))
-				goto fail;
-			break;
-		case C_EXT_VAL0:
-			if (ch == '"')
-				c->state = C_EXT_QS;
-			else if (http_parse_tchar(ch))
-				c->state = C_EXT_TOKEN;
-			else if (!http_parse_ows(ch))
-				goto fail;
-			break;
-		case C_EXT_QS:
-			if (ch == '"')
-				c->state = C_EXT_QEND;
-			else if (ch == '\\')
-				c->state = C_EXT_QP;
-			else if (!http_parse_vchar(ch) && !http_parse_ows(ch))
-				goto fail;
-			break;
-		case C_EXT_QP:
-			if (!http_parse_vchar(ch) && !http_parse_ows(ch))
-				goto fail;
-			c->state = C_EXT_QS;
-			break;
-		case C_SIZE_LF:
-			if (ch != '\n')
-				goto fail;
- size_done:
-			c->linelen = 0;
-			c->state = c->remaining == 0 ? C_TRAILER0 : C_DATA;
-			break;
-		case C_DATA_CR:
-			if (ch == '\r')
-				c->state = C_DATA_LF;
-			else if (ch == '\n') {
-				c->linelen = 0;
-				c->state = C_SIZE0;
-			} else
-				goto fail;
-			break;
-		case C_DATA_LF:
-			if (ch != '\n')
-				goto fail;
-			c->linelen = 0;
-			c->state = C_SIZE0;
-			break;
-		case C_TRAILER0:
-			if (ch == '\r')
-				c->state = C_END_LF;
-			else if (ch == '\n')
-				goto body_done;
-			else if (http_parse_tchar(ch))
-				c->state = C_TRAILER_NAME;
-			else
-				goto fail;
-			break;
-		case C_TRAILER_NAME:
-			if (ch == ':')
-				c->state = C_TRAILER_VALUE;
-			else if (!http_parse_tchar(ch))
-				goto fail;
-			break;
-		case C_TRAILER_VALUE:
-			if (ch == '\r')
-				c->state = C_TRAILER_LF;
-			else if (ch == '\n') {
-				c->linelen = 0;
-				c->state = C_TRAILER0;
-			} else if (!http_parse_vchar(ch) && !http_parse_ows(ch))
-				goto fail;
-			break;
-		case C_TRAILER_LF:
-			if (ch != '\n')
-				goto fail;
-			c->linelen = 0;
-			c->state = C_TRAILER0;
-			break;
-		case C_END_LF:
-			if (ch != '\n')
-				goto fail;
- body_done:
-			c->remaining = 0;
-			c->linelen = 0;
-			c->state = C_DONE;
-			break;
-		default:
-			goto fail;
-		}
-	}
-	if (c->state == C_DONE)
-		*done = 1;
-	return (ssize_t)i;
-
- fail:
-	c->state = C_ERROR;
-	return -1;
 }

@@ -109,11 +109,11 @@ int	 http_parse(struct http_req *r, const char *buf, size_t len);
 const struct http_span *http_req_header(const struct http_req *r,
 	    const char *buf, const char *name);
 const char *http_method_name(int method);
-int	 http_hexval(unsigned char c);	/* -1: not a hex digit */
 
 /*
- * Chunked request bodies are read and thrown away: the server serves
- * files, but it must stay in step with the client that sent a body.
+ * Chunked request bodies (http_chunked.c) are read and thrown away: the
+ * server serves files, but it must stay in step with the client that
+ * sent a body.
  */
 struct http_chunked {
 	int		state;
