@@ -24,8 +24,9 @@
  *              are closed, next becomes cur: RUNNING. Anything failing on
  *              the way (the file, a bind, a next worker dying, not all
  *              ready within 15 s) drains what was started of next, which
- *              has served nobody, and changes nothing else. Either way a waiting `porter -s reload` gets
- *              "ok ..." or "error MESSAGE". A HUP or reload request now
+ *              has served nobody, and changes nothing else. Either way
+ *              a waiting `porter -s reload` gets "ok ..." or "error
+ *              MESSAGE". A HUP or reload request now
  *              starts another reload once this one ends; TTIN and TTOU
  *              now are applied then, to whichever generation serves.
  *      | TERM/QUIT (graceful) or INT/second TERM (fast), from any state
