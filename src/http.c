@@ -209,7 +209,6 @@ http_head_begin(struct conn *c, int status)
 	time_t now = ev_time(worker->loop);
 
 	r->status = status;
-	r->date = now;
 	/* "HTTP/1.1 200 OK", status always 3 digits: no printf here. */
 	if (tlen > sizeof(line) - 15)
 		tlen = sizeof(line) - 15;

@@ -143,7 +143,6 @@ void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xrealloc(void *, size_t);
 char	*xstrdup(const char *);
-/* "Sat, 21 Nov 2026 06:00:00 GMT", formatted once per second. */
 /* "[21/Nov/2026:06:00:00 +0000]", formatted once per second. */
 const char *util_log_time(time_t t);
 size_t	 util_u64toa(uint64_t v, char *buf);
@@ -264,7 +263,6 @@ struct seg {
 
 struct resp {
 	int		 status;
-	time_t		 date;		/* the Date header's time */
 	int		 close;		/* Connection: close after this one */
 	char		*buf;		/* headers and generated bodies */
 	size_t		 buf_len, buf_cap;

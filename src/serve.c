@@ -494,7 +494,7 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	}
 	if (status == 304) {
 		http_head_begin(c, 304);
-		serve_validators(r, &rep, vary, site, path, r->date);
+		serve_validators(r, &rep, vary, site, path, now);
 		http_head_end(c);
 		goto done;
 	}
@@ -523,7 +523,7 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	resp_append(r, "Accept-Ranges: bytes\r\n", 22);
 	if (rep.coding != ENCODING_IDENTITY)
 		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
-	serve_validators(r, &rep, vary, site, path, r->date);
+	serve_validators(r, &rep, vary, site, path, now);
 	if (status == 206 && rs.n > 1) {
 		serve_multipart(c, &rep, &rs, ctype);
 		goto done;

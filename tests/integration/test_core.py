@@ -37,8 +37,7 @@ except ImportError:  # reported by the tests that need it
     requests = None
 
 
-def write(path, data, mode=0o644):
-    return harness.write_file(path, data, mode=mode)
+write = harness.write_file
 
 
 def http_date_to_epoch(value):

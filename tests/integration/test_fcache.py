@@ -17,8 +17,7 @@ from harness import PorterTestCase, Conn, build_request, require_binary, write_f
 ROUNDS = 40
 
 
-def write(path, data):
-    write_file(path, data)
+write = write_file
 
 
 class FileCacheTest(PorterTestCase):

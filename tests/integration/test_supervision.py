@@ -44,12 +44,7 @@ BODY_B = b"B"
 RELOAD_RE = re.compile(r"reloaded: generation (\d+) serving with (\d+) workers \((\d+) ms\)")
 
 
-def write(path, data, mode=0o644):
-    if isinstance(data, str):
-        data = data.encode()
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
+write = harness.write_file
 
 
 def free_port():
