@@ -61,10 +61,23 @@ struct conf_site {
 	size_t		 nerror_pages;
 };
 
+/* What a listener speaks (listen entry key "protocol"). */
+enum { PROTO_HTTP, PROTO_ECHO };
+
+/*
+ * One entry of 'listen': a plain string is { address = "..."; }. The
+ * TLS, PROXY-protocol and status features add their keys here.
+ */
+struct conf_listen {
+	const char	*address;	/* as written; conf->listen[i] owns it */
+	int		 protocol;	/* PROTO_* */
+};
+
 struct conf {
 	char		*path;		/* the file this came from */
 
-	char		**listen;	/* as written: "*:80", "[::1]:8000" */
+	char		**listen;	/* addresses as written: "*:80", "[::1]:8000" */
+	struct conf_listen *listeners;	/* nlisten, in the same order */
 	size_t		 nlisten;
 	int		 workers;	/* resolved: 1..PORTER_MAX_WORKERS */
 	char		*user;		/* NULL: keep the starting user */
@@ -108,6 +121,8 @@ struct conf {
  */
 struct conf	*conf_load(const char *path, char *err, size_t errlen);
 void		 conf_free(struct conf *conf);
+/* "http", "echo": a PROTO_* as the configuration spells it. */
+const char	*conf_protocol_name(int protocol);
 
 
 /* ---- log.c ------------------------------------------------------------- */
@@ -183,6 +198,7 @@ struct listener {
 	struct net_addr	 addr;
 	char		 text[NET_ADDRSTRLEN];
 	int		 keep;		/* reload bookkeeping (master.c) */
+	int		 protocol;	/* PROTO_*: what its connections speak */
 };
 
 /* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
