@@ -59,6 +59,8 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT64, 0, 1LL << 40 },
 	{ "max_connections", offsetof(struct conf, max_connections),
 	    CONF_NUM_INT, 16, 1000000 },
+	{ "echo_idle_timeout", offsetof(struct conf, echo_idle_timeout),
+	    CONF_NUM_INT, 1, 86400 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -82,7 +84,7 @@ static const char *const conf_log_keys[] = { "error", "access", NULL };
 static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
-	"max_connections", NULL
+	"max_connections", "echo_idle_timeout", NULL
 };
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
@@ -807,6 +809,7 @@ conf_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	conf->keepalive_timeout = 15;
+	conf->echo_idle_timeout = 60;
 	conf->keepalive_requests = 1000;
 	conf->header_timeout = 10;
 	conf->body_timeout = 30;

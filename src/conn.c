@@ -28,10 +28,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "porter.h"
 
@@ -69,7 +67,7 @@ conn_list_remove(struct conn *c)
 }
 
 /* (Re)start the timer of class tclass for c. */
-static void
+void
 conn_timer(struct conn *c, int tclass)
 {
 	struct conn_list *l;
@@ -92,12 +90,12 @@ conn_timer(struct conn *c, int tclass)
  * add reports readiness that is already there, so nothing that arrived
  * before it is missed. Returns -1 (and closes c) on failure.
  */
-static int
+int
 conn_watch(struct conn *c, uint32_t extra)
 {
 	if (c->registered)
 		return 0;
-	if (ev_add(worker->loop, &c->io, c->fd, CONN_EVENTS | extra, conn_event,
+	if (ev_add(worker->loop, &c->io, c->xio.fd, CONN_EVENTS | extra, conn_event,
 	    c) == -1) {
 		log_err("epoll_ctl");
 		conn_close(c);
@@ -140,6 +138,14 @@ conn_buf_put(struct conn *c)
 		free(c->in);
 	c->in = NULL;
 	c->in_len = c->in_cap = c->in_off = 0;
+}
+
+void
+conn_buf_attach(struct conn *c)
+{
+	c->in = conn_buf_get();
+	c->in_cap = CONN_INBUF;
+	c->in_len = c->in_off = 0;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -202,13 +208,21 @@ conn_accept(struct listener *l)
 			memset(c, 0, sizeof(*c));
 		} else
 			c = xcalloc(1, sizeof(*c));
-		c->fd = fd;
+		c->xio.fd = fd;
+		c->xp = &xprt_plain;
+		c->proto = (uint8_t)l->protocol;
 		c->state = CS_HEAD;
 		memcpy(&c->peer, &ss, len < sizeof(c->peer) ? len : sizeof(c->peer));
 		c->tclass = -1;
-		conn_timer(c, CONN_T_HEADER);
 		worker->nconns++;
 		worker->p.sb->connections++;
+		c->io.fd = fd;
+		/* The plain transport has nothing to negotiate. */
+		if (c->proto == PROTO_ECHO) {
+			echo_start(c);
+			continue;
+		}
+		conn_timer(c, CONN_T_HEADER);
 		/*
 		 * Clients usually send at once: read before asking epoll. The
 		 * socket joins the epoll set only when it has to wait, so a
@@ -217,7 +231,6 @@ conn_accept(struct listener *l)
 		 */
 		c->keepalive = 1;
 		c->readable = 1;
-		c->io.fd = fd;
 		conn_run(c);
 	}
 	return 1;
@@ -300,9 +313,11 @@ conn_close(struct conn *c)
 		return;
 	c->closed = 1;
 	conn_list_remove(c);
-	conn_rq_put(c);
-	/* close() drops the epoll registration: no epoll_ctl needed. */
-	close(c->fd);
+	if (c->proto == PROTO_ECHO)
+		echo_closed(c);
+	else
+		conn_rq_put(c);
+	c->xp->close(&c->xio);
 	conn_buf_put(c);
 	c->zombie_next = worker->zombies;
 	worker->zombies = c;
@@ -335,11 +350,10 @@ conn_fill(struct conn *c)
 	uint32_t limit = (uint32_t)worker->conf->max_header_size + 1;
 	size_t space;
 	ssize_t n;
+	int drained = 0;
 
 	if (c->in == NULL) {
-		c->in = conn_buf_get();
-		c->in_cap = CONN_INBUF;
-		c->in_len = c->in_off = 0;
+		conn_buf_attach(c);
 		if (c->rq == NULL)
 			conn_rq_get(c);
 	}
@@ -372,24 +386,20 @@ conn_fill(struct conn *c)
 		}
 	}
 	space = c->in_cap - c->in_len;
-	n = read(c->fd, c->in + c->in_len, space);
+	n = c->xp->read(&c->xio, c->in + c->in_len, space, &drained);
+	/*
+	 * Drained: new bytes will raise an event once the socket is
+	 * watched, which conn_read() does only if it has to wait: a request
+	 * answered with Connection: close never joins the epoll set.
+	 */
+	if (drained)
+		c->readable = 0;
 	if (n > 0) {
 		c->in_len += (uint32_t)n;
-		/*
-		 * A short read drained the socket; new bytes will raise an
-		 * event once it is watched, which conn_read() does only if it
-		 * has to wait: a request answered with Connection: close never
-		 * joins the epoll set.
-		 */
-		if ((size_t)n < space)
-			c->readable = 0;
 		return n;
 	}
-	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-		if (errno == EAGAIN)
-			c->readable = 0;
+	if (n == IO_AGAIN)
 		return 0;
-	}
 	/* EOF or a reset: nothing more will come. */
 	conn_close(c);
 	return -1;
@@ -517,9 +527,10 @@ conn_head_done(struct conn *c)
 			http_chunked_init(&c->rq->chunk);
 		if ((r->flags & HTTP_F_EXPECT_CONTINUE) && r->version == 11) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			struct iovec iov = { (void *)cont, sizeof(cont) - 1 };
 
 			/* Tiny and first on the wire: a short write means the peer is gone. */
-			if (send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) !=
+			if (c->xp->writev(&c->xio, &iov, 1, 0) !=
 			    (ssize_t)sizeof(cont) - 1) {
 				conn_close(c);
 				return;
@@ -534,7 +545,7 @@ conn_head_done(struct conn *c)
 
 /* ---- writing ------------------------------------------------------------ */
 
-static void
+void
 conn_want_write(struct conn *c, int on)
 {
 	if (!c->registered) {
@@ -555,7 +566,6 @@ conn_send(struct conn *c)
 {
 	struct resp *r = &c->rq->resp;
 	struct iovec iov[RESP_MAXSEG];
-	struct msghdr msg;
 	struct seg *s;
 	ssize_t n;
 	int i, niov, flags;
@@ -568,8 +578,8 @@ conn_send(struct conn *c)
 
 			if (count > SENDFILE_CHUNK)
 				count = SENDFILE_CHUNK;
-			n = sendfile(c->fd, r->fd, &off, count);
-			if (n == 0) {
+			n = c->xp->sendfile(&c->xio, r->fd, &off, count);
+			if (n == IO_CLOSED) {
 				/* The file shrank under us: the framing is lost. */
 				log_warnx("file shrank while sending; closing");
 				conn_close(c);
@@ -586,23 +596,18 @@ conn_send(struct conn *c)
 				iov[niov].iov_base = (char *)base + skip;
 				iov[niov].iov_len = r->segs[i].len - skip;
 			}
-			flags = MSG_NOSIGNAL;
+			flags = 0;
 			/*
-			 * MSG_MORE holds the tail back: when file data follows,
+			 * "More" holds the tail back: when file data follows,
 			 * so they share packets; when we close right after, so
 			 * close() can put the FIN on the same packet as the data.
 			 */
 			if (i < r->nsegs || r->close || !c->keepalive)
-				flags |= MSG_MORE;
-			memset(&msg, 0, sizeof(msg));
-			msg.msg_iov = iov;
-			msg.msg_iovlen = niov;
-			n = sendmsg(c->fd, &msg, flags);
+				flags |= XPRT_MORE;
+			n = c->xp->writev(&c->xio, iov, niov, flags);
 		}
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
+		if (n < 0) {
+			if (n == IO_AGAIN) {
 				conn_want_write(c, 1);
 				if (c->closed)
 					return -1;
@@ -660,7 +665,7 @@ conn_finish_request(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		shutdown(c->fd, SHUT_WR);
+		(void)c->xp->shutdown(&c->xio);
 		c->state = CS_LINGER;
 		conn_timer(c, CONN_T_LINGER);
 		return;
@@ -695,14 +700,13 @@ conn_linger(struct conn *c)
 {
 	char drain[4096];
 	ssize_t n;
+	int drained;
 
 	for (;;) {
-		n = read(c->fd, drain, sizeof(drain));
+		n = c->xp->read(&c->xio, drain, sizeof(drain), &drained);
 		if (n > 0)
 			continue;
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
+		if (n == IO_AGAIN) {
 			/* The timer or the peer's FIN ends it. */
 			conn_watch(c, 0);
 			return;
@@ -774,6 +778,10 @@ conn_event(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 	if (c->closed)
 		return;
+	if (c->proto == PROTO_ECHO) {
+		echo_event(c, events);
+		return;
+	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable = 1;
 	if ((events & EPOLLERR) && c->state != CS_LINGER) {

@@ -17,6 +17,7 @@
 #include "ev.h"
 #include "net.h"
 #include "http_parse.h"
+#include "xprt.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -96,6 +97,7 @@ struct conf {
 	int		 max_header_size;
 	int64_t		 max_body_size;
 	int		 max_connections;	/* per worker */
+	int		 echo_idle_timeout;	/* echo listeners: no byte either way */
 
 	/* supervision */
 	int		 shutdown_timeout;
@@ -203,7 +205,7 @@ struct listener {
 
 /* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T__COUNT };
 
 struct conn;
 struct gzcache;
@@ -312,6 +314,8 @@ struct creq {
 	struct resp	 resp;
 };
 
+struct echo_sess;
+
 struct conn {
 	struct ev_io	 io;
 	struct conn	*prev, *next;	/* in worker->lists[tclass] */
@@ -319,12 +323,16 @@ struct conn {
 	struct conn	*qnext;		/* in worker->queue */
 	uint64_t	 deadline;
 	int		 tclass;
-	int		 fd;
-	uint8_t		 state;		/* CS_* */
+	struct xprt_io	 xio;		/* the socket and its transport's state */
+	const struct xprt *xp;		/* how bytes reach the socket */
+	uint8_t		 state;		/* CS_* (HTTP) */
+	uint8_t		 proto;		/* PROTO_*, from the listener */
 	unsigned	 closed:1;
 	unsigned	 keepalive:1;
 	unsigned	 readable:1;	/* the socket may hold unread bytes */
 	unsigned	 registered:1;	/* in the worker's epoll set */
+	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
+	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
 	uint32_t	 nreq;
 	union {
 		struct sockaddr		sa;
@@ -333,7 +341,10 @@ struct conn {
 	} peer;
 	char		*in;		/* input buffer, NULL when idle */
 	uint32_t	 in_len, in_cap, in_off;	/* request starts at in_off */
-	struct creq	*rq;		/* NULL when idle */
+	union {
+		struct creq	*rq;	/* HTTP: NULL when idle */
+		struct echo_sess *es;	/* echo: the session's counters */
+	};
 };
 
 int	 conn_accept(struct listener *l);
@@ -343,6 +354,23 @@ void	 conn_free_zombies(void);
 void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
 void	 conn_close_oldest_idle(void);
 void	 conn_run_queue(void);
+/*
+ * The connection core's services to a protocol (echo.c): restart c's
+ * timer of class tclass; join the epoll set (extra: EPOLLOUT or 0;
+ * returns -1 and closes c on failure); want EPOLLOUT or not; attach an
+ * input buffer of CONN_INBUF bytes from the pool (c->in, c->in_cap).
+ */
+void	 conn_timer(struct conn *c, int tclass);
+int	 conn_watch(struct conn *c, uint32_t extra);
+void	 conn_want_write(struct conn *c, int on);
+void	 conn_buf_attach(struct conn *c);
+
+/* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
+
+void	 echo_start(struct conn *c);
+void	 echo_event(struct conn *c, uint32_t events);
+/* c is closing (timeout, error, shutdown): log the session, free it. */
+void	 echo_closed(struct conn *c);
 
 /* ---- http.c ------------------------------------------------------------ */
 

@@ -390,6 +390,8 @@ worker_main(struct worker_params *p)
 	worker->lists[CONN_T_SEND].timeout_ms = (uint64_t)conf->send_timeout * 1000;
 	worker->lists[CONN_T_IDLE].timeout_ms = (uint64_t)conf->keepalive_timeout * 1000;
 	worker->lists[CONN_T_LINGER].timeout_ms = 2000;
+	worker->lists[CONN_T_ECHO].timeout_ms =
+	    (uint64_t)conf->echo_idle_timeout * 1000;
 
 	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,
 	    worker_signal_cb, NULL);
