@@ -93,11 +93,15 @@ alog_quoted(const char *p, size_t len)
 	alog_put("\"", 1);
 }
 
+/*
+ * The record is the request (its head's spans, buf NULL when no head
+ * was read) and the response as sent: nothing here knows the wire.
+ */
 void
-accesslog_write(struct conn *c)
+accesslog_write(const struct request *rq, const struct resp *r)
 {
-	const struct http_req *q = &c->rq->req;
-	const char *buf = c->in != NULL ? c->in + c->in_off : NULL;
+	const struct http_req *q = rq->h;
+	const char *buf = rq->buf;
 	char addr[NET_ADDRSTRLEN], num[24];
 	const char *t;
 	uint64_t body;
@@ -109,18 +113,18 @@ accesslog_write(struct conn *c)
 	if (alog_len > ALOG_BUF - (4 * ALOG_FIELD + 512))
 		accesslog_flush();
 
-	net_addr_format((const struct sockaddr *)&c->peer, addr, sizeof(addr), 0);
+	net_addr_format(rq->peer, addr, sizeof(addr), 0);
 	alog_put(addr, strlen(addr));
 	alog_put(" - - ", 5);
-	t = util_log_time(ev_time(worker->loop));
+	t = util_log_time(rq->now);
 	alog_put(t, strlen(t));
 	alog_put(" ", 1);
 	alog_quoted(buf != NULL && q->line_len ? buf : NULL, q->line_len);
 	alog_put(" ", 1);
-	n = util_u64toa((uint64_t)c->rq->resp.status, num);
+	n = util_u64toa((uint64_t)r->status, num);
 	alog_put(num, n);
 	alog_put(" ", 1);
-	body = c->rq->resp.sent > c->rq->resp.hdr_len ? c->rq->resp.sent - c->rq->resp.hdr_len : 0;
+	body = r->sent > r->hdr_len ? r->sent - r->hdr_len : 0;
 	if (body == 0)
 		alog_put("-", 1);
 	else {
@@ -140,8 +144,7 @@ accesslog_write(struct conn *c)
 	else
 		alog_quoted(NULL, 0);
 	alog_put(" ", 1);
-	n = util_u64toa((uint64_t)net_addr_port((const struct sockaddr *)&c->peer),
-	    num);
+	n = util_u64toa((uint64_t)net_addr_port(rq->peer), num);
 	alog_put(num, n);
 	alog_put("\n", 1);
 }

@@ -26,18 +26,18 @@ struct echo_sess {
 
 static void	 echo_run(struct conn *c);
 
-void
+static void
 echo_start(struct conn *c)
 {
 	c->es = xmalloc(sizeof(*c->es));
-	c->es->start = ev_now(worker->loop);
+	c->es->start = ev_now(conn_loop());
 	c->es->in = c->es->out = 0;
 	c->readable = 1;	/* clients usually send at once */
 	conn_timer(c, CONN_T_ECHO);
 	echo_run(c);
 }
 
-void
+static void
 echo_event(struct conn *c, uint32_t events)
 {
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -51,8 +51,9 @@ echo_event(struct conn *c, uint32_t events)
 	echo_run(c);
 }
 
-void
-echo_closed(struct conn *c)
+/* c is closing (end, timeout, error, shutdown): log the session. */
+static void
+echo_close(struct conn *c)
 {
 	char addr[NET_ADDRSTRLEN];
 
@@ -61,7 +62,7 @@ echo_closed(struct conn *c)
 	net_addr_format(&c->peer.sa, addr, sizeof(addr), 1);
 	log_info("echo %s: %llu bytes in, %llu out, %llu ms", addr,
 	    (unsigned long long)c->es->in, (unsigned long long)c->es->out,
-	    (unsigned long long)(ev_now(worker->loop) - c->es->start));
+	    (unsigned long long)(ev_now(conn_loop()) - c->es->start));
 	/* TODO(h7 scoreboard): count echo bytes once its API is merged. */
 	free(c->es);
 	c->es = NULL;
@@ -146,3 +147,37 @@ echo_run(struct conn *c)
 	 */
 	(void)conn_watch(c, 0);
 }
+
+static void
+echo_answer(struct conn *c)
+{
+	(void)c;		/* echo never queues */
+}
+
+/* No byte either way for echo_idle_timeout seconds. */
+static void
+echo_timeout(struct conn *c)
+{
+	conn_close(c);
+}
+
+/*
+ * A session is never idle for a graceful stop: it ends when the client
+ * ends it, or when the master's shutdown_timeout runs out.
+ */
+static int
+echo_idle(const struct conn *c)
+{
+	(void)c;
+	return 0;
+}
+
+const struct proto echo_proto = {
+	.name = "echo",
+	.start = echo_start,
+	.event = echo_event,
+	.answer = echo_answer,
+	.timeout = echo_timeout,
+	.idle = echo_idle,
+	.close = echo_close,
+};

@@ -53,6 +53,7 @@ struct fcache_watch {
 };
 
 static struct {
+	const struct conf *conf;	/* the sites' roots, for inotify paths */
 	int		 ifd;		/* inotify, -1: caching off */
 	struct ev_io	 io;
 	struct fcache_entry *buckets[FCACHE_BUCKETS];
@@ -232,12 +233,13 @@ fcache_event_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 }
 
 int
-fcache_init(struct ev_loop *loop)
+fcache_init(struct ev_loop *loop, const struct conf *conf)
 {
 	struct sigaction sa;
 	sigset_t set;
 	int fd;
 
+	fc.conf = conf;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = fcache_sigio;
 	sa.sa_flags = SA_RESTART;
@@ -275,7 +277,7 @@ fcache_watch(size_t site, const char *dir)
 			return 0;
 	if (fc.nwatches == FCACHE_MAX_WATCHES)
 		return -1;
-	snprintf(abs, sizeof(abs), "%s%s", worker->conf->sites[site].root, dir);
+	snprintf(abs, sizeof(abs), "%s%s", fc.conf->sites[site].root, dir);
 	if ((wd = inotify_add_watch(fc.ifd, abs, FCACHE_WATCH_MASK)) == -1)
 		return -1;
 	/* Two paths to one directory (a bind mount): invalidation would miss one. */
@@ -432,4 +434,49 @@ fcache_open(size_t site, int rootfd, const char *path)
 	}
 	fcache_insert(e);
 	return e;
+}
+
+/*
+ * The lookup front: the cache when it can vouch for the path (misses
+ * included), else open beneath the root and fstat.
+ */
+int
+fcache_lookup(size_t site, int rootfd, const char *path,
+    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp)
+{
+	struct fcache_entry *fe;
+	int fd;
+
+	*fep = NULL;
+	*fdp = -1;
+	if ((fe = fcache_open(site, rootfd, path)) != NULL) {
+		if (fe->err != 0) {
+			*errp = fe->err;
+			fcache_unref(fe);
+			return -1;
+		}
+		*fep = fe;
+		*fdp = fe->fd;
+		*st = fe->st;
+		return 0;
+	}
+	if ((fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
+	    errp)) == -1)
+		return -1;
+	if (fstat(fd, st) == -1) {
+		*errp = errno;
+		close(fd);
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+void
+fcache_lookup_done(struct fcache_entry *fe, int fd)
+{
+	if (fe != NULL)
+		fcache_unref(fe);
+	else if (fd != -1)
+		close(fd);
 }

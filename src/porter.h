@@ -194,6 +194,8 @@ struct sb_slot {
 
 /* ---- worker.c ---------------------------------------------------------- */
 
+struct proto;
+
 struct listener {
 	struct ev_io	 io;
 	int		 fd;
@@ -201,18 +203,8 @@ struct listener {
 	char		 text[NET_ADDRSTRLEN];
 	int		 keep;		/* reload bookkeeping (master.c) */
 	int		 protocol;	/* PROTO_*: what its connections speak */
-};
-
-/* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
-enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T__COUNT };
-
-struct conn;
-struct gzcache;
-struct fcache_entry;
-struct conn_list {
-	struct conn	*head, *tail;
-	uint64_t	 timeout_ms;
+	const struct proto *proto;	/* its code, set by the worker */
+	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
 };
 
 struct worker_params {
@@ -229,43 +221,16 @@ struct worker_params {
 	int		 hold;		/* accept only once the master says 'G' */
 };
 
-struct worker {
-	struct ev_loop	*loop;
-	struct conf	*conf;
-	struct worker_params p;
-	struct ev_io	 chan_io;
-	struct ev_io	 sig_io;
-	int		 sig_fd;
-	int		*rootfds;	/* one per conf->sites[] */
-	int		 accepting;
-	int		 draining;
-	uint64_t	 drain_start;
-	size_t		 nconns;
-	struct conn_list lists[CONN_T__COUNT];
-	struct conn	*zombies;	/* closed this turn, freed after it */
-	struct conn	*free_conns;	/* reuse, no malloc churn */
-	char		*free_bufs;	/* free input buffers, linked through their first bytes */
-	struct creq	*free_rqs;
-	unsigned	 nfree_bufs, nfree_rqs;	/* capped: a burst is not kept forever */
-	long		 accept_timer;
-	uint64_t	 requests;
-	uint64_t	 max_requests;
-	uint64_t	 last_emfile_log;
-	struct gzcache	*gz;		/* on-the-fly gzip, per worker */
-	struct conn	*queue_head;	/* heads parsed this batch, to answer */
-	struct conn	*queue_tail;
-};
-
-extern struct worker *worker;
-
+/* The worker process: never returns. */
 void	 worker_main(struct worker_params *p) __attribute__((noreturn));
-void	 worker_accept_pause(void);
-void	 worker_check_drained(void);
 
-/* ---- conn.c ------------------------------------------------------------ */
+/* ---- resp.c (the response builder) --------------------------------------- */
 
-#define CONN_INBUF	4096	/* first input buffer; grows to max_header_size */
+struct fcache_entry;
+
 #define RESP_MAXSEG	64
+#define RESP_HEAD_ROOM	128	/* in front of the fields: a status line, Server, Date */
+#define RESP_TAIL_ROOM	32	/* behind them: Connection and the empty line */
 
 enum { SEG_BUF, SEG_MEM, SEG_FILE };
 
@@ -279,15 +244,22 @@ struct seg {
 	} u;
 };
 
+/*
+ * A response whatever the wire format (see resp.c for the layout of
+ * buf): the status, the fields as "Name: value\r\n" bytes, the body as
+ * segments, and the file it is sent from. Segment 0 is the head; the
+ * protocol renders its bounds.
+ */
 struct resp {
 	int		 status;
-	int		 close;		/* Connection: close after this one */
-	char		*buf;		/* headers and generated bodies */
+	int		 close;		/* the connection ends after this one */
+	char		*buf;		/* head room, fields, tail room, generated bodies */
 	size_t		 buf_len, buf_cap;
+	size_t		 fields_end;	/* the fields are buf[RESP_HEAD_ROOM, fields_end) */
 	struct seg	 segs[RESP_MAXSEG];
 	int		 nsegs, cur;	/* next segment to send */
 	size_t		 cur_done;	/* bytes of segs[cur] sent */
-	size_t		 hdr_len;	/* header bytes, not counted in the log */
+	size_t		 hdr_len;	/* head bytes, not counted in the log */
 	uint64_t	 sent;		/* all bytes written */
 	int		 fd;		/* SEG_FILE source, -1 */
 	int		 fd_owned;	/* close fd when done (not the cache's) */
@@ -297,40 +269,66 @@ struct resp {
 	char		*heap;		/* a malloc'd body to free (listing) */
 };
 
-enum { CS_HEAD, CS_BODY, CS_QUEUED, CS_SEND, CS_LINGER };
+const char *resp_status_text(int status);
+void	 resp_reset(struct resp *r);
+/* Start the head for status; fields are appended next, then resp_head_done(). */
+void	 resp_begin(struct resp *r, int status);
+void	 resp_head_done(struct resp *r);
+void	 resp_printf(struct resp *r, const char *fmt, ...) PRINTF(2, 3);
+void	 resp_append(struct resp *r, const char *p, size_t len);
+void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
+void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
+void	 resp_seg_file(struct resp *r, off_t off, size_t len);
+void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
+void	 resp_file_mem(struct resp *r);
+void	 resp_file_release(struct resp *r);
+
+/* ---- the request, as the HTTP layer sees it (h1.c fills it) ----------------- */
 
 /*
- * What a connection needs only while a request is under way: attached
- * with the input buffer when bytes arrive, returned to a free list when
- * the connection goes idle. An idle keep-alive connection is just its
- * struct conn.
+ * A request whatever the wire format: the parsed head (spans index
+ * buf), the peer, the time it is answered at (Date, Expires, the log).
+ * Everything is the protocol's and lives until the response is logged.
  */
-struct creq {
-	struct creq	*next_free;
-	int64_t		 body_left;	/* Content-Length body still to skip */
-	int		 body_chunked;
-	struct http_chunked chunk;
-	struct http_req	 req;
-	struct resp	 resp;
+struct request {
+	const struct http_req *h;
+	const char	*buf;
+	const struct sockaddr *peer;
+	time_t		 now;
 };
 
+/* ---- conn.c (the connection core) ---------------------------------------- */
+
+/* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
+enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
+    CONN_T_ECHO, CONN_T__COUNT };
+
+#define CONN_INBUF	4096	/* a pool input buffer */
+
+struct creq;
 struct echo_sess;
 
+/*
+ * One client connection. The core owns the list links, the socket and
+ * its transport, the input buffer and the counters; state, keepalive,
+ * nreq, rdhup/rdclosed and the union belong to the protocol.
+ */
 struct conn {
 	struct ev_io	 io;
-	struct conn	*prev, *next;	/* in worker->lists[tclass] */
+	struct conn	*prev, *next;	/* in the core's timeout list tclass */
 	struct conn	*zombie_next;
-	struct conn	*qnext;		/* in worker->queue */
+	struct conn	*qnext;		/* in the core's answer queue */
 	uint64_t	 deadline;
 	int		 tclass;
 	struct xprt_io	 xio;		/* the socket and its transport's state */
 	const struct xprt *xp;		/* how bytes reach the socket */
-	uint8_t		 state;		/* CS_* (HTTP) */
-	uint8_t		 proto;		/* PROTO_*, from the listener */
+	const struct proto *proto;	/* what the bytes mean */
+	uint8_t		 state;		/* the protocol's */
 	unsigned	 closed:1;
 	unsigned	 keepalive:1;
 	unsigned	 readable:1;	/* the socket may hold unread bytes */
 	unsigned	 registered:1;	/* in the worker's epoll set */
+	unsigned	 queued:1;	/* in the answer queue */
 	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
 	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
 	uint32_t	 nreq;
@@ -340,60 +338,117 @@ struct conn {
 		struct sockaddr_in6	sin6;
 	} peer;
 	char		*in;		/* input buffer, NULL when idle */
-	uint32_t	 in_len, in_cap, in_off;	/* request starts at in_off */
+	uint32_t	 in_len, in_cap, in_off;
 	union {
 		struct creq	*rq;	/* HTTP: NULL when idle */
 		struct echo_sess *es;	/* echo: the session's counters */
 	};
 };
 
-int	 conn_accept(struct listener *l);
+/*
+ * A protocol: what the core calls for a connection accepted on a
+ * listener of that protocol. Every function may close c.
+ *   start    just accepted; the transport is ready
+ *   event    epoll says something (EPOLL* bits)
+ *   answer   c's turn in the answer queue (conn_queue()), at the end of
+ *            the batch of events
+ *   timeout  c's timer ran out: answer (408) or close
+ *   idle     may a graceful stop close c now? (nothing under way)
+ *   close    c is closing, for whatever reason: free the protocol's
+ *            state (not the input buffer, not the socket)
+ */
+struct proto {
+	const char	*name;
+	void		(*start)(struct conn *c);
+	void		(*event)(struct conn *c, uint32_t events);
+	void		(*answer)(struct conn *c);
+	void		(*timeout)(struct conn *c);
+	int		(*idle)(const struct conn *c);
+	void		(*close)(struct conn *c);
+};
+
+/*
+ * The core's life: conn_init() once per worker (the listeners are the
+ * worker's, each with its proto set), conn_accepting() to listen or
+ * not, conn_stop() when the worker drains (accept what is queued
+ * unless take_queued is 0, then close the listeners).
+ */
+void	 conn_init(struct ev_loop *loop, const struct conf *conf,
+	    struct sb_slot *sb, struct listener *ls, size_t nls);
+/*
+ * Take fd (a connected, non-blocking socket, now owned) from peer as a
+ * connection of listener l: its transport starts, then its protocol.
+ * What accept does for each connection; tests call it with a fake
+ * transport. Returns c, which may already be closed (a zombie until
+ * conn_free_zombies()).
+ */
+struct conn *conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
+	    const struct listener *l);
+void	 conn_accepting(int on);
+void	 conn_stop(int take_queued);
+int	 conn_draining(void);
+size_t	 conn_count(void);
+struct ev_loop *conn_loop(void);
+const struct conf *conn_conf(void);
+/* A request was answered with bytes: for the scoreboard and max_requests. */
+void	 conn_count_request(uint64_t bytes);
+uint64_t conn_requests(void);
+
 void	 conn_timeouts(uint64_t now);
 void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);
 void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
 void	 conn_close_oldest_idle(void);
+void	 conn_queue(struct conn *c);
 void	 conn_run_queue(void);
+
 /*
- * The connection core's services to a protocol (echo.c): restart c's
- * timer of class tclass; join the epoll set (extra: EPOLLOUT or 0;
- * returns -1 and closes c on failure); want EPOLLOUT or not; attach an
- * input buffer of CONN_INBUF bytes from the pool (c->in, c->in_cap).
+ * Services to a protocol: restart c's timer of class tclass; join the
+ * epoll set (extra: EPOLLOUT or 0; returns -1 and closes c on
+ * failure); want EPOLLOUT or not; attach a CONN_INBUF input buffer from
+ * the pool (c->in, c->in_cap), give it back (any size: not pool-sized
+ * ones are freed).
  */
 void	 conn_timer(struct conn *c, int tclass);
 int	 conn_watch(struct conn *c, uint32_t extra);
 void	 conn_want_write(struct conn *c, int on);
 void	 conn_buf_attach(struct conn *c);
+void	 conn_buf_release(struct conn *c);
+/*
+ * The segment writer: send r's segments from r->cur on through c's
+ * transport. closing: the connection ends after them (the last bytes
+ * may share a packet with the FIN). Returns 1 when all is out, 0 when
+ * the socket is full (EPOLLOUT is on, c in CONN_T_SEND), -1 if c was
+ * closed.
+ */
+int	 conn_send(struct conn *c, struct resp *r, int closing);
+
+/* ---- h1.c (protocol "http": HTTP/1.1) ------------------------------------- */
+
+extern const struct proto h1_proto;
+void	 h1_init(const struct conf *conf);
 
 /* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
 
-void	 echo_start(struct conn *c);
-void	 echo_event(struct conn *c, uint32_t events);
-/* c is closing (timeout, error, shutdown): log the session, free it. */
-void	 echo_closed(struct conn *c);
+extern const struct proto echo_proto;
 
-/* ---- http.c ------------------------------------------------------------ */
+/* ---- http.c (request -> handler: site, method, path) ----------------------- */
 
-/* Build the response to the parsed request in c->req into c->resp. */
-void	 http_handle(struct conn *c);
-/* An error response (small HTML body); close says Connection: close. */
-void	 http_error(struct conn *c, int status, int close);
-void	 http_error_site(struct conn *c, size_t site, int status, int close);
-void	 http_head_begin(struct conn *c, int status);
-int	 http_lookup(size_t site, int rootfd, const char *path,
-	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
-void	 http_lookup_done(struct fcache_entry *fe, int fd);
-void	 http_head_end(struct conn *c);
-void	 resp_reset(struct resp *r);
-void	 resp_printf(struct resp *r, const char *fmt, ...) PRINTF(2, 3);
-void	 resp_append(struct resp *r, const char *p, size_t len);
-void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
-void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
-void	 resp_seg_file(struct resp *r, off_t off, size_t len);
-void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
-void	 resp_file_mem(struct resp *r);
-void	 resp_file_release(struct resp *r);
-const char *http_status_text(int status);
+/* The site a request is for, with its root. */
+struct site {
+	size_t		 idx;		/* into conf->sites */
+	const struct conf_site *conf;
+	int		 rootfd;	/* -1: the root could not be opened */
+};
+
+/* conf and one open root per conf->sites[] (the worker's). */
+void	 http_init(const struct conf *conf, const int *rootfds);
+/* Build the response to q into r (status, fields, body). */
+void	 http_handle(const struct request *q, struct resp *r);
+/* An error response (small HTML body); the site's own page if it has one. */
+void	 http_error(const struct request *q, struct resp *r, int status);
+void	 http_error_site(const struct request *q, struct resp *r,
+	    const struct site *site, int status);
 
 /* ---- fcache.c ---------------------------------------------------------- */
 
@@ -412,23 +467,44 @@ struct fcache_entry {
 	int		 linked;	/* in the table */
 };
 
-int	 fcache_init(struct ev_loop *loop);
+int	 fcache_init(struct ev_loop *loop, const struct conf *conf);
 struct fcache_entry *fcache_open(size_t site, int rootfd, const char *path);
 void	 fcache_unref(struct fcache_entry *e);
 void	 fcache_sync(void);
+/*
+ * Find path beneath the site root: from the cache when it can vouch for
+ * it, else open and fstat. On success 0, *fdp the file (-1 for a cached
+ * directory) and *fep the cache entry or NULL; give both back with
+ * fcache_lookup_done() unless a response holds them. -1 and *errp.
+ */
+int	 fcache_lookup(size_t site, int rootfd, const char *path,
+	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
+void	 fcache_lookup_done(struct fcache_entry *fe, int fd);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
-void	 serve_file(struct conn *c, size_t site, struct fcache_entry *fe,
-	    int fd, const struct stat *st, const char *path);
-void	 serve_listing(struct conn *c, size_t site, const char *path);
-int	 serve_error_page(struct conn *c, size_t site, int status);
+/*
+ * The handlers, in the shape of OpenBSD httpd's server_file(): each
+ * builds r for q and returns 0, or returns an error status for the
+ * caller to render (http_error_site()). serve_file() takes fe and fd
+ * (fcache_lookup()) in every case. serve_error_page() returns 1 if it
+ * built the site's own page for status, 0 to use the built-in one.
+ */
+void	 serve_init(const struct conf *conf);
+int	 serve_file(const struct request *q, struct resp *r,
+	    const struct site *site, struct fcache_entry *fe, int fd,
+	    const struct stat *st, const char *path);
+int	 serve_listing(const struct request *q, struct resp *r,
+	    const struct site *site, const char *path);
+int	 serve_error_page(const struct request *q, struct resp *r,
+	    const struct site *site, int status);
 
 /* ---- accesslog.c ------------------------------------------------------- */
 
 void	 accesslog_init(int fd);
 void	 accesslog_set_fd(int fd);
-void	 accesslog_write(struct conn *c);
+/* One line for q answered with r (Combined Log Format + client port). */
+void	 accesslog_write(const struct request *q, const struct resp *r);
 void	 accesslog_flush(void);
 
 /* ---- systemd.c (the only file that talks to sd-daemon) ------------------- */
