@@ -149,9 +149,27 @@ size_t	 util_u64toa(uint64_t v, char *buf);
 
 /* ---- mime.c ------------------------------------------------------------ */
 
+/*
+ * /etc/mime.types: "type ext ..." lines; on error the table in use stays
+ * and err gets "path:line: why". mime_free() goes back to the built-in.
+ */
 int	 mime_load(const char *path, char *err, size_t errlen);
 void	 mime_free(void);
+/* Content-Type for a file name (path, len: not NUL-terminated); a
+ * static string, application/octet-stream for an unknown extension. */
 const char *mime_type(const char *path, size_t len);
+
+/* What a file name's extension says about how its bytes are coded. */
+enum {
+	MIME_CODING_NONE,	/* plain: may be compressed on the fly */
+	MIME_CODING_GZIP,	/* the gzip coding of its type (.svgz): sent
+				 * with Content-Encoding: gzip (RFC 9110 8.4) */
+	MIME_CODING_PACKED	/* compressed data in its own right (.gz, .tgz,
+				 * .br, .zst, .zip ...): sent as it is, no
+				 * Content-Encoding, never compressed again */
+};
+/* MIME_CODING_* for the last extension of (path, len), case-insensitive. */
+int	 mime_coding(const char *path, size_t len);
 
 /* ---- file.c ------------------------------------------------------------ */
 

@@ -446,13 +446,23 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	const char *name = strrchr(path, '/'), *ctype;
 	time_t now = ev_time(worker->loop);	/* the Date header's time */
 	char cr[128];
-	int status = 0, vary;
+	int status = 0, vary, coded;
+	size_t nlen;
 
 	name = name ? name + 1 : path;
-	ctype = mime_type(name, strlen(name));
+	nlen = strlen(name);
+	ctype = mime_type(name, nlen);
+	coded = mime_coding(name, nlen);
 	serve_fields(c, &sf);
 
-	rep.coding = ENCODING_IDENTITY;
+	/*
+	 * A .svgz is the gzip coding of an SVG: it goes out as it is, with
+	 * Content-Encoding: gzip, to every client, as nginx and Apache send
+	 * it; there is no other representation to offer one that does not
+	 * take gzip.
+	 */
+	rep.coding = coded == MIME_CODING_GZIP ? ENCODING_GZIP :
+	    ENCODING_IDENTITY;
 	rep.fd = fd;
 	rep.fe = fe;
 	rep.mem = NULL;
@@ -465,9 +475,15 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	 * A type worth compressing may be sent coded, so caches must key
 	 * it on Accept-Encoding whether or not this response is coded.
 	 * Other types ignore Accept-Encoding: no Vary, no sibling lookups.
+	 * Nor do files whose name says they are coded or compressed
+	 * already, whatever compression.types says (an SVG type for .svgz,
+	 * or a wide pattern): compressing them again would be a second
+	 * coding no browser undoes, and their response is the same for
+	 * every Accept-Encoding, so it has no Vary to send.
 	 */
-	vary = conf->compression.enabled && encoding_type_compressible(ctype,
-	    conf->compression.types, conf->compression.ntypes);
+	vary = coded == MIME_CODING_NONE && conf->compression.enabled &&
+	    encoding_type_compressible(ctype, conf->compression.types,
+	    conf->compression.ntypes);
 	if (vary && sf.f[SERVE_F_ACCEPT_ENCODING].p != NULL)
 		serve_negotiate(site_idx, path, st,
 		    sf.f[SERVE_F_ACCEPT_ENCODING], now, &rep);
@@ -642,6 +658,9 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	http_head_begin(c, status);
 	resp_printf(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
 	    mime_type(name, strlen(name)), (long long)st.st_size);
+	/* A page kept as .svgz is coded as a file of it would be. */
+	if (mime_coding(name, strlen(name)) == MIME_CODING_GZIP)
+		resp_append(r, "Content-Encoding: gzip\r\n", 24);
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	http_head_end(c);
