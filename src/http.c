@@ -450,6 +450,15 @@ http_handle(struct conn *c)
 
 	r->fd = -1;
 	site = http_site(c, buf);
+	/*
+	 * RFC 9110 9.1: a method we do not know (methods are case-sensitive,
+	 * so "get" is one) is 501; 405 and Allow are for the methods we know
+	 * and do not allow here (15.5.6, 15.6.2).
+	 */
+	if (q->method == HTTP_M_UNKNOWN) {
+		http_error_site(c, site, 501, 0);
+		return;
+	}
 	if (q->method != HTTP_M_GET && q->method != HTTP_M_HEAD) {
 		if (q->method == HTTP_M_OPTIONS) {
 			http_head_begin(c, 200);
