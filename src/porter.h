@@ -348,9 +348,19 @@ void	 conn_run_queue(void);
 
 /* ---- http.c ------------------------------------------------------------ */
 
-/* Build the response to the parsed request in c->req into c->resp. */
+/*
+ * Build the response to the parsed request in c->rq->req into
+ * c->rq->resp. A method porter does not know is 501, one it knows but
+ * does not allow 405 with Allow (RFC 9110 9.1, 15.5.6, 15.6.2). The
+ * response to HEAD is the one GET would get without its content (RFC
+ * 9110 9.3.2): dropped here, once, whatever built the response.
+ */
 void	 http_handle(struct conn *c);
-/* An error response (small HTML body); close says Connection: close. */
+/*
+ * An error response (small HTML body, none for HEAD); close says
+ * Connection: close. Also for requests that failed to parse: the body
+ * is dropped only if the parser got as far as a whole "HEAD" method.
+ */
 void	 http_error(struct conn *c, int status, int close);
 void	 http_error_site(struct conn *c, size_t site, int status, int close);
 void	 http_head_begin(struct conn *c, int status);

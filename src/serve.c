@@ -13,6 +13,10 @@
  *
  * A request with no Accept-Encoding, Range or If-* field makes no
  * system call here, so the plain GET stays as cheap as it can be.
+ *
+ * Responses are built the same for HEAD as for GET, content included:
+ * http_handle() drops the content of a response to HEAD in one place
+ * once it is complete, so no path here can forget to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -408,8 +412,6 @@ serve_multipart(struct conn *c, const struct serve_rep *rep,
 	    "Content-Length: %lld\r\n", boundary,
 	    (long long)range_multipart_length(rs, boundary, ctype, rep->size));
 	http_head_end(c);
-	if (c->rq->req.method == HTTP_M_HEAD)
-		return;
 	for (i = 0; i < rs->n; i++) {
 		n = range_part_header(part, sizeof(part), boundary, ctype,
 		    &rs->r[i], rep->size);
@@ -556,8 +558,7 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	}
 	serve_header_num(r, "Content-Length", (uint64_t)rep.size);
 	http_head_end(c);
-	if (c->rq->req.method != HTTP_M_HEAD)
-		serve_body(r, &rep, 0, rep.size);
+	serve_body(r, &rep, 0, rep.size);
 done:
 	resp_file_mem(r);	/* now that the segments are in place */
 	serve_fields_free(&sf);
@@ -615,8 +616,7 @@ serve_listing(struct conn *c, size_t site_idx, const char *path)
 	resp_printf(r, "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-cache\r\n", len);
 	http_head_end(c);
-	if (c->rq->req.method != HTTP_M_HEAD)
-		resp_seg_mem(r, html, len);
+	resp_seg_mem(r, html, len);
 }
 
 /* ---- error pages ----------------------------------------------------- */
@@ -664,8 +664,7 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	http_head_end(c);
-	if (c->rq->req.method != HTTP_M_HEAD)
-		resp_seg_file(r, 0, (size_t)st.st_size);
+	resp_seg_file(r, 0, (size_t)st.st_size);
 	resp_file_hold(r, fe, fd);
 	return 1;
 }
