@@ -257,11 +257,30 @@ http_head_end(struct conn *c)
 	resp_seg_buf(r, 0, r->buf_len);
 }
 
-static int
-http_is_head(const struct conn *c)
+/*
+ * The response is complete: a response to HEAD keeps its head and
+ * drops whatever content was queued after it (RFC 9110 9.3.2), so the
+ * headers, Content-Length included, are the ones GET would get. The one
+ * place that knows HEAD has no body: every path that builds a response
+ * (errors, the site's error pages, files, listings, redirects) ends
+ * here, through http_handle() or http_error(). The method is only HEAD
+ * once the parser read a whole "HEAD" token: a request that failed
+ * before that is answered in full. The head is always segment 0
+ * (http_head_end() makes it, and nothing is queued before it).
+ */
+static void
+http_finish(struct conn *c)
 {
-	return c->rq->req.method == HTTP_M_HEAD;
+	struct resp *r = &c->rq->resp;
+
+	if (c->rq->req.method != HTTP_M_HEAD || r->nsegs <= 1)
+		return;
+	if (r->segs[0].kind != SEG_BUF || r->segs[0].u.boff != 0 ||
+	    r->segs[0].len != r->hdr_len)
+		abort();	/* a caller bug: content queued before the head */
+	r->nsegs = 1;
 }
+
 /* An error answered with the site's own page when it has one. */
 void
 http_error_site(struct conn *c, size_t site, int status, int do_close)
@@ -281,6 +300,7 @@ http_error(struct conn *c, int status, int do_close)
 {
 	struct resp *r = &c->rq->resp;
 	char body[512];
+	size_t off;
 	int n;
 
 	resp_reset(r);
@@ -295,13 +315,11 @@ http_error(struct conn *c, int status, int do_close)
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	http_head_end(c);
-	/* No body for HEAD, and none for a request we could not parse as one. */
-	if (c->rq->req.method != HTTP_M_HEAD || status == 400) {
-		size_t off = r->buf_len;
-
-		resp_append(r, body, (size_t)n);
-		resp_seg_buf(r, off, (size_t)n);
-	}
+	off = r->buf_len;
+	resp_append(r, body, (size_t)n);
+	resp_seg_buf(r, off, (size_t)n);
+	/* A parse error answered on its own, outside http_handle(). */
+	http_finish(c);
 }
 
 /* ---- sites and files ------------------------------------------------------ */
@@ -358,25 +376,43 @@ http_site(const struct conn *c, const char *buf)
 	return conf->default_site;
 }
 
+/*
+ * 301 to the directory's URL with a '/': built from the cleaned path the
+ * directory was found by, percent-encoded again, never from the path as
+ * sent. "//example.org/%2e%2e/dir" finds "/dir"; echoing it would send
+ * the client to another host, and a '\\' that browsers read as '/' could
+ * do the same. The query goes along, escaped where it needs to be.
+ */
 static void
-http_redirect_slash(struct conn *c, const char *buf)
+http_redirect_slash(struct conn *c, const char *buf, const char *clean)
 {
 	struct resp *r = &c->rq->resp;
-	const struct http_span *p = &c->rq->req.path, *q = &c->rq->req.query;
+	const struct http_req *q = &c->rq->req;
 	static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 "
 	    "Moved Permanently</title></head>\n<body><h1>301 Moved "
 	    "Permanently</h1><hr><address>porter</address></body></html>\n";
+	size_t clen = strlen(clean);
 
 	http_head_begin(c, 301);
-	/* The path as the client sent it: already valid URI characters. */
-	resp_printf(r, "Location: %.*s/%s%.*s\r\n"
-	    "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
-	    (int)p->len, buf + p->off, q->len || memchr(buf + c->rq->req.target.off,
-	    '?', c->rq->req.target.len) ? "?" : "", (int)q->len, buf + q->off,
-	    sizeof(body) - 1);
+	/* "Location: ", the path at 3 bytes a byte plus the '/' it may
+	 * gain in front, our '/', and the NUL encoding_uri_path() writes. */
+	resp_reserve(r, 10 + 3 * clen + 1 + 1 + 1);
+	resp_append(r, "Location: ", 10);
+	r->buf_len += encoding_uri_path(clean, clen, r->buf + r->buf_len,
+	    r->buf_cap - r->buf_len);
+	resp_append(r, "/", 1);
+	/* "?" alone is kept too: it was part of the URL. */
+	if (q->query.len > 0 || memchr(buf + q->target.off, '?',
+	    q->target.len) != NULL) {
+		resp_append(r, "?", 1);
+		resp_reserve(r, 3 * (size_t)q->query.len + 1);
+		r->buf_len += encoding_uri_query(buf + q->query.off,
+		    q->query.len, r->buf + r->buf_len, r->buf_cap - r->buf_len);
+	}
+	resp_printf(r, "\r\nContent-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\n", sizeof(body) - 1);
 	http_head_end(c);
-	if (!http_is_head(c))
-		resp_seg_mem(r, body, sizeof(body) - 1);
+	resp_seg_mem(r, body, sizeof(body) - 1);
 }
 
 /*
@@ -425,8 +461,8 @@ http_lookup_done(struct fcache_entry *fe, int fd)
 		close(fd);
 }
 
-void
-http_handle(struct conn *c)
+static void
+http_respond(struct conn *c)
 {
 	const struct conf *conf = worker->conf;
 	const struct http_req *q = &c->rq->req;
@@ -450,6 +486,15 @@ http_handle(struct conn *c)
 
 	r->fd = -1;
 	site = http_site(c, buf);
+	/*
+	 * RFC 9110 9.1: a method we do not know (methods are case-sensitive,
+	 * so "get" is one) is 501; 405 and Allow are for the methods we know
+	 * and do not allow here (15.5.6, 15.6.2).
+	 */
+	if (q->method == HTTP_M_UNKNOWN) {
+		http_error_site(c, site, 501, 0);
+		return;
+	}
 	if (q->method != HTTP_M_GET && q->method != HTTP_M_HEAD) {
 		if (q->method == HTTP_M_OPTIONS) {
 			http_head_begin(c, 200);
@@ -489,7 +534,7 @@ http_handle(struct conn *c)
 		fd = -1;
 		plen = strlen(path);
 		if (path[plen - 1] != '/') {
-			http_redirect_slash(c, buf);
+			http_redirect_slash(c, buf, path);
 			return;
 		}
 		for (i = 0; i < s->nindex; i++) {
@@ -531,4 +576,11 @@ fail_errno:
 fail:
 	http_lookup_done(fe, fd);
 	http_error_site(c, site, status, status == 400);
+}
+
+void
+http_handle(struct conn *c)
+{
+	http_respond(c);
+	http_finish(c);
 }

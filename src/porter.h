@@ -149,9 +149,27 @@ size_t	 util_u64toa(uint64_t v, char *buf);
 
 /* ---- mime.c ------------------------------------------------------------ */
 
+/*
+ * /etc/mime.types: "type ext ..." lines; on error the table in use stays
+ * and err gets "path:line: why". mime_free() goes back to the built-in.
+ */
 int	 mime_load(const char *path, char *err, size_t errlen);
 void	 mime_free(void);
+/* Content-Type for a file name (path, len: not NUL-terminated); a
+ * static string, application/octet-stream for an unknown extension. */
 const char *mime_type(const char *path, size_t len);
+
+/* What a file name's extension says about how its bytes are coded. */
+enum {
+	MIME_CODING_NONE,	/* plain: may be compressed on the fly */
+	MIME_CODING_GZIP,	/* the gzip coding of its type (.svgz): sent
+				 * with Content-Encoding: gzip (RFC 9110 8.4) */
+	MIME_CODING_PACKED	/* compressed data in its own right (.gz, .tgz,
+				 * .br, .zst, .zip ...): sent as it is, no
+				 * Content-Encoding, never compressed again */
+};
+/* MIME_CODING_* for the last extension of (path, len), case-insensitive. */
+int	 mime_coding(const char *path, size_t len);
 
 /* ---- file.c ------------------------------------------------------------ */
 
@@ -330,9 +348,19 @@ void	 conn_run_queue(void);
 
 /* ---- http.c ------------------------------------------------------------ */
 
-/* Build the response to the parsed request in c->req into c->resp. */
+/*
+ * Build the response to the parsed request in c->rq->req into
+ * c->rq->resp. A method porter does not know is 501, one it knows but
+ * does not allow 405 with Allow (RFC 9110 9.1, 15.5.6, 15.6.2). The
+ * response to HEAD is the one GET would get without its content (RFC
+ * 9110 9.3.2): dropped here, once, whatever built the response.
+ */
 void	 http_handle(struct conn *c);
-/* An error response (small HTML body); close says Connection: close. */
+/*
+ * An error response (small HTML body, none for HEAD); close says
+ * Connection: close. Also for requests that failed to parse: the body
+ * is dropped only if the parser got as far as a whole "HEAD" method.
+ */
 void	 http_error(struct conn *c, int status, int close);
 void	 http_error_site(struct conn *c, size_t site, int status, int close);
 void	 http_head_begin(struct conn *c, int status);
