@@ -1,6 +1,7 @@
 /*
- * encoding.c - Accept-Encoding negotiation (RFC 9110 12.5.3) and which
- * content types are worth compressing. Pure functions.
+ * encoding.c - Accept-Encoding negotiation (RFC 9110 12.5.3), which
+ * content types are worth compressing, and the percent-encoding
+ * (RFC 3986 2.1) of the URI references porter writes. Pure functions.
  */
 #include <string.h>
 #include <strings.h>
@@ -282,4 +283,92 @@ encoding_type_compressible(const char *content_type, char *const *patterns,
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- percent-encoding for Location (RFC 3986) ------------------------ */
+
+/* RFC 3986 2.3: the only bytes a path we write keeps as they are. */
+static int
+encoding_is_unreserved(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+static int
+encoding_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Append one byte, or its "%XX", to out as far as outsz allows. */
+static size_t
+encoding_put(char *out, size_t outsz, size_t k, unsigned char c, int raw)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	if (raw) {
+		if (k + 1 < outsz)
+			out[k] = (char)c;
+		return k + 1;
+	}
+	if (k + 3 < outsz) {
+		out[k] = '%';
+		out[k + 1] = hex[c >> 4];
+		out[k + 2] = hex[c & 15];
+	}
+	return k + 3;
+}
+
+static size_t
+encoding_end(char *out, size_t outsz, size_t k)
+{
+	if (outsz > 0)
+		out[k < outsz ? k : outsz - 1] = '\0';
+	return k;
+}
+
+size_t
+encoding_uri_path(const char *p, size_t len, char *out, size_t outsz)
+{
+	size_t	 i = 0, k;
+
+	/* Exactly one '/' first: "//host" would name another host. */
+	k = encoding_put(out, outsz, 0, '/', 1);
+	while (i < len && p[i] == '/')
+		i++;
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		k = encoding_put(out, outsz, k, c, c == '/' ||
+		    encoding_is_unreserved(c));
+	}
+	return encoding_end(out, outsz, k);
+}
+
+size_t
+encoding_uri_query(const char *p, size_t len, char *out, size_t outsz)
+{
+	size_t	 i, k = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		int raw = encoding_is_unreserved(c) ||
+		    (c != '\0' && strchr("!$&'()*+,;=:@/?", c) != NULL);
+
+		/* An escape stays as sent; a lone '%' becomes "%25". */
+		if (c == '%' && len - i >= 3 &&
+		    encoding_hexval((unsigned char)p[i + 1]) != -1 &&
+		    encoding_hexval((unsigned char)p[i + 2]) != -1)
+			raw = 1;
+		k = encoding_put(out, outsz, k, c, raw);
+	}
+	return encoding_end(out, outsz, k);
 }

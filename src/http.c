@@ -42,10 +42,26 @@ http_site_get(size_t idx, struct site *site)
 	site->rootfd = http.rootfds[idx];
 }
 
-static int
-http_is_head(const struct request *q)
+/*
+ * The response is complete: a response to HEAD keeps its head and
+ * drops whatever content was queued after it (RFC 9110 9.3.2), so the
+ * headers, Content-Length included, are the ones GET would get. The one
+ * place that knows HEAD has no body: every path that builds a response
+ * (errors, the site's error pages, files, listings, redirects) ends
+ * here, through http_handle() or http_error(). The method is only HEAD
+ * once the parser read a whole "HEAD" token: a request that failed
+ * before that is answered in full. The head is always segment 0
+ * (resp_head_done() makes it, and nothing is queued before it); the
+ * protocol renders its bounds later, so it is still empty here.
+ */
+static void
+http_finish(const struct request *q, struct resp *r)
 {
-	return q->h->method == HTTP_M_HEAD;
+	if (q->h->method != HTTP_M_HEAD || r->nsegs <= 1)
+		return;
+	if (r->segs[0].kind != SEG_BUF || r->segs[0].len != 0)
+		abort();	/* a caller bug: content queued before the head */
+	r->nsegs = 1;
 }
 
 /*
@@ -70,6 +86,7 @@ void
 http_error(const struct request *q, struct resp *r, int status)
 {
 	char body[512];
+	size_t off;
 	int n, do_close = r->close;
 
 	resp_reset(r);
@@ -84,13 +101,11 @@ http_error(const struct request *q, struct resp *r, int status)
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	resp_head_done(r);
-	/* No body for HEAD, and none for a request we could not parse as one. */
-	if (q->h->method != HTTP_M_HEAD || status == 400) {
-		size_t off = r->buf_len;
-
-		resp_append(r, body, (size_t)n);
-		resp_seg_buf(r, off, (size_t)n);
-	}
+	off = r->buf_len;
+	resp_append(r, body, (size_t)n);
+	resp_seg_buf(r, off, (size_t)n);
+	/* A parse error answered on its own, outside http_handle(). */
+	http_finish(q, r);
 }
 
 /* ---- sites and files ------------------------------------------------------ */
@@ -148,29 +163,48 @@ http_site(const struct request *q)
 	return conf->default_site;
 }
 
+/*
+ * 301 to the directory's URL with a '/': built from the cleaned path the
+ * directory was found by, percent-encoded again, never from the path as
+ * sent. "//example.org/%2e%2e/dir" finds "/dir"; echoing it would send
+ * the client to another host, and a '\\' that browsers read as '/' could
+ * do the same. The query goes along, escaped where it needs to be.
+ */
 static void
-http_redirect_slash(const struct request *rq, struct resp *r)
+http_redirect_slash(const struct request *rq, struct resp *r,
+    const char *clean)
 {
 	const char *buf = rq->buf;
-	const struct http_span *p = &rq->h->path, *q = &rq->h->query;
+	const struct http_req *q = rq->h;
 	static const char body[] = "<!DOCTYPE html>\n<html><head><title>301 "
 	    "Moved Permanently</title></head>\n<body><h1>301 Moved "
 	    "Permanently</h1><hr><address>porter</address></body></html>\n";
+	size_t clen = strlen(clean);
 
 	resp_begin(r, 301);
-	/* The path as the client sent it: already valid URI characters. */
-	resp_printf(r, "Location: %.*s/%s%.*s\r\n"
-	    "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
-	    (int)p->len, buf + p->off, q->len || memchr(buf + rq->h->target.off,
-	    '?', rq->h->target.len) ? "?" : "", (int)q->len, buf + q->off,
-	    sizeof(body) - 1);
+	/* "Location: ", the path at 3 bytes a byte plus the '/' it may
+	 * gain in front, our '/', and the NUL encoding_uri_path() writes. */
+	resp_reserve(r, 10 + 3 * clen + 1 + 1 + 1);
+	resp_append(r, "Location: ", 10);
+	r->buf_len += encoding_uri_path(clean, clen, r->buf + r->buf_len,
+	    r->buf_cap - r->buf_len);
+	resp_append(r, "/", 1);
+	/* "?" alone is kept too: it was part of the URL. */
+	if (q->query.len > 0 || memchr(buf + q->target.off, '?',
+	    q->target.len) != NULL) {
+		resp_append(r, "?", 1);
+		resp_reserve(r, 3 * (size_t)q->query.len + 1);
+		r->buf_len += encoding_uri_query(buf + q->query.off,
+		    q->query.len, r->buf + r->buf_len, r->buf_cap - r->buf_len);
+	}
+	resp_printf(r, "\r\nContent-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\n", sizeof(body) - 1);
 	resp_head_done(r);
-	if (!http_is_head(rq))
-		resp_seg_mem(r, body, sizeof(body) - 1);
+	resp_seg_mem(r, body, sizeof(body) - 1);
 }
 
-void
-http_handle(const struct request *q, struct resp *r)
+static void
+http_respond(const struct request *q, struct resp *r)
 {
 	const struct http_req *h = q->h;
 	const char *buf = q->buf;
@@ -184,6 +218,15 @@ http_handle(const struct request *q, struct resp *r)
 	resp_reset(r);
 	r->fd = -1;
 	http_site_get(http_site(q), &site);
+	/*
+	 * RFC 9110 9.1: a method we do not know (methods are case-sensitive,
+	 * so "get" is one) is 501; 405 and Allow are for the methods we know
+	 * and do not allow here (15.5.6, 15.6.2).
+	 */
+	if (h->method == HTTP_M_UNKNOWN) {
+		http_error_site(q, r, &site, 501);
+		return;
+	}
 	if (h->method != HTTP_M_GET && h->method != HTTP_M_HEAD) {
 		if (h->method == HTTP_M_OPTIONS) {
 			resp_begin(r, 200);
@@ -222,7 +265,7 @@ http_handle(const struct request *q, struct resp *r)
 		fd = -1;
 		plen = strlen(path);
 		if (path[plen - 1] != '/') {
-			http_redirect_slash(q, r);
+			http_redirect_slash(q, r, path);
 			return;
 		}
 		for (i = 0; i < site.conf->nindex; i++) {
@@ -270,4 +313,11 @@ fail:
 	if (status == 400)
 		r->close = 1;
 	http_error_site(q, r, &site, status);
+}
+
+void
+http_handle(const struct request *q, struct resp *r)
+{
+	http_respond(q, r);
+	http_finish(q, r);
 }

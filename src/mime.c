@@ -1,5 +1,7 @@
 /*
- * mime.c - Content-Type by file name extension.
+ * mime.c - Content-Type by file name extension, and what the extension
+ * says about the bytes' coding (".svgz" is gzip-coded SVG, ".gz" is
+ * compressed data served as itself).
  *
  * The table is an array of (extension, header value) sorted by
  * extension, bisected on every response: no hashing, no allocation.
@@ -72,7 +74,9 @@ static const struct mime_ent mime_builtin[] = {
 	{ "png",	"image/png" },
 	{ "rss",	"application/rss+xml" },
 	{ "svg",	"image/svg+xml" },
+	{ "svgz",	"image/svg+xml" },	/* and Content-Encoding: gzip */
 	{ "tar",	"application/x-tar" },
+	{ "tgz",	"application/x-gtar-compressed" },
 	{ "tif",	"image/tiff" },
 	{ "tiff",	"image/tiff" },
 	{ "ttf",	"font/ttf" },
@@ -88,6 +92,35 @@ static const struct mime_ent mime_builtin[] = {
 	{ "xml",	"application/xml" MIME_UTF8 },
 	{ "zip",	"application/zip" },
 	{ "zst",	"application/zstd" },
+};
+
+/*
+ * Extensions that say how the bytes are coded (mime_coding()), in
+ * strcmp() order. Apart from the table in use: a mime.types cannot
+ * change what ".svgz" means for Content-Encoding.
+ */
+static const struct mime_coding_ent {
+	const char	*ext;
+	int		 coding;
+} mime_codings[] = {
+	{ "7z",		MIME_CODING_PACKED },
+	{ "br",		MIME_CODING_PACKED },
+	{ "bz2",	MIME_CODING_PACKED },
+	{ "gz",		MIME_CODING_PACKED },
+	{ "lz",		MIME_CODING_PACKED },
+	{ "lz4",	MIME_CODING_PACKED },
+	{ "lzma",	MIME_CODING_PACKED },
+	{ "rar",	MIME_CODING_PACKED },
+	{ "svgz",	MIME_CODING_GZIP },
+	{ "tbz",	MIME_CODING_PACKED },
+	{ "tbz2",	MIME_CODING_PACKED },
+	{ "tgz",	MIME_CODING_PACKED },
+	{ "txz",	MIME_CODING_PACKED },
+	{ "tzst",	MIME_CODING_PACKED },
+	{ "xz",		MIME_CODING_PACKED },
+	{ "z",		MIME_CODING_PACKED },
+	{ "zip",	MIME_CODING_PACKED },
+	{ "zst",	MIME_CODING_PACKED },
 };
 
 /* Non-text types whose content we still serve as UTF-8. */
@@ -157,22 +190,32 @@ mime_cmp(const char *key, size_t keylen, const char *ext)
 	return e[i] == '\0' ? 0 : -1;
 }
 
+/*
+ * The extension: after the last dot of the last segment, unless that
+ * dot starts the name. NULL when there is none.
+ */
+static const char *
+mime_ext(const char *path, size_t len, size_t *extlen)
+{
+	size_t		 i;
+
+	for (i = len; i > 0; i--)
+		if (path[i - 1] == '.' || path[i - 1] == '/')
+			break;
+	if (i < 2 || path[i - 1] != '.' || path[i - 2] == '/' || i == len)
+		return NULL;
+	*extlen = len - i;
+	return path + i;
+}
+
 const char *
 mime_type(const char *path, size_t len)
 {
 	const char	*ext;
-	size_t		 i, lo, hi, mid, extlen;
+	size_t		 lo, hi, mid, extlen;
 	int		 r;
 
-	/* The last dot of the last segment, unless it starts the name. */
-	for (i = len; i > 0; i--)
-		if (path[i - 1] == '.' || path[i - 1] == '/')
-			break;
-	if (i < 2 || path[i - 1] != '.' || path[i - 2] == '/')
-		return MIME_DEFAULT;
-	ext = path + i;
-	extlen = len - i;
-	if (extlen == 0)
+	if ((ext = mime_ext(path, len, &extlen)) == NULL)
 		return MIME_DEFAULT;
 
 	lo = 0;
@@ -188,6 +231,30 @@ mime_type(const char *path, size_t len)
 			lo = mid + 1;
 	}
 	return MIME_DEFAULT;
+}
+
+int
+mime_coding(const char *path, size_t len)
+{
+	const char	*ext;
+	size_t		 lo, hi, mid, extlen;
+	int		 r;
+
+	if ((ext = mime_ext(path, len, &extlen)) == NULL)
+		return MIME_CODING_NONE;
+	lo = 0;
+	hi = nitems(mime_codings);
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		r = mime_cmp(ext, extlen, mime_codings[mid].ext);
+		if (r == 0)
+			return mime_codings[mid].coding;
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return MIME_CODING_NONE;
 }
 
 static int

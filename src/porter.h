@@ -166,9 +166,27 @@ size_t	 util_u64toa(uint64_t v, char *buf);
 
 /* ---- mime.c ------------------------------------------------------------ */
 
+/*
+ * /etc/mime.types: "type ext ..." lines; on error the table in use stays
+ * and err gets "path:line: why". mime_free() goes back to the built-in.
+ */
 int	 mime_load(const char *path, char *err, size_t errlen);
 void	 mime_free(void);
+/* Content-Type for a file name (path, len: not NUL-terminated); a
+ * static string, application/octet-stream for an unknown extension. */
 const char *mime_type(const char *path, size_t len);
+
+/* What a file name's extension says about how its bytes are coded. */
+enum {
+	MIME_CODING_NONE,	/* plain: may be compressed on the fly */
+	MIME_CODING_GZIP,	/* the gzip coding of its type (.svgz): sent
+				 * with Content-Encoding: gzip (RFC 9110 8.4) */
+	MIME_CODING_PACKED	/* compressed data in its own right (.gz, .tgz,
+				 * .br, .zst, .zip ...): sent as it is, no
+				 * Content-Encoding, never compressed again */
+};
+/* MIME_CODING_* for the last extension of (path, len), case-insensitive. */
+int	 mime_coding(const char *path, size_t len);
 
 /* ---- file.c ------------------------------------------------------------ */
 
@@ -270,6 +288,8 @@ struct resp {
 };
 
 const char *resp_status_text(int status);
+/* Room for more bytes at buf + buf_len, to be filled in place. */
+void	 resp_reserve(struct resp *r, size_t more);
 void	 resp_reset(struct resp *r);
 /* Start the head for status; fields are appended next, then resp_head_done(). */
 void	 resp_begin(struct resp *r, int status);
@@ -443,9 +463,20 @@ struct site {
 
 /* conf and one open root per conf->sites[] (the worker's). */
 void	 http_init(const struct conf *conf, const int *rootfds);
-/* Build the response to q into r (status, fields, body). */
+/*
+ * Build the response to q into r (status, fields, body). A method
+ * porter does not know is 501, one it knows but does not allow 405 with
+ * Allow (RFC 9110 9.1, 15.5.6, 15.6.2). The response to HEAD is the one
+ * GET would get without its content (RFC 9110 9.3.2): dropped here,
+ * once, whatever built the response.
+ */
 void	 http_handle(const struct request *q, struct resp *r);
-/* An error response (small HTML body); the site's own page if it has one. */
+/*
+ * An error response (small HTML body, none for HEAD); the site's own
+ * page if it has one. r->close is kept (the caller's). Also for
+ * requests that failed to parse: the body is dropped only if the parser
+ * got as far as a whole "HEAD" method.
+ */
 void	 http_error(const struct request *q, struct resp *r, int status);
 void	 http_error_site(const struct request *q, struct resp *r,
 	    const struct site *site, int status);

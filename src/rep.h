@@ -243,6 +243,29 @@ const char *encoding_suffix(int coding);
 int	 encoding_type_compressible(const char *content_type,
 	    char *const *patterns, size_t npatterns);
 
+/*
+ * The decoded URL path (p, len), such as file_clean_path() makes, as
+ * the path-absolute of a URI reference for a Location field (RFC 9110
+ * 10.2.2, RFC 3986 4.2): it starts with exactly one '/' (leading ones
+ * are squeezed, one is added if missing), so no client reads it as
+ * "//host"; every byte but '/' and the unreserved characters is
+ * percent-encoded, '%', '\\', ':', controls and non-ASCII included.
+ * The output is at most 3 * len + 1 bytes. snprintf semantics: returns
+ * the length it needs, writes at most outsz bytes, NUL-terminated when
+ * outsz > 0.
+ */
+size_t	 encoding_uri_path(const char *p, size_t len, char *out,
+	    size_t outsz);
+/*
+ * A query as the client sent it (p, len, without the '?'), made safe to
+ * copy into a Location: valid "%XX" escapes, unreserved characters,
+ * sub-delims, ':', '@', '/' and '?' stay as they are (RFC 3986 3.4);
+ * any other byte, '\\' and a '%' that starts no escape included, is
+ * percent-encoded. At most 3 * len bytes. snprintf semantics, as above.
+ */
+size_t	 encoding_uri_query(const char *p, size_t len, char *out,
+	    size_t outsz);
+
 /* ---- directory listings (listing.c) ---------------------------------- */
 
 /*

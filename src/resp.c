@@ -75,7 +75,8 @@ resp_reset(struct resp *r)
 	r->sent = 0;
 }
 
-static void
+/* Room for more bytes at buf + buf_len (for writers that fill it in place). */
+void
 resp_reserve(struct resp *r, size_t more)
 {
 	size_t cap;

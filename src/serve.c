@@ -18,6 +18,10 @@
  *
  * A request with no Accept-Encoding, Range or If-* field makes no
  * system call here, so the plain GET stays as cheap as it can be.
+ *
+ * Responses are built the same for HEAD as for GET, content included:
+ * http_handle() drops the content of a response to HEAD in one place
+ * once it is complete, so no path here can forget to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -424,8 +428,6 @@ serve_multipart(const struct request *q, struct resp *r,
 	    "Content-Length: %lld\r\n", boundary,
 	    (long long)range_multipart_length(rs, boundary, ctype, rep->size));
 	resp_head_done(r);
-	if (q->h->method == HTTP_M_HEAD)
-		return;
 	for (i = 0; i < rs->n; i++) {
 		n = range_part_header(part, sizeof(part), boundary, ctype,
 		    &rs->r[i], rep->size);
@@ -460,13 +462,23 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 	const char *name = strrchr(path, '/'), *ctype;
 	time_t now = q->now;	/* the Date header's time */
 	char cr[128];
-	int status = 0, vary;
+	int status = 0, vary, coded;
+	size_t nlen;
 
 	name = name ? name + 1 : path;
-	ctype = mime_type(name, strlen(name));
+	nlen = strlen(name);
+	ctype = mime_type(name, nlen);
+	coded = mime_coding(name, nlen);
 	serve_fields(q, &sf);
 
-	rep.coding = ENCODING_IDENTITY;
+	/*
+	 * A .svgz is the gzip coding of an SVG: it goes out as it is, with
+	 * Content-Encoding: gzip, to every client, as nginx and Apache send
+	 * it; there is no other representation to offer one that does not
+	 * take gzip.
+	 */
+	rep.coding = coded == MIME_CODING_GZIP ? ENCODING_GZIP :
+	    ENCODING_IDENTITY;
 	rep.fd = fd;
 	rep.fe = fe;
 	rep.mem = NULL;
@@ -479,9 +491,15 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 	 * A type worth compressing may be sent coded, so caches must key
 	 * it on Accept-Encoding whether or not this response is coded.
 	 * Other types ignore Accept-Encoding: no Vary, no sibling lookups.
+	 * Nor do files whose name says they are coded or compressed
+	 * already, whatever compression.types says (an SVG type for .svgz,
+	 * or a wide pattern): compressing them again would be a second
+	 * coding no browser undoes, and their response is the same for
+	 * every Accept-Encoding, so it has no Vary to send.
 	 */
-	vary = conf->compression.enabled && encoding_type_compressible(ctype,
-	    conf->compression.types, conf->compression.ntypes);
+	vary = coded == MIME_CODING_NONE && conf->compression.enabled &&
+	    encoding_type_compressible(ctype, conf->compression.types,
+	    conf->compression.ntypes);
 	if (vary && sf.f[SERVE_F_ACCEPT_ENCODING].p != NULL)
 		serve_negotiate(site, path, st,
 		    sf.f[SERVE_F_ACCEPT_ENCODING], now, &rep);
@@ -555,8 +573,7 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 	}
 	serve_header_num(r, "Content-Length", (uint64_t)rep.size);
 	resp_head_done(r);
-	if (q->h->method != HTTP_M_HEAD)
-		serve_body(r, &rep, 0, rep.size);
+	serve_body(r, &rep, 0, rep.size);
 	status = 0;
 done:
 	resp_file_mem(r);	/* now that the segments are in place */
@@ -615,8 +632,7 @@ serve_listing(const struct request *q, struct resp *r, const struct site *site,
 	resp_printf(r, "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-cache\r\n", len);
 	resp_head_done(r);
-	if (q->h->method != HTTP_M_HEAD)
-		resp_seg_mem(r, html, len);
+	resp_seg_mem(r, html, len);
 	return 0;
 }
 
@@ -658,11 +674,13 @@ serve_error_page(const struct request *q, struct resp *r,
 	resp_begin(r, status);
 	resp_printf(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
 	    mime_type(name, strlen(name)), (long long)st.st_size);
+	/* A page kept as .svgz is coded as a file of it would be. */
+	if (mime_coding(name, strlen(name)) == MIME_CODING_GZIP)
+		resp_append(r, "Content-Encoding: gzip\r\n", 24);
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
 	resp_head_done(r);
-	if (q->h->method != HTTP_M_HEAD)
-		resp_seg_file(r, 0, (size_t)st.st_size);
+	resp_seg_file(r, 0, (size_t)st.st_size);
 	resp_file_hold(r, fe, fd);
 	return 1;
 }

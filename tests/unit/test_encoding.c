@@ -171,3 +171,83 @@ Test(encoding, compressible)
 	cr_expect_eq(encoding_type_compressible("image/png", any, 1), 1);
 	cr_expect_eq(encoding_type_compressible("nonsense", any, 1), 0);
 }
+
+/* ---- Location: percent-encoding ------------------------------------ */
+
+struct uri_case {
+	const char	*in;
+	const char	*want;
+};
+
+Test(encoding, uri_path)
+{
+	static const struct uri_case ucases[] = {
+		{ "/dir",			"/dir" },
+		{ "/a/b/c",			"/a/b/c" },
+		{ "",				"/" },
+		{ "/",				"/" },
+		/* never "//host" */
+		{ "//example.org/dir",		"/example.org/dir" },
+		{ "///dir",			"/dir" },
+		{ "//dir",			"/dir" },
+		/* never a backslash, never a scheme */
+		{ "/\\example.org/dir",		"/%5Cexample.org/dir" },
+		{ "\\\\evil",			"/%5C%5Cevil" },
+		{ "evil:x",			"/evil%3Ax" },
+		{ "/http://evil",		"/http%3A//evil" },
+		/* decoded bytes go back to escapes */
+		{ "/my dir%x",			"/my%20dir%25x" },
+		{ "/a?b#c",			"/a%3Fb%23c" },
+		{ "/\x01\x7f\xc3\xa9",		"/%01%7F%C3%A9" },
+		{ "/-._~",			"/-._~" },
+		{ "/!$&'()*+,;=@",		"/%21%24%26%27%28%29%2A%2B%2C%3B%3D%40" },
+	};
+	char out[128];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(ucases) / sizeof(ucases[0]); i++) {
+		n = encoding_uri_path(ucases[i].in, strlen(ucases[i].in), out,
+		    sizeof(out));
+		cr_expect_str_eq(out, ucases[i].want, "path %zu", i);
+		cr_expect_eq(n, strlen(ucases[i].want), "length %zu", i);
+	}
+}
+
+Test(encoding, uri_path_truncates)
+{
+	char out[6];
+	size_t n;
+
+	/* snprintf semantics: the full length, a NUL-terminated prefix. */
+	n = encoding_uri_path("/a b c", 6, out, sizeof(out));
+	cr_expect_eq(n, 10);
+	cr_expect_eq(strlen(out), 5);
+	cr_expect_eq(memcmp(out, "/a%20", 5), 0);
+	cr_expect_eq(encoding_uri_path("/a", 2, NULL, 0), 2);
+	/* The worst case stays within 3 * len + 1. */
+	cr_expect_eq(encoding_uri_path("%%%", 3, NULL, 0), 10);
+}
+
+Test(encoding, uri_query)
+{
+	static const struct uri_case ucases[] = {
+		{ "",				"" },
+		{ "a=1&b=2",			"a=1&b=2" },
+		{ "q=%2F%2fx",			"q=%2F%2fx" },
+		{ "next=//evil/x?y",		"next=//evil/x?y" },
+		{ "a\\b",			"a%5Cb" },
+		{ "100%",			"100%25" },
+		{ "%zz%4",			"%25zz%254" },
+		{ "a b\"<>`{}|^",		"a%20b%22%3C%3E%60%7B%7D%7C%5E" },
+		{ "\xc3\xa9#",			"%C3%A9%23" },
+	};
+	char out[128];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(ucases) / sizeof(ucases[0]); i++) {
+		n = encoding_uri_query(ucases[i].in, strlen(ucases[i].in), out,
+		    sizeof(out));
+		cr_expect_str_eq(out, ucases[i].want, "query %zu", i);
+		cr_expect_eq(n, strlen(ucases[i].want), "length %zu", i);
+	}
+}

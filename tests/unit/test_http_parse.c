@@ -949,6 +949,61 @@ Test(http_parse, error_is_sticky)
 	cr_assert_eq(r.status, 400);
 }
 
+/*
+ * Which methods porter knows decides 405 against 501, and HEAD decides
+ * whether a response has content: only the exact, case-sensitive token
+ * counts (RFC 9110 9.1).
+ */
+Test(http_parse, method_classification)
+{
+	static const struct {
+		const char	*method;
+		int		 want;
+	} cases[] = {
+		{ "GET", HTTP_M_GET }, { "HEAD", HTTP_M_HEAD },
+		{ "POST", HTTP_M_POST }, { "PUT", HTTP_M_PUT },
+		{ "DELETE", HTTP_M_DELETE }, { "OPTIONS", HTTP_M_OPTIONS },
+		{ "TRACE", HTTP_M_TRACE }, { "PATCH", HTTP_M_PATCH },
+		{ "FOO", HTTP_M_UNKNOWN }, { "get", HTTP_M_UNKNOWN },
+		{ "Get", HTTP_M_UNKNOWN }, { "head", HTTP_M_UNKNOWN },
+		{ "HEADX", HTTP_M_UNKNOWN }, { "HEA", HTTP_M_UNKNOWN },
+		{ "post", HTTP_M_UNKNOWN }, { "PROPFIND", HTTP_M_UNKNOWN },
+		{ "M-SEARCH", HTTP_M_UNKNOWN }, { "G", HTTP_M_UNKNOWN },
+	};
+	struct http_req	r;
+	char		buf[128];
+	size_t		i;
+	int		n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = snprintf(buf, sizeof(buf), "%s /x HTTP/1.1\r\nHost: h\r\n"
+		    "\r\n", cases[i].method);
+		http_req_init(&r, MAX_HEAD);
+		cr_expect_eq(http_parse(&r, buf, (size_t)n), HTTP_PARSE_DONE,
+		    "%s", cases[i].method);
+		cr_expect_eq(r.method, cases[i].want, "%s", cases[i].method);
+	}
+}
+
+/* A request that fails is HEAD only if the whole token was read. */
+Test(http_parse, method_known_when_failing)
+{
+	struct http_req	r;
+
+	http_req_init(&r, MAX_HEAD);
+	cr_assert_eq(http_parse(&r, "HEAD / HTTP/1.1\r\nbad\r\n\r\n", 24),
+	    HTTP_PARSE_ERROR);
+	cr_expect_eq(r.method, HTTP_M_HEAD);
+	http_req_init(&r, MAX_HEAD);
+	cr_assert_eq(http_parse(&r, "HE\x01AD / HTTP/1.1\r\n\r\n", 20),
+	    HTTP_PARSE_ERROR);
+	cr_expect_eq(r.method, HTTP_M_UNKNOWN);
+	http_req_init(&r, MAX_HEAD);
+	cr_assert_eq(http_parse(&r, "HEAD\t/ HTTP/1.1\r\n\r\n", 19),
+	    HTTP_PARSE_ERROR);
+	cr_expect_eq(r.method, HTTP_M_UNKNOWN);
+}
+
 /* ---- chunked bodies ------------------------------------------------------ */
 
 struct chunk_case {

@@ -76,6 +76,7 @@ static const struct {
 	{ "map", "application/json" UTF8 },
 	{ "webmanifest", "application/manifest+json" UTF8 },
 	{ "svg", "image/svg+xml" },
+	{ "svgz", "image/svg+xml" },
 	{ "xhtml", "application/xhtml+xml" },
 	{ "atom", "application/atom+xml" },
 	{ "rss", "application/rss+xml" },
@@ -102,6 +103,7 @@ static const struct {
 	{ "br", "application/x-brotli" },
 	{ "zst", "application/zstd" },
 	{ "tar", "application/x-tar" },
+	{ "tgz", "application/x-gtar-compressed" },
 	{ "wasm", "application/wasm" },
 	{ "mp4", "video/mp4" },
 	{ "webm", "video/webm" },
@@ -313,4 +315,68 @@ Test(mime, reload)
 	cr_expect_eq(leaks_found(), 0);
 	mime_free();
 	cr_expect_eq(leaks_found(), 0);
+}
+
+static int
+coding_of(const char *path)
+{
+	return mime_coding(path, strlen(path));
+}
+
+Test(mime, coding)
+{
+	static const struct {
+		const char	*path;
+		int		 coding;
+	} cases[] = {
+		/* the gzip coding of an SVG: sent with Content-Encoding */
+		{ "/a.svgz",		MIME_CODING_GZIP },
+		{ "/dir/A.SVGZ",	MIME_CODING_GZIP },
+		{ "logo.svgz",		MIME_CODING_GZIP },
+		/* compressed data served as itself */
+		{ "/a.gz",		MIME_CODING_PACKED },
+		{ "/a.tar.gz",		MIME_CODING_PACKED },
+		{ "/a.tgz",		MIME_CODING_PACKED },
+		{ "/a.br",		MIME_CODING_PACKED },
+		{ "/a.zst",		MIME_CODING_PACKED },
+		{ "/a.ZIP",		MIME_CODING_PACKED },
+		{ "/a.xz",		MIME_CODING_PACKED },
+		{ "/a.bz2",		MIME_CODING_PACKED },
+		{ "/a.7z",		MIME_CODING_PACKED },
+		{ "/a.Z",		MIME_CODING_PACKED },
+		/* plain */
+		{ "/a.svg",		MIME_CODING_NONE },
+		{ "/a.svgz.txt",	MIME_CODING_NONE },
+		{ "/a.gz/b",		MIME_CODING_NONE },
+		{ "/a.html",		MIME_CODING_NONE },
+		{ "/svgz",		MIME_CODING_NONE },
+		{ "/.svgz",		MIME_CODING_NONE },	/* a dotfile */
+		{ "/a.",		MIME_CODING_NONE },
+		{ "/a.gzz",		MIME_CODING_NONE },
+		{ "/a.g",		MIME_CODING_NONE },
+		{ "",			MIME_CODING_NONE },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(cases); i++)
+		cr_expect_eq(coding_of(cases[i].path), cases[i].coding, "%s",
+		    cases[i].path);
+	/* Not NUL-terminated: only len bytes count. */
+	cr_expect_eq(mime_coding("/a.svgzip", 7), MIME_CODING_GZIP);
+	cr_expect_eq(mime_coding("/a.gz", 4), MIME_CODING_NONE);
+}
+
+/* What .svgz means for the coding does not come from mime.types. */
+Test(mime, coding_not_from_the_table)
+{
+	char	 err[256] = "";
+	char	*path = fixture("application/x-other svgz gz\n");
+
+	cr_assert_eq(mime_load(path, err, sizeof(err)), 0, "%s", err);
+	unlink(path);
+	cr_expect_str_eq(type_of("/a.svgz"), "application/x-other");
+	cr_expect_eq(coding_of("/a.svgz"), MIME_CODING_GZIP);
+	cr_expect_eq(coding_of("/a.gz"), MIME_CODING_PACKED);
+	mime_free();
+	cr_expect_str_eq(type_of("/a.svgz"), "image/svg+xml");
 }
