@@ -416,8 +416,8 @@ serve_buf_seg(struct resp *r, const char *p, size_t len)
 
 /* multipart/byteranges: part headers in resp.buf, data from the file. */
 static void
-serve_multipart(const struct request *q, struct resp *r,
-    const struct serve_rep *rep, const struct range_set *rs, const char *ctype)
+serve_multipart(struct resp *r, const struct serve_rep *rep,
+    const struct range_set *rs, const char *ctype)
 {
 	char boundary[RANGE_BOUNDARY_SIZE], part[512], *big;
 	size_t i;
@@ -556,7 +556,7 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
 	serve_validators(r, &rep, vary, site->conf, path, now);
 	if (status == 206 && rs.n > 1) {
-		serve_multipart(q, r, &rep, &rs, ctype);
+		serve_multipart(r, &rep, &rs, ctype);
 		status = 0;
 		goto done;
 	}
