@@ -282,10 +282,11 @@ int	 listing_html(int dirfd, const char *urlpath, listing_follow_fn follow,
 /*
  * Bytes of input compressed per event-loop turn, at most, by each of
  * the two ways of compressing (inline for requests, background jobs).
- * About 3 ms of zlib level 6 on a slow core: a 4 MiB file compressed in
- * one go held the loop for 180 ms, and every other client with it.
+ * About 1.5-2 ms of zlib level 6 on a slow core, which keeps the p99 of
+ * other clients within 2x of an idle server's: a 4 MiB file compressed
+ * in one go held the loop for 180 ms, and every other client with it.
  */
-#define GZCACHE_SLICE		(64 * 1024)
+#define GZCACHE_SLICE		(32 * 1024)
 /* Background jobs per cache; each holds an fd, zlib's state (about
  * 270 KiB at level 6) and up to deflateBound(max_file_size) of output. */
 #define GZCACHE_MAX_JOBS	2

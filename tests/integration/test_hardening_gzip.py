@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Hardening: on-the-fly gzip must not hold the event loop.
 
-A file too big to compress within one loop turn's slice (64 KiB of
+A file too big to compress within one loop turn's slice (32 KiB of
 input) is compressed by a background job, a slice per turn, while the
 worker keeps answering; until the job is done the file goes out as
 identity (still with Vary: Accept-Encoding), then as gzip.
@@ -31,7 +31,7 @@ from harness import Conn, build_request  # noqa: E402
 
 T_OLD = 1577934245          # 2020-01-02: file times are never the clock's
 BIG = 4 * 1024 * 1024       # GZCACHE_MAX_FILE: the largest compressed on the fly
-GZCACHE_SLICE = 64 * 1024   # input compressed per loop turn (rep.h)
+GZCACHE_SLICE = 32 * 1024   # input compressed per loop turn (rep.h)
 POLL_TRIES = 400            # x 0.05 s between tries: a hang guard only
 AE_GZIP = [("Accept-Encoding", "gzip")]
 
