@@ -229,9 +229,14 @@ serve_gzip(const struct stat *st, int fd, const char *path)
 	    GZCACHE_MAX_FILE)) == NULL)
 		return NULL;
 	e = gzcache_fetch(worker->gz, st, level, fd);
-	/* ESTALE: changed while being read; the next request sees it. */
+	/*
+	 * ESTALE: changed while being read; the next request sees it.
+	 * EINPROGRESS, EAGAIN: a job runs, or too many do. EMFILE, ENFILE:
+	 * no fd for a job; accepting says so already, once, not per request.
+	 */
 	if (e == NULL && errno != ESTALE && errno != EFBIG &&
-	    errno != ENOMEM && errno != EINPROGRESS && errno != EAGAIN)
+	    errno != ENOMEM && errno != EINPROGRESS && errno != EAGAIN &&
+	    errno != EMFILE && errno != ENFILE)
 		log_warn("gzip %s", path);
 	return e;
 }
