@@ -336,10 +336,10 @@ worker_test_faults(int chan)
 {
 	const char *crash = getenv("PORTER_TEST_WORKER_CRASH");
 	const char *stall = getenv("PORTER_TEST_WORKER_STALL");
-
-	worker_gzip_stall = getenv("PORTER_TEST_GZIP_STALL");
 	struct rlimit rl = { 0, 0 };
 	struct pollfd pfd;
+
+	worker_gzip_stall = getenv("PORTER_TEST_GZIP_STALL");
 
 	if (crash != NULL && (crash[0] != '/' || access(crash, F_OK) == 0)) {
 		/* A crash loop should not fill the disk with cores. */
