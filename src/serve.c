@@ -217,7 +217,12 @@ serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
 	return fd;
 }
 
-/* The gzip form of this version of the file, from the worker's cache. */
+/*
+ * The gzip form of this version of the file, from the worker's cache;
+ * NULL sends identity. A file too big to compress within this loop
+ * turn's slice is compressed in the background (gzcache_fetch()):
+ * identity until that is done, rather than a stalled loop.
+ */
 static struct gzcache_entry *
 serve_gzip(const struct stat *st, int fd, const char *path)
 {
@@ -227,11 +232,15 @@ serve_gzip(const struct stat *st, int fd, const char *path)
 	if (worker->gz == NULL && (worker->gz = gzcache_create(GZCACHE_MAX_BYTES,
 	    GZCACHE_MAX_FILE)) == NULL)
 		return NULL;
-	if ((e = gzcache_get(worker->gz, st, level)) != NULL)
-		return e;
-	e = gzcache_put(worker->gz, st, level, fd);
-	/* ESTALE: changed while being read; the next request sees it. */
-	if (e == NULL && errno != ESTALE && errno != EFBIG && errno != ENOMEM)
+	e = gzcache_fetch(worker->gz, st, level, fd);
+	/*
+	 * ESTALE: changed while being read; the next request sees it.
+	 * EINPROGRESS, EAGAIN: a job runs, or too many do. EMFILE, ENFILE:
+	 * no fd for a job; accepting says so already, once, not per request.
+	 */
+	if (e == NULL && errno != ESTALE && errno != EFBIG &&
+	    errno != ENOMEM && errno != EINPROGRESS && errno != EAGAIN &&
+	    errno != EMFILE && errno != ENFILE)
 		log_warn("gzip %s", path);
 	return e;
 }

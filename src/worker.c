@@ -19,7 +19,10 @@
  * file whose existence turns it on, so a test can switch it off again:
  * PORTER_TEST_WORKER_CRASH makes new workers abort() at start (any value
  * not starting with '/' makes them always crash), PORTER_TEST_WORKER_STALL
- * makes them wait before they start serving.
+ * makes them wait before they start serving. A third,
+ * PORTER_TEST_GZIP_STALL, holds background gzip jobs (they make no
+ * progress while the file exists), so a test can see a request answered
+ * while a job is pending without timing anything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "rep.h"
 
 #define WORKER_TICK_MS		1000
 #define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
@@ -45,6 +49,7 @@
 struct worker *worker;
 static struct worker worker_s;
 static int	 worker_drain_idle_due;	/* drain began in this loop turn */
+static const char *worker_gzip_stall;	/* test fault, see above */
 
 static void	 worker_drain(const char *why);
 static void	 worker_exit(int code) __attribute__((noreturn));
@@ -221,6 +226,19 @@ worker_hook(struct ev_loop *loop, void *arg)
 		worker_drain("max_requests reached");
 	}
 	conn_run_queue();
+	/*
+	 * Then a slice of background gzip, so no turn compresses more than
+	 * GZCACHE_SLICE, and with jobs left the loop polls rather than
+	 * sleeps. Requests that arrive meanwhile are answered first.
+	 */
+	if (worker->gz != NULL) {
+		int stalled = worker_gzip_stall != NULL &&
+		    access(worker_gzip_stall, F_OK) == 0;
+
+		if (gzcache_run(worker->gz, stalled ? 0 : GZCACHE_SLICE) > 0 &&
+		    !stalled)
+			ev_busy(loop);
+	}
 	conn_free_zombies();
 	worker->p.sb->heartbeat = ev_now(loop);
 	if (worker_drain_idle_due) {
@@ -320,6 +338,8 @@ worker_test_faults(int chan)
 	const char *stall = getenv("PORTER_TEST_WORKER_STALL");
 	struct rlimit rl = { 0, 0 };
 	struct pollfd pfd;
+
+	worker_gzip_stall = getenv("PORTER_TEST_GZIP_STALL");
 
 	if (crash != NULL && (crash[0] != '/' || access(crash, F_OK) == 0)) {
 		/* A crash loop should not fill the disk with cores. */
