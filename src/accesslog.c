@@ -9,6 +9,7 @@
  * workers never split each other's lines. The buffer is flushed when
  * nearly full, once a second, and on exit.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -42,14 +43,20 @@ accesslog_set_fd(int fd)
 void
 accesslog_flush(void)
 {
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN,
+	    "access log write");
 	size_t off = 0;
 	ssize_t n;
 
 	while (off < alog_len && alog_fd != -1) {
 		n = write(alog_fd, alog_buf + off, alog_len - off);
 		if (n <= 0) {
-			/* Disk full or gone: drop the lines, keep serving. */
-			log_warn("access log write");
+			if (n == -1 && errno == EINTR)
+				continue;
+			/* Disk full or gone: drop the lines, keep serving,
+			 * and say so once a second, not once a flush. */
+			log_limited(&ll, ev_clock_ms(), n == 0 ? EIO : errno,
+			    "access log write");
 			break;
 		}
 		off += (size_t)n;

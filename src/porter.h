@@ -134,6 +134,40 @@ void	 log_notice(const char *, ...) PRINTF(1, 2);
 void	 log_info(const char *, ...) PRINTF(1, 2);
 void	 log_debug(const char *, ...) PRINTF(1, 2);
 void	 fatal(int code, const char *, ...) PRINTF(2, 3) __attribute__((noreturn));
+
+/*
+ * Rate-limited logging for failures that can repeat for every request or
+ * loop turn. Each call site owns one static struct log_limit:
+ *
+ *	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "access log write");
+ *	log_limited(&ll, ev_now(loop), errno, "access log write");
+ *
+ * log_limited() writes the line (fmt, then ": strerror(errnum)" unless
+ * errnum is 0) at ll's level if no line of ll was written in the last
+ * LOG_LIMIT_MS milliseconds of now_ms (a monotonic clock, e.g. ev_now()),
+ * else only counts it. The count goes at the end of the next line of ll
+ * as "(N similar messages suppressed)", or, if no failure comes to carry
+ * it, log_limit_flush() writes "<what>: N similar messages suppressed"
+ * once the second is over: workers call it every tick, and with
+ * UINT64_MAX on their way out. Both keep errno; ll stays the caller's
+ * (static storage: log.c keeps a pointer to it while a count is pending).
+ */
+#define LOG_LIMIT_MS	1000
+
+struct log_limit {
+	int		 ll_level;	/* LOG_LVL_* */
+	const char	*ll_what;	/* names the failure in the count line */
+	int		 ll_started;	/* a line was written */
+	int		 ll_pending;	/* in log.c's list of counts to report */
+	uint64_t	 ll_until;	/* ms: before this, count instead of write */
+	uint64_t	 ll_suppressed;
+	struct log_limit *ll_next;
+};
+#define LOG_LIMIT_INIT(level, what)	{ (level), (what), 0, 0, 0, 0, NULL }
+
+void	 log_limited(struct log_limit *ll, uint64_t now_ms, int errnum,
+	    const char *fmt, ...) PRINTF(4, 5);
+void	 log_limit_flush(uint64_t now_ms);
 void	 fatalx(int code, const char *, ...) PRINTF(2, 3) __attribute__((noreturn));
 
 /* ---- util.c ------------------------------------------------------------ */
@@ -232,7 +266,6 @@ struct worker {
 	long		 accept_timer;
 	uint64_t	 requests;
 	uint64_t	 max_requests;
-	uint64_t	 last_emfile_log;
 	struct gzcache	*gz;		/* on-the-fly gzip, per worker */
 	struct conn	*queue_head;	/* heads parsed this batch, to answer */
 	struct conn	*queue_tail;

@@ -217,6 +217,7 @@ serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
 static struct gzcache_entry *
 serve_gzip(const struct stat *st, int fd, const char *path)
 {
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "gzip");
 	int level = worker->conf->compression.level;
 	struct gzcache_entry *e;
 
@@ -228,7 +229,7 @@ serve_gzip(const struct stat *st, int fd, const char *path)
 	e = gzcache_put(worker->gz, st, level, fd);
 	/* ESTALE: changed while being read; the next request sees it. */
 	if (e == NULL && errno != ESTALE && errno != EFBIG && errno != ENOMEM)
-		log_warn("gzip %s", path);
+		log_limited(&ll, ev_now(worker->loop), errno, "gzip %s", path);
 	return e;
 }
 
