@@ -177,8 +177,15 @@ void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xrealloc(void *, size_t);
 char	*xstrdup(const char *);
-/* "[21/Nov/2026:06:00:00 +0000]", formatted once per second. */
+/*
+ * "[21/Nov/2026:06:00:00 +0000]", formatted once per second into a
+ * static buffer of UTIL_LOG_TIME_SIZE bytes: never longer than
+ * UTIL_LOG_TIME_SIZE - 1 characters, whatever the year.
+ */
+#define UTIL_LOG_TIME_SIZE	40
 const char *util_log_time(time_t t);
+/* Decimal digits of v and a NUL into buf (at least 21 bytes); returns
+ * the number of digits, 1 to 20. */
 size_t	 util_u64toa(uint64_t v, char *buf);
 
 /* ---- mime.c ------------------------------------------------------------ */
@@ -415,10 +422,50 @@ int	 serve_error_page(struct conn *c, size_t site, int status);
 
 /* ---- accesslog.c ------------------------------------------------------- */
 
+/*
+ * Lines are built in a fixed buffer, so their size must be bounded by
+ * construction: the request line, Referer and User-Agent are cut at
+ * ACCESSLOG_FIELD_MAX bytes, and escaping turns each byte into at most
+ * four ("\xNN"); addresses, the time and numbers have fixed maxima.
+ */
+#define ACCESSLOG_FIELD_MAX	2048
+#define ACCESSLOG_QUOTED_MAX	(2 + 4 * ACCESSLOG_FIELD_MAX)
+#define ACCESSLOG_NUM_MAX	20	/* digits of a uint64_t */
+#define ACCESSLOG_LINE_MAX						\
+	((NET_ADDRSTRLEN - 1) + 5 /* " - - " */ + (UTIL_LOG_TIME_SIZE - 1) +	\
+	 3 * (1 + ACCESSLOG_QUOTED_MAX) + 3 * (1 + ACCESSLOG_NUM_MAX) + 1)
+
+/* One access-log line's fields. Strings are (p, len) in the caller's
+ * memory, p == NULL for "-"; any bytes may occur in them. */
+struct accesslog_rec {
+	const struct sockaddr *peer;	/* the client's address and port */
+	time_t		 time;
+	const char	*line;		/* the request line */
+	size_t		 line_len;
+	int		 status;
+	uint64_t	 bytes;		/* body bytes sent; 0 is logged as "-" */
+	const char	*referer;
+	size_t		 referer_len;
+	const char	*agent;
+	size_t		 agent_len;
+};
+
 void	 accesslog_init(int fd);
 void	 accesslog_set_fd(int fd);
+/* Log the request of c, answered by c->rq->resp. */
 void	 accesslog_write(struct conn *c);
+/* Log rec: buffered; written by accesslog_flush() or when the buffer
+ * might not hold one more line. A failed write drops the buffered lines
+ * and is logged at most once a second (log_limited()). */
+void	 accesslog_append(const struct accesslog_rec *rec);
 void	 accesslog_flush(void);
+/*
+ * Format rec as one line, newline included, into dst. Writes nothing and
+ * returns 0 if cap < ACCESSLOG_LINE_MAX; else returns the line's length,
+ * never more than ACCESSLOG_LINE_MAX. No NUL is added.
+ */
+size_t	 accesslog_format(char *dst, size_t cap,
+	    const struct accesslog_rec *rec);
 
 /* ---- systemd.c (the only file that talks to sd-daemon) ------------------- */
 
