@@ -494,8 +494,12 @@ http_handle(struct conn *c)
 			return;
 		}
 		for (i = 0; i < s->nindex; i++) {
-			snprintf(path + plen, sizeof(path) - plen, "%s",
+			int n = snprintf(path + plen, sizeof(path) - plen, "%s",
 			    s->index[i]);
+
+			/* Cut short, it would be another file's name. */
+			if (n < 0 || (size_t)n >= sizeof(path) - plen)
+				continue;
 			if (http_lookup(site, rootfd, path, &fe, &fd, &st,
 			    &err) == -1) {
 				if (err == ENOENT)

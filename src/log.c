@@ -172,10 +172,19 @@ log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;	/* truncated: keep the newline */
-	/* Newlines inside a message would forge log lines. */
-	for (size_t i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
+	/*
+	 * Messages may quote a request (a decoded path): newlines inside
+	 * one would forge log lines, other control bytes (ESC) would drive
+	 * the terminal of whoever reads the log. In place: the bound holds.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch == '\n' || ch == '\r')
 			line[i] = ' ';
+		else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			line[i] = '?';
+	}
 	line[n++] = '\n';
 	(void)!write(log_fd, line, n);
 }

@@ -213,3 +213,15 @@ Test(log, count_survives_long_message)
 	    "messages suppressed)") != NULL, "%s", l);
 	free(s);
 }
+
+/* A message quoting a request cannot forge lines or drive a terminal. */
+Test(log, control_bytes_neutralised)
+{
+	char	*s;
+
+	log_warnx("open %s", "/a\x1b[2Jb\nc\rd\x7f" "e\tf");
+	s = logged();
+	cr_assert_eq(count_lines(s), 1, "%s", s);
+	cr_assert(strstr(s, "warn: open /a?[2Jb c d?e\tf\n") != NULL, "%s", s);
+	free(s);
+}
