@@ -208,3 +208,18 @@ Test(accesslog, buffer_never_overruns)
 	free(ff);
 	close(fd);
 }
+
+/* The time field at its longest: the last second glibc can break down
+ * (tm_year == INT_MAX), and one it cannot. */
+Test(accesslog, time_field_bounds)
+{
+	const char	*t;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	t = util_log_time((time_t)67768036191676799LL);
+	cr_assert_str_eq(t, "[31/Dec/2147485547:23:59:59 +0000]");
+	cr_assert_lt(strlen(t), UTIL_LOG_TIME_SIZE);
+	t = util_log_time((time_t)INT64_MAX);
+	cr_assert_str_eq(t, "[01/Jan/1970:00:00:00 +0000]");
+}
