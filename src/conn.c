@@ -41,6 +41,19 @@
 #define ACCEPT_BATCH	64
 #define FREE_KEEP	2048	/* spare buffers and request states kept */
 
+/*
+ * Failures that can come once per connection or per loop turn are
+ * logged through these, at most a line a second each (log_limited()).
+ */
+static struct log_limit conn_ll_epoll = LOG_LIMIT_INIT(LOG_LVL_ERR,
+    "epoll_ctl on a connection");
+static struct log_limit conn_ll_nofd = LOG_LIMIT_INIT(LOG_LVL_CRIT,
+    "accept out of resources");
+static struct log_limit conn_ll_accept = LOG_LIMIT_INIT(LOG_LVL_ERR,
+    "accept");
+static struct log_limit conn_ll_shrank = LOG_LIMIT_INIT(LOG_LVL_WARN,
+    "file shrank while sending");
+
 static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
 static void	 conn_run(struct conn *c);
 static void	 conn_fail(struct conn *c, int status);
@@ -99,7 +112,8 @@ conn_watch(struct conn *c, uint32_t extra)
 		return 0;
 	if (ev_add(worker->loop, &c->io, c->fd, CONN_EVENTS | extra, conn_event,
 	    c) == -1) {
-		log_err("epoll_ctl");
+		log_limited(&conn_ll_epoll, ev_now(worker->loop), errno,
+		    "epoll_ctl");
 		conn_close(c);
 		return -1;
 	}
@@ -183,17 +197,16 @@ conn_accept(struct listener *l)
 				 * stays readable, so accepting again at once
 				 * would spin. Free an idle slot, pause.
 				 */
-				if (ev_now(worker->loop) - worker->last_emfile_log
-				    >= 1000) {
-					log_crit("accept on %s", l->text);
-					worker->last_emfile_log =
-					    ev_now(worker->loop);
-				}
+				log_limited(&conn_ll_nofd, ev_now(worker->loop),
+				    errno, "accept on %s", l->text);
 				conn_close_oldest_idle();
 				worker_accept_pause();
 				return -1;
 			default:
-				log_err("accept on %s", l->text);
+				/* The listener stays readable: this may
+				 * come back every loop turn. */
+				log_limited(&conn_ll_accept, ev_now(worker->loop),
+				    errno, "accept on %s", l->text);
 				return -1;
 			}
 		}
@@ -546,7 +559,8 @@ conn_want_write(struct conn *c, int on)
 	if (!(c->io.events & EPOLLOUT) == !on)
 		return;
 	if (ev_mod(worker->loop, &c->io, CONN_EVENTS | (on ? EPOLLOUT : 0)) == -1)
-		log_err("epoll_ctl");
+		log_limited(&conn_ll_epoll, ev_now(worker->loop), errno,
+		    "epoll_ctl");
 }
 
 /* Returns 1 when the response is out, 0 if the socket is full, -1 if closed. */
@@ -571,7 +585,9 @@ conn_send(struct conn *c)
 			n = sendfile(c->fd, r->fd, &off, count);
 			if (n == 0) {
 				/* The file shrank under us: the framing is lost. */
-				log_warnx("file shrank while sending; closing");
+				log_limited(&conn_ll_shrank,
+				    ev_now(worker->loop), 0,
+				    "file shrank while sending; closing");
 				conn_close(c);
 				return -1;
 			}

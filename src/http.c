@@ -468,6 +468,7 @@ http_respond(struct conn *c)
 	const struct http_req *q = &c->rq->req;
 	const char *buf = c->in + c->in_off;
 	struct resp *r = &c->rq->resp;
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "open");
 	char path[HTTP_PATH_MAX];
 	struct stat st;
 	struct fcache_entry *fe = NULL;
@@ -538,8 +539,12 @@ http_respond(struct conn *c)
 			return;
 		}
 		for (i = 0; i < s->nindex; i++) {
-			snprintf(path + plen, sizeof(path) - plen, "%s",
+			int n = snprintf(path + plen, sizeof(path) - plen, "%s",
 			    s->index[i]);
+
+			/* Cut short, it would be another file's name. */
+			if (n < 0 || (size_t)n >= sizeof(path) - plen)
+				continue;
 			if (http_lookup(site, rootfd, path, &fe, &fd, &st,
 			    &err) == -1) {
 				if (err == ENOENT)
@@ -572,7 +577,8 @@ http_respond(struct conn *c)
 fail_errno:
 	status = file_errno_status(err);
 	if (status >= 500)
-		log_warnx("open %s: %s", path, strerror(err));
+		/* Out of descriptors, this comes with every request. */
+		log_limited(&ll, ev_now(worker->loop), err, "open %s", path);
 fail:
 	http_lookup_done(fe, fd);
 	http_error_site(c, site, status, status == 400);

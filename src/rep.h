@@ -192,6 +192,9 @@ int	 range_closing(char *buf, size_t sz, const char *boundary);
  * Content-Length of the whole multipart/byteranges body for rs: every
  * part header, every part's bytes and the closing delimiter. Exactly
  * what range_part_header() and range_closing() produce plus the data.
+ * Returns -1 when that sum does not fit an off_t (a representation
+ * within a few KB of 2^63 bytes): the caller should then ignore the
+ * Range and send the whole representation (RFC 9110 14.2 allows it).
  */
 off_t	 range_multipart_length(const struct range_set *rs,
 	    const char *boundary, const char *ctype, off_t size);

@@ -226,6 +226,7 @@ serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
 static struct gzcache_entry *
 serve_gzip(const struct stat *st, int fd, const char *path)
 {
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "gzip");
 	int level = worker->conf->compression.level;
 	struct gzcache_entry *e;
 
@@ -241,7 +242,7 @@ serve_gzip(const struct stat *st, int fd, const char *path)
 	if (e == NULL && errno != ESTALE && errno != EFBIG &&
 	    errno != ENOMEM && errno != EINPROGRESS && errno != EAGAIN &&
 	    errno != EMFILE && errno != ENFILE)
-		log_warn("gzip %s", path);
+		log_limited(&ll, ev_now(worker->loop), errno, "gzip %s", path);
 	return e;
 }
 
@@ -405,21 +406,23 @@ serve_buf_seg(struct resp *r, const char *p, size_t len)
 	resp_seg_buf(r, off, len);
 }
 
-/* multipart/byteranges: part headers in resp.buf, data from the file. */
+/*
+ * multipart/byteranges: part headers in resp.buf, data from the file.
+ * boundary and its body's length clen come from the caller, which
+ * checked that the length can be represented.
+ */
 static void
 serve_multipart(struct conn *c, const struct serve_rep *rep,
-    const struct range_set *rs, const char *ctype)
+    const struct range_set *rs, const char *ctype, const char *boundary,
+    off_t clen)
 {
 	struct resp *r = &c->rq->resp;
-	char boundary[RANGE_BOUNDARY_SIZE], part[512], *big;
+	char part[512], *big;
 	size_t i;
 	int n;
 
-	range_boundary(boundary, (uint64_t)getpid(),
-	    worker->requests ^ (++serve_nmultipart << 40));
 	resp_printf(r, "Content-Type: multipart/byteranges; boundary=%s\r\n"
-	    "Content-Length: %lld\r\n", boundary,
-	    (long long)range_multipart_length(rs, boundary, ctype, rep->size));
+	    "Content-Length: %lld\r\n", boundary, (long long)clen);
 	http_head_end(c);
 	for (i = 0; i < rs->n; i++) {
 		n = range_part_header(part, sizeof(part), boundary, ctype,
@@ -456,7 +459,8 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	struct range_set rs;
 	const char *name = strrchr(path, '/'), *ctype;
 	time_t now = ev_time(worker->loop);	/* the Date header's time */
-	char cr[128];
+	char cr[128], boundary[RANGE_BOUNDARY_SIZE];
+	off_t clen = 0;
 	int status = 0, vary, coded;
 	size_t nlen;
 
@@ -538,6 +542,14 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	    rep.etag, rep.mtime < now ? rep.mtime : -1)))
 		status = range_parse(sf.f[SERVE_F_RANGE].p,
 		    sf.f[SERVE_F_RANGE].len, rep.size, &rs);
+	if (status == 206 && rs.n > 1) {
+		range_boundary(boundary, (uint64_t)getpid(),
+		    worker->requests ^ (++serve_nmultipart << 40));
+		/* Past what an off_t holds: ignore the Range, send it all. */
+		if ((clen = range_multipart_length(&rs, boundary, ctype,
+		    rep.size)) < 0)
+			status = 0;
+	}
 	if (status == 416) {
 		range_content_range(cr, sizeof(cr), NULL, rep.size);
 		http_head_begin(c, 416);
@@ -552,7 +564,7 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
 	serve_validators(r, &rep, vary, site, path, now);
 	if (status == 206 && rs.n > 1) {
-		serve_multipart(c, &rep, &rs, ctype);
+		serve_multipart(c, &rep, &rs, ctype, boundary, clen);
 		goto done;
 	}
 	serve_header(r, "Content-Type", ctype);

@@ -58,6 +58,7 @@ static void
 worker_exit(int code)
 {
 	accesslog_flush();
+	log_limit_flush(UINT64_MAX);	/* the counts not yet reported */
 	worker->p.sb->state = SB_FREE;
 	_exit(code);
 }
@@ -110,6 +111,9 @@ worker_listen_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 static void
 worker_accepting(int on)
 {
+	/* Retried after every accept pause: at most a line a second. */
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_ERR,
+	    "epoll_ctl on a listener");
 	size_t i;
 
 	if (worker->accepting == on)
@@ -121,7 +125,8 @@ worker_accepting(int on)
 			/* EPOLLEXCLUSIVE: one worker wakes per new connection. */
 			if (ev_add(worker->loop, &l->io, l->fd,
 			    EPOLLIN | EPOLLEXCLUSIVE, worker_listen_cb, l) == -1)
-				log_err("epoll_ctl %s", l->text);
+				log_limited(&ll, ev_now(worker->loop), errno,
+				    "epoll_ctl %s", l->text);
 		} else
 			ev_del(worker->loop, &l->io);
 	}
@@ -208,6 +213,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 	if (worker->draining)
 		conn_drain_idle(now, WORKER_DRAIN_GRACE_MS);
 	accesslog_flush();
+	log_limit_flush(now);
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
