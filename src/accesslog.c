@@ -9,6 +9,7 @@
  * workers never split each other's lines. The buffer is flushed when
  * nearly full, once a second, and on exit.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,10 @@
 #include "porter.h"
 
 #define ALOG_BUF	65536
-#define ALOG_FIELD	2048	/* longest request line/referer/agent logged */
+
+/* Flushing whenever a worst-case line might not fit must leave room to
+ * gather lines between flushes. */
+_Static_assert(ALOG_BUF >= 2 * ACCESSLOG_LINE_MAX, "access log buffer too small");
 
 static int	 alog_fd = -1;
 static char	 alog_buf[ALOG_BUF];
@@ -42,14 +46,20 @@ accesslog_set_fd(int fd)
 void
 accesslog_flush(void)
 {
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN,
+	    "access log write");
 	size_t off = 0;
 	ssize_t n;
 
 	while (off < alog_len && alog_fd != -1) {
 		n = write(alog_fd, alog_buf + off, alog_len - off);
 		if (n <= 0) {
-			/* Disk full or gone: drop the lines, keep serving. */
-			log_warn("access log write");
+			if (n == -1 && errno == EINTR)
+				continue;
+			/* Disk full or gone: drop the lines, keep serving,
+			 * and say so once a second, not once a flush. */
+			log_limited(&ll, ev_clock_ms(), n == 0 ? EIO : errno,
+			    "access log write");
 			break;
 		}
 		off += (size_t)n;
@@ -57,94 +67,97 @@ accesslog_flush(void)
 	alog_len = 0;
 }
 
-static void
-alog_put(const char *p, size_t len)
+/*
+ * The fields are written into a buffer the caller sized for the worst
+ * case (ACCESSLOG_LINE_MAX), so every copy is bounded by its field's cap.
+ */
+static char *
+alog_put(char *d, const char *p, size_t len)
 {
-	memcpy(alog_buf + alog_len, p, len);
-	alog_len += len;
+	memcpy(d, p, len);
+	return d + len;
 }
 
-/* A quoted field; '"', '\' and control bytes escaped as Apache does. */
-static void
-alog_quoted(const char *p, size_t len)
+/* A quoted field, cut at ACCESSLOG_FIELD_MAX bytes before escaping:
+ * '"' and '\' become two bytes, control and non-ASCII bytes the four of
+ * "\xNN", as Apache does. At most ACCESSLOG_QUOTED_MAX bytes. */
+static char *
+alog_quoted(char *d, const char *p, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
-	if (len > ALOG_FIELD)
-		len = ALOG_FIELD;
-	alog_put("\"", 1);
+	if (len > ACCESSLOG_FIELD_MAX)
+		len = ACCESSLOG_FIELD_MAX;
+	*d++ = '"';
 	if (p == NULL || len == 0)
-		alog_put("-", 1);
+		*d++ = '-';
 	for (i = 0; p != NULL && i < len; i++) {
 		unsigned char ch = (unsigned char)p[i];
 
 		if (ch == '"' || ch == '\\') {
-			alog_buf[alog_len++] = '\\';
-			alog_buf[alog_len++] = (char)ch;
+			*d++ = '\\';
+			*d++ = (char)ch;
 		} else if (ch < 0x20 || ch >= 0x7f) {
-			alog_buf[alog_len++] = '\\';
-			alog_buf[alog_len++] = 'x';
-			alog_buf[alog_len++] = hex[ch >> 4];
-			alog_buf[alog_len++] = hex[ch & 15];
+			*d++ = '\\';
+			*d++ = 'x';
+			*d++ = hex[ch >> 4];
+			*d++ = hex[ch & 15];
 		} else
-			alog_buf[alog_len++] = (char)ch;
+			*d++ = (char)ch;
 	}
-	alog_put("\"", 1);
+	*d++ = '"';
+	return d;
 }
 
-/*
- * The record is the request (its head's spans, buf NULL when no head
- * was read) and the response as sent: nothing here knows the wire.
- */
-void
-accesslog_write(const struct request *rq, const struct resp *r)
+static char *
+alog_num(char *d, uint64_t v)
 {
-	const struct http_req *q = rq->h;
-	const char *buf = rq->buf;
-	char addr[NET_ADDRSTRLEN], num[24];
-	const char *t;
-	uint64_t body;
-	size_t n;
+	char num[ACCESSLOG_NUM_MAX + 1];
 
+	return alog_put(d, num, util_u64toa(v, num));
+}
+
+size_t
+accesslog_format(char *dst, size_t cap, const struct accesslog_rec *rec)
+{
+	char addr[NET_ADDRSTRLEN], *d = dst;
+	const char *t;
+
+	if (cap < ACCESSLOG_LINE_MAX)
+		return 0;
+	net_addr_format(rec->peer, addr, sizeof(addr), 0);
+	d = alog_put(d, addr, strnlen(addr, sizeof(addr) - 1));
+	d = alog_put(d, " - - ", 5);
+	t = util_log_time(rec->time);
+	d = alog_put(d, t, strnlen(t, UTIL_LOG_TIME_SIZE - 1));
+	*d++ = ' ';
+	d = alog_quoted(d, rec->line, rec->line_len);
+	*d++ = ' ';
+	d = alog_num(d, (uint64_t)rec->status);
+	*d++ = ' ';
+	if (rec->bytes == 0)
+		*d++ = '-';
+	else
+		d = alog_num(d, rec->bytes);
+	*d++ = ' ';
+	d = alog_quoted(d, rec->referer, rec->referer_len);
+	*d++ = ' ';
+	d = alog_quoted(d, rec->agent, rec->agent_len);
+	*d++ = ' ';
+	d = alog_num(d, (uint64_t)net_addr_port(rec->peer));
+	*d++ = '\n';
+	return (size_t)(d - dst);
+}
+
+void
+accesslog_append(const struct accesslog_rec *rec)
+{
 	if (alog_fd == -1)
 		return;
-	/* Room for the worst case: four escaped fields and the rest. */
-	if (alog_len > ALOG_BUF - (4 * ALOG_FIELD + 512))
+	/* Room for the worst case, whatever this line turns out to be. */
+	if (alog_len > ALOG_BUF - ACCESSLOG_LINE_MAX)
 		accesslog_flush();
-
-	net_addr_format(rq->peer, addr, sizeof(addr), 0);
-	alog_put(addr, strlen(addr));
-	alog_put(" - - ", 5);
-	t = util_log_time(rq->now);
-	alog_put(t, strlen(t));
-	alog_put(" ", 1);
-	alog_quoted(buf != NULL && q->line_len ? buf : NULL, q->line_len);
-	alog_put(" ", 1);
-	n = util_u64toa((uint64_t)r->status, num);
-	alog_put(num, n);
-	alog_put(" ", 1);
-	body = r->sent > r->hdr_len ? r->sent - r->hdr_len : 0;
-	if (body == 0)
-		alog_put("-", 1);
-	else {
-		n = util_u64toa(body, num);
-		alog_put(num, n);
-	}
-	alog_put(" ", 1);
-	if (buf != NULL && q->head_len)
-		alog_quoted(buf + q->known[HTTP_H_REFERER].off,
-		    q->known[HTTP_H_REFERER].len);
-	else
-		alog_quoted(NULL, 0);
-	alog_put(" ", 1);
-	if (buf != NULL && q->head_len)
-		alog_quoted(buf + q->known[HTTP_H_USER_AGENT].off,
-		    q->known[HTTP_H_USER_AGENT].len);
-	else
-		alog_quoted(NULL, 0);
-	alog_put(" ", 1);
-	n = util_u64toa((uint64_t)net_addr_port(rq->peer), num);
-	alog_put(num, n);
-	alog_put("\n", 1);
+	alog_len += accesslog_format(alog_buf + alog_len, ALOG_BUF - alog_len,
+	    rec);
 }

@@ -363,7 +363,7 @@ cond_format_date(time_t t, char buf[COND_DATE_SIZE])
 	/* Dates before 1970 are HTTP-dates too (wget sets a file's time
 	 * from Last-Modified); only four-digit years fit the format. */
 	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 ||
-	    tm.tm_year + 1900 > 9999)
+	    tm.tm_year > 9999 - 1900)
 		return 0;
 	/* By hand rather than strftime(): names must not follow a locale. */
 	memcpy(b, cond_wday_short[tm.tm_wday], 3);

@@ -50,7 +50,6 @@ static struct {
 	int		 accepting;
 	int		 draining;
 	long		 accept_timer;
-	uint64_t	 last_emfile_log;
 	size_t		 nconns;
 	uint64_t	 requests;
 	struct conn_list lists[CONN_T__COUNT];
@@ -61,6 +60,21 @@ static struct {
 	struct conn	*queue_head;	/* to answer at the end of the batch */
 	struct conn	*queue_tail;
 } core;
+
+/*
+ * Failures that can come once per connection or per loop turn are
+ * logged through these, at most a line a second each (log_limited()).
+ */
+static struct log_limit conn_ll_epoll = LOG_LIMIT_INIT(LOG_LVL_ERR,
+    "epoll_ctl on a connection");
+static struct log_limit conn_ll_nofd = LOG_LIMIT_INIT(LOG_LVL_CRIT,
+    "accept out of resources");
+static struct log_limit conn_ll_accept = LOG_LIMIT_INIT(LOG_LVL_ERR,
+    "accept");
+static struct log_limit conn_ll_shrank = LOG_LIMIT_INIT(LOG_LVL_WARN,
+    "file shrank while sending");
+static struct log_limit conn_ll_listen = LOG_LIMIT_INIT(LOG_LVL_ERR,
+    "epoll_ctl on a listener");
 
 static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
 
@@ -181,7 +195,8 @@ conn_watch(struct conn *c, uint32_t extra)
 		return 0;
 	if (ev_add(core.loop, &c->io, c->xio.fd, CONN_EVENTS | extra,
 	    conn_event, c) == -1) {
-		log_err("epoll_ctl");
+		log_limited(&conn_ll_epoll, ev_now(core.loop), errno,
+		    "epoll_ctl");
 		conn_close(c);
 		return -1;
 	}
@@ -201,7 +216,8 @@ conn_want_write(struct conn *c, int on)
 	if (!(c->io.events & EPOLLOUT) == !on)
 		return;
 	if (ev_mod(core.loop, &c->io, CONN_EVENTS | (on ? EPOLLOUT : 0)) == -1)
-		log_err("epoll_ctl");
+		log_limited(&conn_ll_epoll, ev_now(core.loop), errno,
+		    "epoll_ctl");
 }
 
 /* ---- buffers ---------------------------------------------------------- */
@@ -283,16 +299,16 @@ conn_accept(struct listener *l)
 				 * stays readable, so accepting again at once
 				 * would spin. Free an idle slot, pause.
 				 */
-				if (ev_now(core.loop) - core.last_emfile_log
-				    >= 1000) {
-					log_crit("accept on %s", l->text);
-					core.last_emfile_log = ev_now(core.loop);
-				}
+				log_limited(&conn_ll_nofd, ev_now(core.loop),
+				    errno, "accept on %s", l->text);
 				conn_close_oldest_idle();
 				conn_accept_pause();
 				return -1;
 			default:
-				log_err("accept on %s", l->text);
+				/* The listener stays readable: this may
+				 * come back every loop turn. */
+				log_limited(&conn_ll_accept, ev_now(core.loop),
+				    errno, "accept on %s", l->text);
 				return -1;
 			}
 		}
@@ -355,9 +371,11 @@ conn_accepting(int on)
 
 		if (on) {
 			/* EPOLLEXCLUSIVE: one worker wakes per new connection. */
+			/* Retried after every accept pause: at most a line a second. */
 			if (ev_add(core.loop, &l->io, l->fd,
 			    EPOLLIN | EPOLLEXCLUSIVE, conn_listen_cb, l) == -1)
-				log_err("epoll_ctl %s", l->text);
+				log_limited(&conn_ll_listen, ev_now(core.loop),
+				    errno, "epoll_ctl %s", l->text);
 		} else
 			ev_del(core.loop, &l->io);
 	}
@@ -526,7 +544,8 @@ conn_send(struct conn *c, struct resp *r, int closing)
 				    count < s->len - r->cur_done ? XPRT_MORE : 0);
 			if (n == IO_CLOSED) {
 				/* The file shrank under us: the framing is lost. */
-				log_warnx("file shrank while sending; closing");
+				log_limited(&conn_ll_shrank, ev_now(core.loop), 0,
+				    "file shrank while sending; closing");
 				conn_close(c);
 				return -1;
 			}

@@ -20,6 +20,7 @@ struct ev_loop {
 	int		 epfd;
 	int		 maxevents;
 	int		 stop;
+	int		 busy;		/* poll, do not sleep, next turn */
 	uint64_t	 now;
 	time_t		 time;		/* the time of day, with now */
 	long		 next_id;
@@ -151,6 +152,12 @@ ev_set_hook(struct ev_loop *loop, ev_hook_cb *cb, void *arg)
 	loop->hook_arg = arg;
 }
 
+void
+ev_busy(struct ev_loop *loop)
+{
+	loop->busy = 1;
+}
+
 uint64_t
 ev_now(struct ev_loop *loop)
 {
@@ -197,6 +204,9 @@ ev_run(struct ev_loop *loop)
 			timeout = loop->timers->when > now ?
 			    (int)(loop->timers->when - now) : 0;
 		}
+		if (loop->busy)
+			timeout = 0;
+		loop->busy = 0;
 		n = epoll_wait(loop->epfd, loop->events, loop->maxevents, timeout);
 		if (n == -1 && errno != EINTR)
 			return -1;

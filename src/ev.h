@@ -44,6 +44,12 @@ void		 ev_timer_del(struct ev_loop *, long id);
 
 /* Called after each batch of events, before the loop sleeps again. */
 void		 ev_set_hook(struct ev_loop *, ev_hook_cb *, void *arg);
+/*
+ * The caller has work left for later turns (a hook doing a job in
+ * slices): the next epoll_wait() only polls, it does not sleep. Good for
+ * one turn; call again each turn while work remains.
+ */
+void		 ev_busy(struct ev_loop *);
 
 /* Monotonic milliseconds, and the time of day in seconds, both sampled
  * once per loop turn: every response of a turn agrees on the time. */

@@ -270,14 +270,17 @@ fcache_watch(size_t site, const char *dir)
 {
 	char abs[4200];
 	size_t i;
-	int wd;
+	int wd, n;
 
 	for (i = 0; i < fc.nwatches; i++)
 		if (fc.watches[i].site == site && strcmp(fc.watches[i].dir, dir) == 0)
 			return 0;
 	if (fc.nwatches == FCACHE_MAX_WATCHES)
 		return -1;
-	snprintf(abs, sizeof(abs), "%s%s", fc.conf->sites[site].root, dir);
+	/* Cut short, it would name (and watch) some other directory. */
+	n = snprintf(abs, sizeof(abs), "%s%s", fc.conf->sites[site].root, dir);
+	if (n < 0 || (size_t)n >= sizeof(abs))
+		return -1;
 	if ((wd = inotify_add_watch(fc.ifd, abs, FCACHE_WATCH_MASK)) == -1)
 		return -1;
 	/* Two paths to one directory (a bind mount): invalidation would miss one. */

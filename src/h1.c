@@ -423,6 +423,37 @@ h1_head_done(struct conn *c)
 
 /* ---- after the response ------------------------------------------------- */
 
+/*
+ * The access log's record: the request line and two fields of the head
+ * (buf is NULL when no head was read, as for a 408), the status and
+ * the body bytes sent.
+ */
+static void
+h1_log(struct conn *c)
+{
+	const struct request *q = &c->rq->q;
+	const struct http_req *h = q->h;
+	const struct resp *r = &c->rq->resp;
+	struct accesslog_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.peer = q->peer;
+	rec.time = q->now;
+	if (q->buf != NULL && h->line_len) {
+		rec.line = q->buf;
+		rec.line_len = h->line_len;
+	}
+	rec.status = r->status;
+	rec.bytes = r->sent > r->hdr_len ? r->sent - r->hdr_len : 0;
+	if (q->buf != NULL && h->head_len) {
+		rec.referer = q->buf + h->known[HTTP_H_REFERER].off;
+		rec.referer_len = h->known[HTTP_H_REFERER].len;
+		rec.agent = q->buf + h->known[HTTP_H_USER_AGENT].off;
+		rec.agent_len = h->known[HTTP_H_USER_AGENT].len;
+	}
+	accesslog_append(&rec);
+}
+
 /* The response is out: log it, then keep-alive, linger or close. */
 static void
 h1_finish_request(struct conn *c)
@@ -430,7 +461,7 @@ h1_finish_request(struct conn *c)
 	struct resp *r = &c->rq->resp;
 	int clean;
 
-	accesslog_write(&c->rq->q, r);
+	h1_log(c);
 	conn_count_request(r->sent);
 	if (c->io.events & EPOLLOUT)
 		conn_want_write(c, 0);

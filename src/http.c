@@ -21,17 +21,19 @@
 
 #define HTTP_PATH_MAX	4096
 
-/* The worker's configuration and site roots (http_init). */
+/* The worker's configuration, site roots and loop (http_init). */
 static struct {
 	const struct conf *conf;
 	const int	*rootfds;
+	struct ev_loop	*loop;		/* its clock, for rate-limited logs */
 } http;
 
 void
-http_init(const struct conf *conf, const int *rootfds)
+http_init(const struct conf *conf, const int *rootfds, struct ev_loop *loop)
 {
 	http.conf = conf;
 	http.rootfds = rootfds;
+	http.loop = loop;
 }
 
 static void
@@ -208,6 +210,7 @@ http_respond(const struct request *q, struct resp *r)
 {
 	const struct http_req *h = q->h;
 	const char *buf = q->buf;
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "open");
 	char path[HTTP_PATH_MAX];
 	struct stat st;
 	struct fcache_entry *fe = NULL;
@@ -269,8 +272,12 @@ http_respond(const struct request *q, struct resp *r)
 			return;
 		}
 		for (i = 0; i < site.conf->nindex; i++) {
-			snprintf(path + plen, sizeof(path) - plen, "%s",
+			int n = snprintf(path + plen, sizeof(path) - plen, "%s",
 			    site.conf->index[i]);
+
+			/* Cut short, it would be another file's name. */
+			if (n < 0 || (size_t)n >= sizeof(path) - plen)
+				continue;
 			if (fcache_lookup(site.idx, site.rootfd, path, &fe, &fd,
 			    &st, &err) == -1) {
 				if (err == ENOENT)
@@ -307,7 +314,8 @@ http_respond(const struct request *q, struct resp *r)
 fail_errno:
 	status = file_errno_status(err);
 	if (status >= 500)
-		log_warnx("open %s: %s", path, strerror(err));
+		/* Out of descriptors, this comes with every request. */
+		log_limited(&ll, ev_now(http.loop), err, "open %s", path);
 fail:
 	fcache_lookup_done(fe, fd);
 	if (status == 400)

@@ -81,7 +81,11 @@ http_chunked_skip(struct http_chunked *c, const char *buf, size_t len,
 				n = c->remaining;
 			i += n;
 			c->remaining -= n;
-			c->total += n;
+			/* Saturates at INT64_MAX: callers compare it with
+			 * an int64_t limit, where a wrap would pass. */
+			if (__builtin_add_overflow(c->total, (uint64_t)n,
+			    &c->total) || c->total > (uint64_t)INT64_MAX)
+				c->total = (uint64_t)INT64_MAX;
 			if (c->remaining == 0)
 				c->state = C_DATA_CR;
 			continue;

@@ -126,8 +126,8 @@ void	 http_chunked_init(struct http_chunked *c);
 /*
  * Consume up to len bytes of a chunked body. Returns the bytes consumed
  * (>= 0) and sets *done once the last chunk and trailers are through;
- * returns -1 on malformed framing. c->total grows as data goes by, so
- * the caller can enforce a body limit.
+ * returns -1 on malformed framing. c->total grows as data goes by, up
+ * to INT64_MAX where it stays, so the caller can enforce a body limit.
  */
 ssize_t	 http_chunked_skip(struct http_chunked *c, const char *buf,
 	    size_t len, int *done);

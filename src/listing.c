@@ -223,8 +223,9 @@ listing_put_mtime(struct listing_buf *b, time_t t)
 		listing_puts(b, "<td></td>");
 		return;
 	}
-	listing_printf(b, "<td>%04d-%02d-%02d %02d:%02d</td>",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	/* long: a far-future mtime's tm_year + 1900 overflows an int. */
+	listing_printf(b, "<td>%04ld-%02d-%02d %02d:%02d</td>",
+	    (long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min);
 }
 

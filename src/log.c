@@ -6,9 +6,16 @@
  * log_warnx() does not; fatal()/fatalx() exit and are for start-up only.
  * When stderr is the journal (JOURNAL_STREAM names it), each line starts
  * with the sd-daemon "<N>" priority and no time stamp: journald adds it.
+ *
+ * A failure that can repeat for every request or every loop turn (a full
+ * disk under the access log, accept() out of descriptors) goes through
+ * log_limited(): one line a second per call site, and a count of the
+ * ones left out, so a flood of failures cannot become a flood of log
+ * lines that fills the disk in turn.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +29,8 @@ static int	 log_fd = STDERR_FILENO;
 static int	 log_journal;	/* prefix "<N>" instead of a time stamp */
 static int	 log_min = LOG_LVL_INFO;
 static char	*log_path;	/* NULL: stderr */
+/* Limiters that left lines out since their last line: to be counted. */
+static struct log_limit *log_pending;
 
 static const char *const log_names[] = {
 	[LOG_LVL_CRIT] = "crit", [LOG_LVL_ERR] = "error",
@@ -163,10 +172,19 @@ log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;	/* truncated: keep the newline */
-	/* Newlines inside a message would forge log lines. */
-	for (size_t i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
+	/*
+	 * Messages may quote a request (a decoded path): newlines inside
+	 * one would forge log lines, other control bytes (ESC) would drive
+	 * the terminal of whoever reads the log. In place: the bound holds.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch == '\n' || ch == '\r')
 			line[i] = ' ';
+		else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			line[i] = '?';
+	}
 	line[n++] = '\n';
 	(void)!write(log_fd, line, n);
 }
@@ -194,6 +212,91 @@ LOG_FN(log_warnx, LOG_LVL_WARN, 0)
 LOG_FN(log_notice, LOG_LVL_NOTICE, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+
+static void PRINTF(2, 3)
+log_write(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* The end of the second that starts at now_ms; UINT64_MAX stays put. */
+static uint64_t
+log_limit_until(uint64_t now_ms)
+{
+	uint64_t until;
+
+	if (__builtin_add_overflow(now_ms, (uint64_t)LOG_LIMIT_MS, &until))
+		return UINT64_MAX;
+	return until;
+}
+
+void
+log_limited(struct log_limit *ll, uint64_t now_ms, int errnum,
+    const char *fmt, ...)
+{
+	char msg[1024];
+	int saved = errno;
+	va_list ap;
+
+	if (ll->ll_level > log_min)
+		return;
+	if (ll->ll_started && now_ms < ll->ll_until) {
+		ll->ll_suppressed++;
+		if (!ll->ll_pending) {
+			ll->ll_pending = 1;
+			ll->ll_next = log_pending;
+			log_pending = ll;
+		}
+		errno = saved;
+		return;
+	}
+	/* Formatted here: the count goes after the error string. */
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	if (ll->ll_suppressed > 0)
+		log_write(ll->ll_level, "%s%s%s (%" PRIu64
+		    " similar messages suppressed)", msg, errnum ? ": " : "",
+		    errnum ? strerror(errnum) : "", ll->ll_suppressed);
+	else
+		log_write(ll->ll_level, "%s%s%s", msg, errnum ? ": " : "",
+		    errnum ? strerror(errnum) : "");
+	ll->ll_started = 1;
+	ll->ll_until = log_limit_until(now_ms);
+	ll->ll_suppressed = 0;
+	errno = saved;
+}
+
+void
+log_limit_flush(uint64_t now_ms)
+{
+	struct log_limit **pp = &log_pending, *ll;
+	int saved = errno;
+
+	while ((ll = *pp) != NULL) {
+		if (ll->ll_suppressed > 0 && now_ms < ll->ll_until) {
+			pp = &ll->ll_next;	/* its second is not over */
+			continue;
+		}
+		*pp = ll->ll_next;
+		ll->ll_next = NULL;
+		ll->ll_pending = 0;
+		if (ll->ll_suppressed == 0)
+			continue;	/* counted in a line since */
+		log_write(ll->ll_level, "%s: %" PRIu64
+		    " similar messages suppressed", ll->ll_what,
+		    ll->ll_suppressed);
+		/* That was this second's line. */
+		ll->ll_until = log_limit_until(now_ms);
+		ll->ll_suppressed = 0;
+	}
+	errno = saved;
+}
 
 void
 fatal(int code, const char *fmt, ...)

@@ -151,6 +151,40 @@ void	 log_notice(const char *, ...) PRINTF(1, 2);
 void	 log_info(const char *, ...) PRINTF(1, 2);
 void	 log_debug(const char *, ...) PRINTF(1, 2);
 void	 fatal(int code, const char *, ...) PRINTF(2, 3) __attribute__((noreturn));
+
+/*
+ * Rate-limited logging for failures that can repeat for every request or
+ * loop turn. Each call site owns one static struct log_limit:
+ *
+ *	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "access log write");
+ *	log_limited(&ll, ev_now(loop), errno, "access log write");
+ *
+ * log_limited() writes the line (fmt, then ": strerror(errnum)" unless
+ * errnum is 0) at ll's level if no line of ll was written in the last
+ * LOG_LIMIT_MS milliseconds of now_ms (a monotonic clock, e.g. ev_now()),
+ * else only counts it. The count goes at the end of the next line of ll
+ * as "(N similar messages suppressed)", or, if no failure comes to carry
+ * it, log_limit_flush() writes "<what>: N similar messages suppressed"
+ * once the second is over: workers call it every tick, and with
+ * UINT64_MAX on their way out. Both keep errno; ll stays the caller's
+ * (static storage: log.c keeps a pointer to it while a count is pending).
+ */
+#define LOG_LIMIT_MS	1000
+
+struct log_limit {
+	int		 ll_level;	/* LOG_LVL_* */
+	const char	*ll_what;	/* names the failure in the count line */
+	int		 ll_started;	/* a line was written */
+	int		 ll_pending;	/* in log.c's list of counts to report */
+	uint64_t	 ll_until;	/* ms: before this, count instead of write */
+	uint64_t	 ll_suppressed;
+	struct log_limit *ll_next;
+};
+#define LOG_LIMIT_INIT(level, what)	{ (level), (what), 0, 0, 0, 0, NULL }
+
+void	 log_limited(struct log_limit *ll, uint64_t now_ms, int errnum,
+	    const char *fmt, ...) PRINTF(4, 5);
+void	 log_limit_flush(uint64_t now_ms);
 void	 fatalx(int code, const char *, ...) PRINTF(2, 3) __attribute__((noreturn));
 
 /* ---- util.c ------------------------------------------------------------ */
@@ -160,8 +194,15 @@ void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xrealloc(void *, size_t);
 char	*xstrdup(const char *);
-/* "[21/Nov/2026:06:00:00 +0000]", formatted once per second. */
+/*
+ * "[21/Nov/2026:06:00:00 +0000]", formatted once per second into a
+ * static buffer of UTIL_LOG_TIME_SIZE bytes: never longer than
+ * UTIL_LOG_TIME_SIZE - 1 characters, whatever the year.
+ */
+#define UTIL_LOG_TIME_SIZE	40
 const char *util_log_time(time_t t);
+/* Decimal digits of v and a NUL into buf (at least 21 bytes); returns
+ * the number of digits, 1 to 20. */
 size_t	 util_u64toa(uint64_t v, char *buf);
 
 /* ---- mime.c ------------------------------------------------------------ */
@@ -461,8 +502,9 @@ struct site {
 	int		 rootfd;	/* -1: the root could not be opened */
 };
 
-/* conf and one open root per conf->sites[] (the worker's). */
-void	 http_init(const struct conf *conf, const int *rootfds);
+/* conf, one open root per conf->sites[] and the loop (the worker's). */
+void	 http_init(const struct conf *conf, const int *rootfds,
+	    struct ev_loop *loop);
 /*
  * Build the response to q into r (status, fields, body). A method
  * porter does not know is 501, one it knows but does not allow 405 with
@@ -521,7 +563,13 @@ void	 fcache_lookup_done(struct fcache_entry *fe, int fd);
  * (fcache_lookup()) in every case. serve_error_page() returns 1 if it
  * built the site's own page for status, 0 to use the built-in one.
  */
-void	 serve_init(const struct conf *conf);
+void	 serve_init(const struct conf *conf, struct ev_loop *loop);
+/*
+ * Run background gzip jobs for up to budget input bytes (GZCACHE_SLICE
+ * per loop turn; 0 runs none); returns the jobs left: the worker's loop
+ * then polls instead of sleeping.
+ */
+size_t	 serve_background(size_t budget);
 int	 serve_file(const struct request *q, struct resp *r,
 	    const struct site *site, struct fcache_entry *fe, int fd,
 	    const struct stat *st, const char *path);
@@ -532,11 +580,49 @@ int	 serve_error_page(const struct request *q, struct resp *r,
 
 /* ---- accesslog.c ------------------------------------------------------- */
 
+/*
+ * Lines are built in a fixed buffer, so their size must be bounded by
+ * construction: the request line, Referer and User-Agent are cut at
+ * ACCESSLOG_FIELD_MAX bytes, and escaping turns each byte into at most
+ * four ("\xNN"); addresses, the time and numbers have fixed maxima.
+ */
+#define ACCESSLOG_FIELD_MAX	2048
+#define ACCESSLOG_QUOTED_MAX	(2 + 4 * ACCESSLOG_FIELD_MAX)
+#define ACCESSLOG_NUM_MAX	20	/* digits of a uint64_t */
+#define ACCESSLOG_LINE_MAX						\
+	((NET_ADDRSTRLEN - 1) + 5 /* " - - " */ + (UTIL_LOG_TIME_SIZE - 1) +	\
+	 3 * (1 + ACCESSLOG_QUOTED_MAX) + 3 * (1 + ACCESSLOG_NUM_MAX) + 1)
+
+/* One access-log line's fields. Strings are (p, len) in the caller's
+ * memory, p == NULL for "-"; any bytes may occur in them. */
+struct accesslog_rec {
+	const struct sockaddr *peer;	/* the client's address and port */
+	time_t		 time;
+	const char	*line;		/* the request line */
+	size_t		 line_len;
+	int		 status;
+	uint64_t	 bytes;		/* body bytes sent; 0 is logged as "-" */
+	const char	*referer;
+	size_t		 referer_len;
+	const char	*agent;
+	size_t		 agent_len;
+};
+
 void	 accesslog_init(int fd);
 void	 accesslog_set_fd(int fd);
-/* One line for q answered with r (Combined Log Format + client port). */
-void	 accesslog_write(const struct request *q, const struct resp *r);
+/* Log rec (h1.c builds it from a request and its response): buffered;
+ * written by accesslog_flush() or when the buffer might not hold one
+ * more line. A failed write drops the buffered lines and is logged at
+ * most once a second (log_limited()). */
+void	 accesslog_append(const struct accesslog_rec *rec);
 void	 accesslog_flush(void);
+/*
+ * Format rec as one line, newline included, into dst. Writes nothing and
+ * returns 0 if cap < ACCESSLOG_LINE_MAX; else returns the line's length,
+ * never more than ACCESSLOG_LINE_MAX. No NUL is added.
+ */
+size_t	 accesslog_format(char *dst, size_t cap,
+	    const struct accesslog_rec *rec);
 
 /* ---- systemd.c (the only file that talks to sd-daemon) ------------------- */
 

@@ -221,16 +221,28 @@ off_t
 range_multipart_length(const struct range_set *rs, const char *boundary,
     const char *ctype, off_t size)
 {
-	off_t	 total = 0;
+	off_t	 total = 0, len;
 	size_t	 k;
+	int	 n;
 
-	/* Measured with the same formatting that produces the bytes, so
-	 * the Content-Length cannot drift from the body. */
+	/*
+	 * Measured with the same formatting that produces the bytes, so
+	 * the Content-Length cannot drift from the body. Near 2^63 bytes
+	 * the sum of the parts and their headers can pass what an off_t
+	 * holds: the client chose the ranges, so every step is checked.
+	 */
 	for (k = 0; k < rs->n; k++) {
-		total += range_part_header(NULL, 0, boundary, ctype,
-		    &rs->r[k], size);
-		total += rs->r[k].end - rs->r[k].start + 1;
+		if ((n = range_part_header(NULL, 0, boundary, ctype,
+		    &rs->r[k], size)) < 0 ||
+		    __builtin_add_overflow(total, (off_t)n, &total))
+			return -1;
+		if (__builtin_sub_overflow(rs->r[k].end, rs->r[k].start, &len) ||
+		    __builtin_add_overflow(len, (off_t)1, &len) ||
+		    __builtin_add_overflow(total, len, &total))
+			return -1;
 	}
-	total += range_closing(NULL, 0, boundary);
+	if ((n = range_closing(NULL, 0, boundary)) < 0 ||
+	    __builtin_add_overflow(total, (off_t)n, &total))
+		return -1;
 	return total;
 }

@@ -192,6 +192,9 @@ int	 range_closing(char *buf, size_t sz, const char *boundary);
  * Content-Length of the whole multipart/byteranges body for rs: every
  * part header, every part's bytes and the closing delimiter. Exactly
  * what range_part_header() and range_closing() produce plus the data.
+ * Returns -1 when that sum does not fit an off_t (a representation
+ * within a few KB of 2^63 bytes): the caller should then ignore the
+ * Range and send the whole representation (RFC 9110 14.2 allows it).
  */
 off_t	 range_multipart_length(const struct range_set *rs,
 	    const char *boundary, const char *ctype, off_t size);
@@ -302,6 +305,17 @@ int	 listing_html(int dirfd, const char *urlpath, listing_follow_fn follow,
 #define GZCACHE_MAX_BYTES	(16 * 1024 * 1024)	/* a sensible default */
 #define GZCACHE_MAX_FILE	(4 * 1024 * 1024)	/* a sensible default */
 #define GZCACHE_MAX_ENTRIES	1024
+/*
+ * Bytes of input compressed per event-loop turn, at most, by each of
+ * the two ways of compressing (inline for requests, background jobs).
+ * About 1.5-2 ms of zlib level 6 on a slow core, which keeps the p99 of
+ * other clients within 2x of an idle server's: a 4 MiB file compressed
+ * in one go held the loop for 180 ms, and every other client with it.
+ */
+#define GZCACHE_SLICE		(32 * 1024)
+/* Background jobs per cache; each holds an fd, zlib's state (about
+ * 270 KiB at level 6) and up to deflateBound(max_file_size) of output. */
+#define GZCACHE_MAX_JOBS	2
 
 struct gzcache;
 
@@ -369,6 +383,35 @@ struct gzcache_entry *gzcache_put(struct gzcache *c, const struct stat *st,
 /* The same from memory: buf holds the file's st->st_size bytes. */
 struct gzcache_entry *gzcache_put_buf(struct gzcache *c,
 	    const struct stat *st, int level, const void *buf);
+
+/*
+ * What a request should call: never compresses more than GZCACHE_SLICE
+ * bytes per loop turn (gzcache_run() marks the turns). A hit returns
+ * the entry, with a reference the caller owns. A miss whose file fits
+ * in what is left of this turn's GZCACHE_SLICE is compressed now, as
+ * gzcache_put() does. A bigger one becomes a background job that reads
+ * its own dup of fd (F_DUPFD_CLOEXEC; the caller's fd is untouched and
+ * may be closed) and is compressed a slice per gzcache_run(); this call
+ * then returns NULL with errno EINPROGRESS (started, or already running
+ * for this version and level; a job for an older version of the file
+ * is dropped), and the caller sends identity. Other NULL returns:
+ * EAGAIN (GZCACHE_MAX_JOBS jobs already run), EBADF, EMFILE, and
+ * gzcache_put()'s errors. A job's result enters the cache like
+ * gzcache_put()'s, after the same fstat() check; a job that fails
+ * (ESTALE, a read error) just ends, and the next request starts over.
+ */
+struct gzcache_entry *gzcache_fetch(struct gzcache *c, const struct stat *st,
+	    int level, int fd);
+/*
+ * Once per event-loop turn: renew the inline allowance of
+ * gzcache_fetch() and give background jobs at most budget bytes of
+ * input (in turn: a job whose slice is spent goes to the back). budget
+ * 0 runs no job. Returns the number of jobs still pending: non-zero
+ * means call again soon, without waiting for an event.
+ */
+size_t	 gzcache_run(struct gzcache *c, size_t budget);
+/* Background jobs pending, for tests and statistics. */
+size_t	 gzcache_jobs(const struct gzcache *c);
 
 /*
  * References: every entry returned by gzcache_get()/gzcache_put() must

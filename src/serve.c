@@ -87,14 +87,25 @@ struct serve_rep {
  */
 static struct {
 	const struct conf *conf;
+	struct ev_loop	*loop;		/* its clock, for rate-limited logs */
 	struct gzcache	*gz;		/* made on first use */
 	uint64_t	 nmultipart;
 } serve;
 
 void
-serve_init(const struct conf *conf)
+serve_init(const struct conf *conf, struct ev_loop *loop)
 {
 	serve.conf = conf;
+	serve.loop = loop;
+}
+
+/* A slice of the background gzip jobs; how many are left. */
+size_t
+serve_background(size_t budget)
+{
+	if (serve.gz == NULL)
+		return 0;
+	return gzcache_run(serve.gz, budget);
 }
 
 /*
@@ -235,22 +246,32 @@ serve_sibling(const struct site *site, const char *path, int coding, const struc
 	return fd;
 }
 
-/* The gzip form of this version of the file, from the worker's cache. */
+/*
+ * The gzip form of this version of the file, from the worker's cache;
+ * NULL sends identity. A file too big to compress within this loop
+ * turn's slice is compressed in the background (gzcache_fetch()):
+ * identity until that is done, rather than a stalled loop.
+ */
 static struct gzcache_entry *
 serve_gzip(const struct stat *st, int fd, const char *path)
 {
+	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "gzip");
 	int level = serve.conf->compression.level;
 	struct gzcache_entry *e;
 
 	if (serve.gz == NULL && (serve.gz = gzcache_create(GZCACHE_MAX_BYTES,
 	    GZCACHE_MAX_FILE)) == NULL)
 		return NULL;
-	if ((e = gzcache_get(serve.gz, st, level)) != NULL)
-		return e;
-	e = gzcache_put(serve.gz, st, level, fd);
-	/* ESTALE: changed while being read; the next request sees it. */
-	if (e == NULL && errno != ESTALE && errno != EFBIG && errno != ENOMEM)
-		log_warn("gzip %s", path);
+	e = gzcache_fetch(serve.gz, st, level, fd);
+	/*
+	 * ESTALE: changed while being read; the next request sees it.
+	 * EINPROGRESS, EAGAIN: a job runs, or too many do. EMFILE, ENFILE:
+	 * no fd for a job; accepting says so already, once, not per request.
+	 */
+	if (e == NULL && errno != ESTALE && errno != EFBIG &&
+	    errno != ENOMEM && errno != EINPROGRESS && errno != EAGAIN &&
+	    errno != EMFILE && errno != ENFILE)
+		log_limited(&ll, ev_now(serve.loop), errno, "gzip %s", path);
 	return e;
 }
 
@@ -414,19 +435,22 @@ serve_buf_seg(struct resp *r, const char *p, size_t len)
 	resp_seg_buf(r, off, len);
 }
 
-/* multipart/byteranges: part headers in resp.buf, data from the file. */
+/*
+ * multipart/byteranges: part headers in resp.buf, data from the file.
+ * boundary and its body's length clen come from the caller, which
+ * checked that the length can be represented.
+ */
 static void
 serve_multipart(struct resp *r, const struct serve_rep *rep,
-    const struct range_set *rs, const char *ctype)
+    const struct range_set *rs, const char *ctype, const char *boundary,
+    off_t clen)
 {
-	char boundary[RANGE_BOUNDARY_SIZE], part[512], *big;
+	char part[512], *big;
 	size_t i;
 	int n;
 
-	range_boundary(boundary, (uint64_t)getpid(), ++serve.nmultipart);
 	resp_printf(r, "Content-Type: multipart/byteranges; boundary=%s\r\n"
-	    "Content-Length: %lld\r\n", boundary,
-	    (long long)range_multipart_length(rs, boundary, ctype, rep->size));
+	    "Content-Length: %lld\r\n", boundary, (long long)clen);
 	resp_head_done(r);
 	for (i = 0; i < rs->n; i++) {
 		n = range_part_header(part, sizeof(part), boundary, ctype,
@@ -461,7 +485,8 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 	struct range_set rs;
 	const char *name = strrchr(path, '/'), *ctype;
 	time_t now = q->now;	/* the Date header's time */
-	char cr[128];
+	char cr[128], boundary[RANGE_BOUNDARY_SIZE];
+	off_t clen = 0;
 	int status = 0, vary, coded;
 	size_t nlen;
 
@@ -541,6 +566,13 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 	    rep.etag, rep.mtime < now ? rep.mtime : -1)))
 		status = range_parse(sf.f[SERVE_F_RANGE].p,
 		    sf.f[SERVE_F_RANGE].len, rep.size, &rs);
+	if (status == 206 && rs.n > 1) {
+		range_boundary(boundary, (uint64_t)getpid(), ++serve.nmultipart);
+		/* Past what an off_t holds: ignore the Range, send it all. */
+		if ((clen = range_multipart_length(&rs, boundary, ctype,
+		    rep.size)) < 0)
+			status = 0;
+	}
 	if (status == 416) {
 		range_content_range(cr, sizeof(cr), NULL, rep.size);
 		resp_begin(r, 416);
@@ -556,7 +588,7 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
 	serve_validators(r, &rep, vary, site->conf, path, now);
 	if (status == 206 && rs.n > 1) {
-		serve_multipart(r, &rep, &rs, ctype);
+		serve_multipart(r, &rep, &rs, ctype, boundary, clen);
 		status = 0;
 		goto done;
 	}

@@ -64,17 +64,24 @@ static const char util_months[12][4] = {
 const char *
 util_log_time(time_t t)
 {
-	static char buf[40];
+	static char buf[UTIL_LOG_TIME_SIZE];
 	static time_t last = -1;
 	struct tm tm;
 	long off;
 	int n;
 
 	if (t != last) {
-		localtime_r(&t, &tm);
+		/* A time localtime_r() cannot break down gets a fixed,
+		 * obviously wrong stamp rather than stack garbage. */
+		if (localtime_r(&t, &tm) == NULL) {
+			memset(&tm, 0, sizeof(tm));
+			tm.tm_mday = 1;
+			tm.tm_year = 70;
+		}
 		off = tm.tm_gmtoff / 60;
-		n = snprintf(buf, sizeof(buf), "[%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld]",
-		    tm.tm_mday, util_months[tm.tm_mon], tm.tm_year + 1900,
+		/* long: tm_year + 1900 overflows an int near INT_MAX. */
+		n = snprintf(buf, sizeof(buf), "[%02d/%s/%04ld:%02d:%02d:%02d %c%02ld%02ld]",
+		    tm.tm_mday, util_months[tm.tm_mon], (long)tm.tm_year + 1900,
 		    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
 		    labs(off) / 60, labs(off) % 60);
 		if (n < 0)

@@ -19,7 +19,10 @@
  * file whose existence turns it on, so a test can switch it off again:
  * PORTER_TEST_WORKER_CRASH makes new workers abort() at start (any value
  * not starting with '/' makes them always crash), PORTER_TEST_WORKER_STALL
- * makes them wait before they start serving.
+ * makes them wait before they start serving. A third,
+ * PORTER_TEST_GZIP_STALL, holds background gzip jobs (they make no
+ * progress while the file exists), so a test can see a request answered
+ * while a job is pending without timing anything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "rep.h"
 
 #define WORKER_TICK_MS		1000
 #define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
@@ -59,6 +63,7 @@ struct worker {
 
 static struct worker worker_s, *worker;
 static int	 worker_drain_idle_due;	/* drain began in this loop turn */
+static const char *worker_gzip_stall;	/* test fault, see above */
 
 static void	 worker_drain(const char *why);
 static void	 worker_exit(int code) __attribute__((noreturn));
@@ -67,6 +72,7 @@ static void
 worker_exit(int code)
 {
 	accesslog_flush();
+	log_limit_flush(UINT64_MAX);	/* the counts not yet reported */
 	worker->p.sb->state = SB_FREE;
 	_exit(code);
 }
@@ -146,6 +152,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 	if (worker->draining)
 		conn_drain_idle(now, WORKER_DRAIN_GRACE_MS);
 	accesslog_flush();
+	log_limit_flush(now);
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
@@ -164,6 +171,19 @@ worker_hook(struct ev_loop *loop, void *arg)
 		worker_drain("max_requests reached");
 	}
 	conn_run_queue();
+	/*
+	 * Then a slice of background gzip, so no turn compresses more than
+	 * GZCACHE_SLICE, and with jobs left the loop polls rather than
+	 * sleeps. Requests that arrive meanwhile are answered first.
+	 */
+	{
+		int stalled = worker_gzip_stall != NULL &&
+		    access(worker_gzip_stall, F_OK) == 0;
+
+		if (serve_background(stalled ? 0 : GZCACHE_SLICE) > 0 &&
+		    !stalled)
+			ev_busy(loop);
+	}
 	conn_free_zombies();
 	worker->p.sb->heartbeat = ev_now(loop);
 	if (worker_drain_idle_due) {
@@ -264,6 +284,8 @@ worker_test_faults(int chan)
 	struct rlimit rl = { 0, 0 };
 	struct pollfd pfd;
 
+	worker_gzip_stall = getenv("PORTER_TEST_GZIP_STALL");
+
 	if (crash != NULL && (crash[0] != '/' || access(crash, F_OK) == 0)) {
 		/* A crash loop should not fill the disk with cores. */
 		setrlimit(RLIMIT_CORE, &rl);
@@ -332,8 +354,8 @@ worker_main(struct worker_params *p)
 		    &echo_proto : &h1_proto;
 	conn_init(worker->loop, conf, p->sb, p->listeners, p->nlisteners);
 	h1_init(conf);
-	http_init(conf, worker->rootfds);
-	serve_init(conf);
+	http_init(conf, worker->rootfds, worker->loop);
+	serve_init(conf, worker->loop);
 
 	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,
 	    worker_signal_cb, NULL);

@@ -28,6 +28,14 @@ BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(BENCH)
 CONF_DIR = os.path.join(BENCH, "conf")
 LUA = os.path.join(BENCH, "lib", "report.lua")
+GZ_LUA = os.path.join(BENCH, "lib", "gzcycle.lua")
+
+# The gzip case: the cyclers go round this many text files of this size
+# under /gz/, more than the per-worker gzip cache (16 MiB) holds, so with
+# LRU every request of theirs is a miss.
+GZ_FILES = 48
+GZ_SIZE = 2 * 1024 * 1024
+GZ_TARGET = 2.0     # other clients' p99 with the cyclers / without
 
 SERVER_CPU = "0"
 CLIENT_BOUND = 90   # wrk CPU % (per thread) from which a cell is marked client-bound
@@ -279,13 +287,14 @@ def http_get(port, path, timeout=3.0):
         c.close()
 
 
-def start_server(server, tmp, tag, workers, log_on, pinned, docroot):
+def start_server(server, tmp, tag, workers, log_on, pinned, docroot, compression=False):
     rundir = os.path.join(tmp, tag, server.name)
     os.makedirs(rundir, exist_ok=True)
     access = os.path.join(rundir, "access.log") if log_on else "off"
     values = {
         "PORT": server.port, "ROOT": docroot, "RUNDIR": rundir, "WORKERS": workers,
         "ACCESS_LOG": access, "MAX_FDS": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "COMPRESSION": "true" if compression else "false",
     }
     conf = os.path.join(rundir, os.path.basename(server.template)[:-3])
     with open(conf, "w") as f:
@@ -781,6 +790,91 @@ def measure_c10k(server, tmp, docroot, conns, duration):
     return r
 
 
+def make_gz_files(docroot):
+    """GZ_FILES distinct files (distinct inodes: the gzip cache keys on
+    them) of the same compressible CSS-like text, under docroot/gz/.
+    Cycled through in order, with LRU, every request is a cache miss."""
+    d = os.path.join(docroot, "gz")
+    os.makedirs(d, exist_ok=True)
+    out = bytearray()
+    i = 0
+    while len(out) < GZ_SIZE:
+        # The hex comment keeps it to about 3:1, so the 48 gzipped
+        # copies (about 30 MiB) cannot all fit in the 16 MiB cache.
+        out += (".g%06d { margin: %dpx; padding: %dpx; color: #%06x; } /* %s */\n"
+                % (i, i % 17, i % 13, (i * 2654435761) & 0xffffff,
+                   hashlib.sha256(b"%d" % i).hexdigest()[:24])).encode()
+        i += 1
+    data = bytes(out[:GZ_SIZE])
+    for k in range(GZ_FILES):
+        with open(os.path.join(d, "f%02d.txt" % k), "wb") as f:
+            f.write(data)
+
+
+def measure_gzip(server, tmp, docroot, cfg):
+    """Other clients' p99 on the 1 KiB page (50 connections, no
+    Accept-Encoding), alone and then while two clients cycle through
+    uncached large text files asking for gzip. 1 worker, pinned as in
+    mode A. The ratio of the two medians is the figure of merit."""
+    make_gz_files(docroot)
+    pinned = bool(cfg.pin)
+    run = start_server(server, tmp, "gzip", 1, False, pinned, docroot, compression=True)
+    samples = []
+    try:
+        for rnd in range(cfg.rounds):
+            if cfg.warmup:
+                run_wrk(server.port, "/index.html", 50, 1, cfg.warmup, pinned)
+            alone = run_wrk(server.port, "/index.html", 50, 1, cfg.duration, pinned,
+                            server_pid=run.pid)
+            # The cyclers start first and outlast the measurement.
+            cmd = ["wrk", "-t1", "-c2", "-d%ds" % (cfg.warmup + cfg.duration + 2),
+                   "--timeout", "30s", "-s", GZ_LUA,
+                   "http://127.0.0.1:%d/gz/f00.txt" % server.port]
+            if pinned:
+                cmd = ["taskset", "-c", CLIENT_CPU] + cmd
+            env = dict(os.environ, GZ_FILES=str(GZ_FILES))  # and GZ_RANGE, if set
+            cyc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, text=True, env=env)
+            try:
+                time.sleep(cfg.warmup + 0.5)
+                loaded = run_wrk(server.port, "/index.html", 50, 1, cfg.duration, pinned,
+                                 server_pid=run.pid)
+                out, _ = cyc.communicate(timeout=cfg.warmup + cfg.duration + 60)
+            finally:
+                if cyc.poll() is None:
+                    cyc.kill()
+                    cyc.wait()
+            c = {"error": "cyclers: " + out.strip()[-200:]}
+            for line in out.splitlines():
+                if line.startswith("PORTERBENCH "):
+                    c = json.loads(line[len("PORTERBENCH "):])
+            for r in (alone, loaded):
+                if "error" in r:
+                    raise RuntimeError("gzip case: " + r["error"])
+            sample = {"alone_p99_us": alone["p99_us"], "loaded_p99_us": loaded["p99_us"],
+                      "alone_rps": alone["rps"], "loaded_rps": loaded["rps"],
+                      "ratio": loaded["p99_us"] / max(alone["p99_us"], 1),
+                      "cyclers": c}
+            log("  round %d: p99 %s alone, %s with the cyclers (x%.2f); cyclers %s"
+                % (rnd + 1, fmt_ms(alone["p99_us"]), fmt_ms(loaded["p99_us"]),
+                   sample["ratio"], json.dumps(c)))
+            samples.append(sample)
+        if not run.alive():
+            raise RuntimeError("gzip case: the server died\n" + run.log_tail())
+    finally:
+        run.stop()
+
+    def med(key):
+        return statistics.median(x[key] for x in samples)
+    cyc_ok = [x["cyclers"] for x in samples if "error" not in x["cyclers"]]
+    return {"rounds": samples, "alone_p99_us": med("alone_p99_us"),
+            "loaded_p99_us": med("loaded_p99_us"), "alone_rps": med("alone_rps"),
+            "loaded_rps": med("loaded_rps"), "ratio": med("ratio"),
+            "cycler_requests": sum(x["requests"] for x in cyc_ok),
+            "cycler_gzip": sum(x["gzip"] for x in cyc_ok),
+            "cycler_p99_us": statistics.median(x["p99_us"] for x in cyc_ok) if cyc_ok else None}
+
+
 # ---------------------------------------------------------------- report
 
 def fmt_rps(v):
@@ -1095,6 +1189,30 @@ def extras_tables(extras, names):
                 c["socket_errors"], c["connect"], c["read"], c["write"], c["timeout"],
                 c["status"], verdict_))
         out.append("")
+    gz = extras.get("gzip")
+    if gz:
+        out.append("#### Other clients while on-the-fly gzip is busy\n")
+        out.append("1 worker (pinned as in mode A), compression on. `wrk -t1 -c50` on the "
+                   "1 KiB page (no Accept-Encoding), alone and then while `wrk -t1 -c2` "
+                   "cycles through %d text files of %s asking for gzip (more than the gzip "
+                   "cache holds, so each of its requests is a miss). Target: p99 with the "
+                   "cyclers at most %.0f× p99 alone.\n"
+                   % (GZ_FILES, "%d MiB" % (GZ_SIZE // (1024 * 1024)), GZ_TARGET))
+        out.append("| Server | p99 alone | p99 with cyclers | Ratio | req/s alone → with | "
+                   "Cycler requests (gzip-coded) | Result |")
+        out.append("|---|---:|---:|---:|---:|---:|---|")
+        for n in names:
+            g = gz.get(n)
+            if not g:
+                continue
+            if "error" in g:
+                out.append("| %s | — | — | — | — | — | %s |" % (n, g["error"]))
+                continue
+            out.append("| %s | %s | %s | %.2f | %s → %s | %d (%d) | %s |" % (
+                n, fmt_ms(g["alone_p99_us"]), fmt_ms(g["loaded_p99_us"]), g["ratio"],
+                fmt_rps(g["alone_rps"]), fmt_rps(g["loaded_rps"]), g["cycler_requests"],
+                g["cycler_gzip"], verdict(g["ratio"] <= GZ_TARGET)))
+        out.append("")
     return "\n".join(out)
 
 
@@ -1147,8 +1265,8 @@ def main():
                     help="seconds of warm-up before each measurement (env WARMUP; default 1)")
     ap.add_argument("--servers", help="comma-separated subset of porter,nginx,lighttpd,h2o "
                     "(env SERVERS)")
-    ap.add_argument("--only", help="comma-separated subset of throughput,memory,syscalls,c10k "
-                    "(env ONLY)")
+    ap.add_argument("--only", help="comma-separated subset of "
+                    "throughput,memory,syscalls,c10k,gzip (env ONLY)")
     ap.add_argument("--idle-conns", type=int, help="idle connections for the memory test "
                     "(env IDLE_CONNS; default 10000)")
     ap.add_argument("--syscall-requests", type=int,
@@ -1185,7 +1303,7 @@ def main():
     sysreq = a.syscall_requests or env_int("SYSCALL_REQUESTS", 5000 if q else 20000)
     c10k_d = a.c10k_duration or env_int("C10K_DURATION", 2 if q else 5)
     base = a.base_port or env_int("BASE_PORT", 18080)
-    only = set((a.only or os.environ.get("ONLY") or "throughput,memory,syscalls,c10k")
+    only = set((a.only or os.environ.get("ONLY") or "throughput,memory,syscalls,c10k,gzip")
                .split(","))
     wanted = (a.servers or os.environ.get("SERVERS") or ",".join(SERVER_ORDER)).split(",")
     keep = a.keep_tmp or os.environ.get("KEEP_TMP") == "1"
@@ -1196,7 +1314,7 @@ def main():
     bad = set(wanted) - set(SERVER_ORDER)
     if bad:
         die("unknown server(s): %s" % ", ".join(sorted(bad)))
-    bad = only - {"throughput", "memory", "syscalls", "c10k"}
+    bad = only - {"throughput", "memory", "syscalls", "c10k", "gzip"}
     if bad:
         die("unknown --only part(s): %s" % ", ".join(sorted(bad)))
 
@@ -1269,7 +1387,8 @@ def main():
                 ("syscalls", lambda s: measure_syscalls(s, tmp, docroot, sysreq),
                  ("porter", "nginx")),
                 ("c10k", lambda s: measure_c10k(s, tmp, docroot, 10000, c10k_d),
-                 ("porter", "nginx"))):
+                 ("porter", "nginx")),
+                ("gzip", lambda s: measure_gzip(s, tmp, docroot, cfg), ("porter",))):
             if part not in only:
                 continue
             log("== %s" % part)
@@ -1339,6 +1458,9 @@ def short(part, r):
     if part == "syscalls":
         return {"per_request": round(r["per_request"] or 0, 3), "answered": r["answered"],
                 "breakdown": r["breakdown"]}
+    if part == "gzip":
+        return {k: r.get(k) for k in ("alone_p99_us", "loaded_p99_us", "ratio",
+                                      "cycler_requests", "cycler_gzip")}
     return {"rps": round(r.get("rps", 0)), "socket_errors": r.get("socket_errors"),
             "non2xx": r.get("status"), "alive": r.get("server_alive")}
 

@@ -205,6 +205,9 @@ Test(cond, date_format)
 	cr_assert_str_eq(buf, "Sat, 01 Jan 0000 00:00:00 GMT");
 	cr_assert_eq(cond_format_date((time_t)-62167219201, buf), 0);
 	cr_assert_eq(cond_format_date((time_t)253402300800, buf), 0);
+	/* the last second with tm_year == INT_MAX: + 1900 must not wrap */
+	cr_assert_eq(cond_format_date((time_t)67768036191676799LL, buf), 0);
+	cr_assert_eq(cond_format_date((time_t)INT64_MAX, buf), 0);
 }
 
 /* Our calendar arithmetic against the C library's over four centuries,

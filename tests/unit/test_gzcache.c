@@ -427,3 +427,293 @@ Test(gzcache, limits_and_errors)
 	gzcache_free(NULL);
 	free(src);
 }
+
+/* ---- background jobs: compressing in slices ----------------------------- */
+
+/* An unlinked temporary file holding src; st describes it. */
+static int
+temp_file(const char *src, size_t len, struct stat *st)
+{
+	char	 path[] = "/tmp/porter-gzcache-XXXXXX";
+	int	 fd;
+
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, src, len), (ssize_t)len);
+	cr_assert_eq(fstat(fd, st), 0);
+	return fd;
+}
+
+/* zlib in one call over the whole input: the reference member. */
+static unsigned char *
+deflate_whole(const char *src, size_t len, int level, size_t *outlen)
+{
+	z_stream	 zs;
+	unsigned char	*out;
+	size_t		 cap;
+
+	memset(&zs, 0, sizeof(zs));
+	cr_assert_eq(deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8,
+	    Z_DEFAULT_STRATEGY), Z_OK);
+	cap = deflateBound(&zs, (uLong)len);
+	out = malloc(cap);
+	cr_assert_not_null(out);
+	zs.next_in = (unsigned char *)src;
+	zs.avail_in = (uInt)len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*outlen = zs.total_out;
+	deflateEnd(&zs);
+	return out;
+}
+
+/*
+ * Run a started job to its end with budget bytes per turn; returns the
+ * number of turns it took.
+ */
+static size_t
+run_to_end(struct gzcache *c, size_t budget)
+{
+	size_t	 turns = 0;
+
+	while (gzcache_run(c, budget) > 0) {
+		turns++;
+		cr_assert_lt(turns, 10000000, "a job that never ends");
+	}
+	return turns + 1;
+}
+
+/*
+ * The state machine: any slicing of the input gives the very bytes one
+ * deflate() over the whole file gives, in exactly ceil(size / budget)
+ * turns, and nothing is cached before the last one.
+ */
+Test(gzcache, slices_equal_whole)
+{
+	static const size_t	 budgets[] = { 1, 1000, 4096, 65535,
+				    GZCACHE_SLICE, GZCACHE_SLICE + 1,
+				    10 * 1024 * 1024 };
+	size_t			 len = 3 * GZCACHE_SLICE + 12345;
+	char			*src = text(len, 4);
+	unsigned char		*ref;
+	struct gzcache		*c;
+	struct gzcache_entry	*e;
+	struct stat		 st;
+	size_t			 reflen, k, turns, want;
+	int			 fd;
+
+	ref = deflate_whole(src, len, LEVEL, &reflen);
+	fd = temp_file(src, len, &st);
+	for (k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+		/* 1 byte per turn is slow; a smaller file will do. */
+		if (budgets[k] == 1)
+			continue;
+		c = gzcache_create(GZCACHE_MAX_BYTES, GZCACHE_MAX_FILE);
+		errno = 0;
+		cr_assert_null(gzcache_fetch(c, &st, LEVEL, fd),
+		    "a file bigger than a slice compressed inline");
+		cr_assert_eq(errno, EINPROGRESS);
+		cr_assert_eq(gzcache_jobs(c), 1);
+		/* not yet: asking again neither waits nor starts another */
+		cr_assert_null(gzcache_fetch(c, &st, LEVEL, fd));
+		cr_assert_eq(errno, EINPROGRESS);
+		cr_assert_eq(gzcache_jobs(c), 1);
+		cr_assert_eq(gzcache_count(c), 0);
+		cr_assert_eq(gzcache_run(c, 0), 1, "budget 0 ran the job");
+
+		turns = run_to_end(c, budgets[k]);
+		want = (len + budgets[k] - 1) / budgets[k];
+		cr_assert_eq(turns, want, "budget %zu: %zu turns, not %zu",
+		    budgets[k], turns, want);
+		cr_assert_eq(gzcache_jobs(c), 0);
+		e = gzcache_fetch(c, &st, LEVEL, fd);
+		cr_assert_not_null(e, "the job's result is not cached");
+		cr_assert_eq(e->ge_len, reflen, "budget %zu", budgets[k]);
+		cr_assert_eq(memcmp(e->ge_data, ref, reflen), 0,
+		    "budget %zu: other bytes than one deflate()", budgets[k]);
+		check_gunzip(e, src, len);
+		gzcache_unref(e);
+		gzcache_free(c);
+	}
+	close(fd);
+	free(ref);
+	free(src);
+}
+
+/* One byte per turn, on a file just over a slice. */
+Test(gzcache, one_byte_slices)
+{
+	size_t			 len = GZCACHE_SLICE + 77;
+	char			*src = text(len, 8);
+	struct gzcache		*c = gzcache_create(GZCACHE_MAX_BYTES,
+				    GZCACHE_MAX_FILE);
+	struct gzcache_entry	*e;
+	unsigned char		*ref;
+	struct stat		 st;
+	size_t			 reflen;
+	int			 fd = temp_file(src, len, &st);
+
+	ref = deflate_whole(src, len, 1, &reflen);
+	cr_assert_null(gzcache_fetch(c, &st, 1, fd));
+	cr_assert_eq(errno, EINPROGRESS);
+	cr_assert_eq(run_to_end(c, 1), len);
+	e = gzcache_get(c, &st, 1);
+	cr_assert_not_null(e);
+	cr_assert_eq(e->ge_len, reflen);
+	cr_assert_eq(memcmp(e->ge_data, ref, reflen), 0);
+	check_gunzip(e, src, len);
+	gzcache_unref(e);
+	gzcache_free(c);
+	close(fd);
+	free(ref);
+	free(src);
+}
+
+/*
+ * The inline allowance: at most GZCACHE_SLICE bytes compressed by
+ * gzcache_fetch() itself per turn, whatever the number of requests;
+ * the rest waits for jobs. gzcache_run() opens the next turn.
+ */
+Test(gzcache, inline_budget_per_turn)
+{
+	size_t			 len = GZCACHE_SLICE / 2 + 1;
+	char			*src = text(len, 9);
+	struct gzcache		*c = gzcache_create(GZCACHE_MAX_BYTES,
+				    GZCACHE_MAX_FILE);
+	struct gzcache_entry	*e;
+	struct stat		 st[3];
+	int			 fd[3], k;
+
+	for (k = 0; k < 3; k++)
+		fd[k] = temp_file(src, len, &st[k]);
+	e = gzcache_fetch(c, &st[0], LEVEL, fd[0]);
+	cr_assert_not_null(e, "a small file waits");
+	check_gunzip(e, src, len);
+	gzcache_unref(e);
+	/* the second would make it more than a slice this turn */
+	cr_assert_null(gzcache_fetch(c, &st[1], LEVEL, fd[1]));
+	cr_assert_eq(errno, EINPROGRESS);
+	cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), 0, "one slice is enough");
+	e = gzcache_get(c, &st[1], LEVEL);
+	cr_assert_not_null(e);
+	check_gunzip(e, src, len);
+	gzcache_unref(e);
+	/* a new turn, a new allowance */
+	e = gzcache_fetch(c, &st[2], LEVEL, fd[2]);
+	cr_assert_not_null(e);
+	gzcache_unref(e);
+	gzcache_free(c);
+	for (k = 0; k < 3; k++)
+		close(fd[k]);
+	free(src);
+}
+
+/*
+ * Jobs take turns, never more than GZCACHE_MAX_JOBS at once, and each
+ * holds its own fd: the caller may close its own at once.
+ */
+Test(gzcache, jobs_share_turns_and_are_bounded)
+{
+	size_t			 len = 2 * GZCACHE_SLICE;
+	char			*src[GZCACHE_MAX_JOBS + 1];
+	struct gzcache		*c = gzcache_create(GZCACHE_MAX_BYTES,
+				    GZCACHE_MAX_FILE);
+	struct gzcache_entry	*e;
+	struct stat		 st[GZCACHE_MAX_JOBS + 1];
+	int			 fd, k;
+
+	for (k = 0; k <= GZCACHE_MAX_JOBS; k++) {
+		src[k] = text(len, (unsigned)k);
+		fd = temp_file(src[k], len, &st[k]);
+		errno = 0;
+		cr_assert_null(gzcache_fetch(c, &st[k], LEVEL, fd));
+		cr_assert_eq(errno, k < GZCACHE_MAX_JOBS ? EINPROGRESS :
+		    EAGAIN);
+		close(fd);
+	}
+	cr_assert_eq(gzcache_jobs(c), GZCACHE_MAX_JOBS);
+	/* A slice each, in turn: after one round, none is done. */
+	for (k = 0; k < GZCACHE_MAX_JOBS; k++)
+		cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), GZCACHE_MAX_JOBS);
+	for (k = 0; k < GZCACHE_MAX_JOBS; k++)
+		cr_assert_eq(gzcache_run(c, GZCACHE_SLICE),
+		    (size_t)(GZCACHE_MAX_JOBS - k - 1));
+	for (k = 0; k < GZCACHE_MAX_JOBS; k++) {
+		e = gzcache_get(c, &st[k], LEVEL);
+		cr_assert_not_null(e, "job %d", k);
+		check_gunzip(e, src[k], len);
+		gzcache_unref(e);
+	}
+	cr_assert_null(gzcache_get(c, &st[GZCACHE_MAX_JOBS], LEVEL));
+	gzcache_free(c);
+	for (k = 0; k <= GZCACHE_MAX_JOBS; k++)
+		free(src[k]);
+}
+
+/*
+ * A file that changes while its job runs: the result is dropped, not
+ * cached under the old key; a request for the new version drops the
+ * old version's job at once; and the cache may go with jobs pending.
+ */
+Test(gzcache, job_dropped_when_the_file_changes)
+{
+	size_t			 len = 3 * GZCACHE_SLICE;
+	char			*src = text(len, 5);
+	struct gzcache		*c = gzcache_create(GZCACHE_MAX_BYTES,
+				    GZCACHE_MAX_FILE);
+	struct stat		 st, st2;
+	struct timespec		 ts[2];
+	int			 fd = temp_file(src, len, &st);
+
+	cr_assert_null(gzcache_fetch(c, &st, LEVEL, fd));
+	cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), 1);
+	/* rewritten in place, same size; the clock may not have ticked
+	 * since the file was made, so set the mtime a writer would */
+	cr_assert_eq(pwrite(fd, "XYZ", 3, 10), 3);
+	ts[0].tv_sec = ts[1].tv_sec = st.st_mtim.tv_sec + 1;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	cr_assert_eq(futimens(fd, ts), 0);
+	cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), 1);
+	cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), 0);
+	cr_assert_null(gzcache_get(c, &st, LEVEL), "stale bytes cached");
+	cr_assert_eq(gzcache_count(c), 0);
+
+	/* truncated under the job: it ends, nothing cached */
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_null(gzcache_fetch(c, &st, LEVEL, fd));
+	cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), 1);
+	cr_assert_eq(ftruncate(fd, (off_t)GZCACHE_SLICE), 0);
+	cr_assert_eq(gzcache_run(c, GZCACHE_SLICE), 0);
+	cr_assert_eq(gzcache_count(c), 0);
+
+	/* a new version's request replaces the old version's job */
+	cr_assert_eq(ftruncate(fd, (off_t)len), 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_null(gzcache_fetch(c, &st, LEVEL, fd));
+	cr_assert_eq(gzcache_jobs(c), 1);
+	st2 = st;
+	st2.st_mtim.tv_nsec = (st2.st_mtim.tv_nsec + 1) % 1000000000;
+	cr_assert_null(gzcache_fetch(c, &st2, LEVEL, fd));
+	cr_assert_eq(errno, EINPROGRESS);
+	cr_assert_eq(gzcache_jobs(c), 1, "two versions' jobs");
+	/* (st2 is not the file's true version: that job ends unsaved) */
+	run_to_end(c, GZCACHE_SLICE);
+	cr_assert_eq(gzcache_count(c), 0);
+
+	/* too big is too big, in the background too */
+	st2 = st;
+	st2.st_size = GZCACHE_MAX_FILE + 1;
+	cr_assert_null(gzcache_fetch(c, &st2, LEVEL, fd));
+	cr_assert_eq(errno, EFBIG);
+	cr_assert_null(gzcache_fetch(c, &st, LEVEL, -1));
+	cr_assert_eq(errno, EBADF);
+
+	/* pending when the cache goes: ASan would see a leak */
+	cr_assert_null(gzcache_fetch(c, &st, LEVEL, fd));
+	cr_assert_eq(gzcache_run(c, 100), 1);
+	gzcache_free(c);
+	close(fd);
+	free(src);
+}

@@ -198,8 +198,8 @@ setup(void)
 	h1_init(&conf);
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(rootfd != -1);
-	http_init(&conf, &rootfd);
-	serve_init(&conf);
+	http_init(&conf, &rootfd, loop);
+	serve_init(&conf, loop);
 	accesslog_init(-1);
 	lsn.proto = &h1_proto;
 	lsn.xprt = &fake_xprt;

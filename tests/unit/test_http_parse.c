@@ -1185,6 +1185,25 @@ Test(http_chunked, largest_size)
 	cr_assert_eq(c.total, 3);
 }
 
+/* Many chunks of 2^63 - 1 bytes: the running total stops at INT64_MAX
+ * rather than wrap below an int64_t body limit. */
+Test(http_chunked, total_saturates)
+{
+	static const char big[] = "7fffffffffffffff\r\nabc";
+	struct http_chunked c;
+	int		 done;
+
+	http_chunked_init(&c);
+	cr_assert_eq(http_chunked_skip(&c, big, sizeof(big) - 1, &done),
+	    (ssize_t)sizeof(big) - 1);
+	c.total = (uint64_t)INT64_MAX - 1;	/* as after many such chunks */
+	cr_assert_eq(http_chunked_skip(&c, "xyz", 3, &done), 3);
+	cr_assert_eq(c.total, (uint64_t)INT64_MAX);
+	c.total = UINT64_MAX - 1;
+	cr_assert_eq(http_chunked_skip(&c, "xyz", 3, &done), 3);
+	cr_assert_eq(c.total, (uint64_t)INT64_MAX);
+}
+
 static void
 chunk_long_line(const char *head, size_t fill, char ch, int ok)
 {

@@ -247,3 +247,113 @@ Test(range, multipart_length)
 	check_multipart("bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16,"
 	    "18-18,20-20,22-22,24-24,26-26,28-28,30-30", 1000000, "image/png");
 }
+
+/* ---- sizes at the edge of off_t (sparse files can be that big) -------- */
+
+#define OFF_MAX	((off_t)INT64_MAX)
+
+Test(range, parse_at_off_max)
+{
+	struct range_set	 rs;
+
+	/* int-range to the end: the last byte is size - 1, no overflow. */
+	cr_assert_eq(range_parse("bytes=0-", 8, OFF_MAX, &rs), 206);
+	cr_assert_eq(rs.n, 1);
+	cr_assert_eq(rs.r[0].start, 0);
+	cr_assert_eq(rs.r[0].end, OFF_MAX - 1);
+	/* suffix ranges of one byte and of more than there is */
+	cr_assert_eq(range_parse("bytes=-1", 8, OFF_MAX, &rs), 206);
+	cr_assert_eq(rs.r[0].start, OFF_MAX - 1);
+	cr_assert_eq(rs.r[0].end, OFF_MAX - 1);
+	cr_assert_eq(range_parse("bytes=-99999999999999999999", 27, OFF_MAX,
+	    &rs), 206);
+	cr_assert_eq(rs.r[0].start, 0);
+	cr_assert_eq(rs.r[0].end, OFF_MAX - 1);
+	/* first-pos at and past the last byte */
+	cr_assert_eq(range_parse("bytes=9223372036854775806-", 26, OFF_MAX,
+	    &rs), 206);
+	cr_assert_eq(rs.r[0].start, OFF_MAX - 1);
+	cr_assert_eq(range_parse("bytes=9223372036854775807-", 26, OFF_MAX,
+	    &rs), 416);
+	cr_assert_eq(range_parse("bytes=99999999999999999999-", 27, OFF_MAX,
+	    &rs), 416);
+	/* touching at the very end: coalesced without end + 1 wrapping */
+	cr_assert_eq(range_parse("bytes=9223372036854775805-9223372036854775805,"
+	    "-1", 48, OFF_MAX, &rs), 206);
+	cr_assert_eq(rs.n, 1);
+	cr_assert_eq(rs.r[0].start, OFF_MAX - 2);
+	cr_assert_eq(rs.r[0].end, OFF_MAX - 1);
+}
+
+/* The part headers and closing for "bytes=0-0,2-" of size bytes, which
+ * is what the total adds to the size - 1 data bytes. */
+static off_t
+framing(const char *boundary, const char *ctype, off_t size)
+{
+	struct range	 a = { 0, 0 }, b = { 2, size - 1 };
+
+	return range_part_header(NULL, 0, boundary, ctype, &a, size) +
+	    range_part_header(NULL, 0, boundary, ctype, &b, size) +
+	    range_closing(NULL, 0, boundary);
+}
+
+Test(range, multipart_length_overflow)
+{
+	static const char	*ctypes[] = { NULL, "application/octet-stream" };
+	struct range_set	 rs;
+	char			 boundary[RANGE_BOUNDARY_SIZE];
+	off_t			 size, f;
+	size_t			 k;
+
+	range_boundary(boundary, 1, 2);
+	for (k = 0; k < sizeof(ctypes) / sizeof(ctypes[0]); k++) {
+		const char	*ct = ctypes[k];
+
+		/* Fewer bytes short of 2^63 than the framing takes. */
+		size = OFF_MAX - 100;
+		cr_assert_eq(range_parse("bytes=0-0,2-", 12, size, &rs), 206);
+		cr_assert_eq(rs.n, 2);
+		cr_expect_eq(range_multipart_length(&rs, boundary, ct, size),
+		    -1, "size %jd", (intmax_t)size);
+
+		/*
+		 * The largest size whose body still fits: total is exactly
+		 * OFF_MAX; one byte more cannot be represented. The framing
+		 * has the same length for both sizes (same digit count).
+		 */
+		f = framing(boundary, ct, OFF_MAX - 1000);
+		size = OFF_MAX - f + 1;
+		cr_assert_eq(framing(boundary, ct, size), f);
+		cr_assert_eq(range_parse("bytes=0-0,2-", 12, size, &rs), 206);
+		cr_expect_eq(range_multipart_length(&rs, boundary, ct, size),
+		    OFF_MAX);
+		cr_assert_eq(range_parse("bytes=0-0,2-", 12, size + 1, &rs), 206);
+		cr_expect_eq(range_multipart_length(&rs, boundary, ct,
+		    size + 1), -1);
+
+		/* Small parts of a huge file are fine. */
+		size = OFF_MAX;
+		cr_assert_eq(range_parse("bytes=0-0,-1", 12, size, &rs), 206);
+		cr_expect_eq(range_multipart_length(&rs, boundary, ct, size),
+		    range_part_header(NULL, 0, boundary, ct, &rs.r[0], size) +
+		    range_part_header(NULL, 0, boundary, ct, &rs.r[1], size) +
+		    range_closing(NULL, 0, boundary) + 2);
+	}
+}
+
+/* Every one of RANGE_MAX parts as big as it can be: never wraps. */
+Test(range, multipart_length_many_huge_parts)
+{
+	struct range_set	 rs;
+	char			 boundary[RANGE_BOUNDARY_SIZE];
+	size_t			 k;
+
+	range_boundary(boundary, 3, 4);
+	rs.n = RANGE_MAX;
+	for (k = 0; k < RANGE_MAX; k++) {
+		rs.r[k].start = 0;
+		rs.r[k].end = OFF_MAX - 1;
+	}
+	cr_expect_eq(range_multipart_length(&rs, boundary, "text/plain",
+	    OFF_MAX), -1);
+}

@@ -53,12 +53,12 @@ setup(void)
 	csite.root = root;
 	conf.sites = &csite;
 	conf.nsites = 1;
-	serve_init(&conf);
+	serve_init(&conf, NULL);
 	site.idx = 0;
 	site.conf = &csite;
 	site.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(site.rootfd != -1);
-	http_init(&conf, &site.rootfd);
+	http_init(&conf, &site.rootfd, NULL);
 }
 
 static void
