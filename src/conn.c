@@ -101,8 +101,8 @@ conn_too_slow(uint64_t start, uint64_t bytes, int tclass, int min_rate)
 
 	if (min_rate == 0 || elapsed < worker->lists[tclass].timeout_ms)
 		return 0;
-	/* bytes / (elapsed / 1000) < min_rate, without dividing */
-	return bytes * 1000 < (uint64_t)min_rate * elapsed;
+	/* elapsed > 0 here: timeouts are at least a second */
+	return bytes * 1000 / elapsed < (uint64_t)min_rate;
 }
 
 /*

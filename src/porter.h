@@ -331,7 +331,13 @@ void	 conn_timeouts(uint64_t now);
 void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);
 void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
-/* 0: closed the longest-idle keep-alive connection; -1: none idle. */
+/*
+ * Make room for a new client (at max_connections, or out of descriptors):
+ * close the keep-alive connection idle longest, skipping any whose next
+ * request has arrived. 0: one was closed (its struct conn is a zombie
+ * until conn_free_zombies()); -1: none idle. conn_have_idle() says
+ * whether it would find one, closing nothing.
+ */
 int	 conn_close_oldest_idle(void);
 int	 conn_have_idle(void);
 void	 conn_run_queue(void);

@@ -107,8 +107,10 @@ class IdleSlotTest(harness.PorterTestCase):
         read_all_within(news, GUARD)
 
     def test_emfile_idle_connections_give_their_descriptors(self):
-        srv = self.start_server(workers=1, limits={
-            "max_connections": 100000, "keepalive_timeout": 120})
+        # Reading /proc/PID/fd of a non-dumpable worker takes root.
+        srv = self.start_server(workers=1, core_dumps=not harness.is_root(),
+                                limits={"max_connections": 100000,
+                                        "keepalive_timeout": 120})
         harness.write_file(os.path.join(srv.root, "a.txt"), b"A" * 100)
         (wpid,) = srv.worker_pids()
         # Warm up (the open-file cache holds a.txt's descriptor), then
