@@ -7,7 +7,8 @@
  * each (see master.c): 'G' start accepting (a reload's new workers wait
  * for it), 'Q' drain and exit, 'L' a new access log fd, 'E' a new error
  * log fd (both SCM_RIGHTS). End of file on the channel means
- * the master is gone: drain and exit, so no worker outlives it.
+ * the master is gone: drain and exit, by shutdown_timeout at the latest,
+ * so no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
  *
  * Draining: stop accepting, take what is already queued, answer every
