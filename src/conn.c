@@ -101,6 +101,24 @@ conn_timer(struct conn *c, int tclass)
 }
 
 /*
+ * A timeout that restarts on progress lets a client trickle a byte per
+ * period and keep its slot forever. So, as Apache's mod_reqtimeout
+ * MinRate does, once a first timeout period has passed since start the
+ * average rate must stay at or above min_rate bytes/s (0: no check).
+ * Only called on progress: a client making none meets the timeout.
+ */
+static int
+conn_too_slow(uint64_t start, uint64_t bytes, int tclass, int min_rate)
+{
+	uint64_t elapsed = ev_now(worker->loop) - start;
+
+	if (min_rate == 0 || elapsed < worker->lists[tclass].timeout_ms)
+		return 0;
+	/* elapsed > 0 here: timeouts are at least a second */
+	return bytes * 1000 / elapsed < (uint64_t)min_rate;
+}
+
+/*
  * Join the epoll set, edge-triggered, before waiting on the socket. The
  * add reports readiness that is already there, so nothing that arrived
  * before it is missed. Returns -1 (and closes c) on failure.
@@ -169,10 +187,18 @@ conn_accept(struct listener *l)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct conn *c;
-	int fd, i;
+	int fd, i, at_limit;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
-		if (worker->nconns >= (size_t)worker->conf->max_connections) {
+		/*
+		 * At the limit, an idle keep-alive connection gives its slot
+		 * to a newcomer, as in nginx's ngx_drain_connections(),
+		 * rather than the newcomer waiting for a keep-alive timeout.
+		 * Only with none idle do we stop accepting (and, with
+		 * EPOLLEXCLUSIVE, another worker takes the newcomer).
+		 */
+		at_limit = worker->nconns >= (size_t)worker->conf->max_connections;
+		if (at_limit && !conn_have_idle()) {
 			worker_accept_pause();
 			return -1;
 		}
@@ -192,14 +218,18 @@ conn_accept(struct listener *l)
 			case ENFILE:
 			case ENOBUFS:
 			case ENOMEM:
-				/*
-				 * Out of descriptors: the pending connection
-				 * stays readable, so accepting again at once
-				 * would spin. Free an idle slot, pause.
-				 */
 				log_limited(&conn_ll_nofd, ev_now(worker->loop),
 				    errno, "accept on %s", l->text);
-				conn_close_oldest_idle();
+				/*
+				 * Out of descriptors: an idle keep-alive
+				 * connection gives its descriptor to the
+				 * newcomer, at once. Each retry has closed
+				 * one, so this loop ends. With none idle, the
+				 * pending connection stays readable and
+				 * accepting again would spin: pause.
+				 */
+				if (conn_close_oldest_idle() == 0)
+					continue;
 				worker_accept_pause();
 				return -1;
 			default:
@@ -210,6 +240,9 @@ conn_accept(struct listener *l)
 				return -1;
 			}
 		}
+		/* Accepted first: an idle one is closed only for a newcomer. */
+		if (at_limit)
+			(void)conn_close_oldest_idle();
 		if ((c = worker->free_conns) != NULL) {
 			worker->free_conns = c->zombie_next;
 			memset(c, 0, sizeof(*c));
@@ -431,6 +464,7 @@ conn_respond(struct conn *c)
 	c->rq->resp.cur = 0;
 	c->rq->resp.cur_done = 0;
 	c->rq->resp.sent = 0;
+	c->rq->rate_start = ev_now(worker->loop);
 }
 
 /* A bad request: answer, then close without reading further. */
@@ -539,6 +573,9 @@ conn_head_done(struct conn *c)
 			}
 		}
 		c->state = CS_BODY;
+		c->rq->rate_start = ev_now(worker->loop);
+		/* Body bytes that came with the head count too. */
+		c->rq->rate_bytes = c->in_len - c->in_off - r->head_len;
 		conn_timer(c, CONN_T_BODY);
 		return;
 	}
@@ -644,8 +681,20 @@ conn_send(struct conn *c)
 				n = 0;
 			}
 		}
-		if (c->tclass == CONN_T_SEND)
-			conn_timer(c, CONN_T_SEND);	/* progress */
+		if (c->tclass == CONN_T_SEND) {
+			/* Progress, but the client may be reading too slowly. */
+			if (conn_too_slow(c->rq->rate_start, r->sent, CONN_T_SEND,
+			    worker->conf->min_send_rate)) {
+				log_info("client reads below min_send_rate "
+				    "(%llu bytes in %llu ms); closing",
+				    (unsigned long long)r->sent,
+				    (unsigned long long)(ev_now(worker->loop) -
+				    c->rq->rate_start));
+				conn_close(c);
+				return -1;
+			}
+			conn_timer(c, CONN_T_SEND);
+		}
 	}
 	return 1;
 }
@@ -767,6 +816,13 @@ conn_run(struct conn *c)
 			}
 			if ((n = conn_read(c)) <= 0)
 				return;
+			c->rq->rate_bytes += (uint64_t)n;
+			if (conn_too_slow(c->rq->rate_start, c->rq->rate_bytes,
+			    CONN_T_BODY, worker->conf->min_body_rate)) {
+				/* 408 (as mod_reqtimeout), then close. */
+				conn_fail(c, 408);
+				continue;
+			}
 			conn_timer(c, CONN_T_BODY);
 			break;
 		case CS_QUEUED:
@@ -854,11 +910,35 @@ conn_drain_idle(uint64_t now, uint64_t grace_ms)
 	}
 }
 
-void
+/*
+ * Free a slot for a newcomer: close the keep-alive connection that has
+ * been idle longest (the head of its list, which is sorted). One whose
+ * socket has turned readable in this batch is skipped: its next request
+ * is there, and closing over it would reset the connection. Returns 0
+ * when one was closed, -1 when none is idle.
+ */
+int
 conn_close_oldest_idle(void)
 {
-	struct conn *c = worker->lists[CONN_T_IDLE].head;
+	struct conn *c;
 
-	if (c != NULL)
+	for (c = worker->lists[CONN_T_IDLE].head; c != NULL; c = c->next) {
+		if (c->readable)
+			continue;
 		conn_close(c);
+		return 0;
+	}
+	return -1;
+}
+
+/* Is there an idle keep-alive connection conn_close_oldest_idle() may close? */
+int
+conn_have_idle(void)
+{
+	struct conn *c;
+
+	for (c = worker->lists[CONN_T_IDLE].head; c != NULL; c = c->next)
+		if (!c->readable)
+			return 1;
+	return 0;
 }

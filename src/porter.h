@@ -83,11 +83,14 @@ struct conf {
 	int		 max_header_size;
 	int64_t		 max_body_size;
 	int		 max_connections;	/* per worker */
+	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
+	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
 
 	/* supervision */
 	int		 shutdown_timeout;
 	int		 worker_timeout;	/* 0: no hang detection */
 	long		 max_requests;		/* per worker, 0: unlimited */
+	int		 core_dumps;		/* workers stay dumpable (ptrace-able) */
 
 	struct {
 		int	 enabled;
@@ -280,6 +283,7 @@ struct worker {
 	int		*rootfds;	/* one per conf->sites[] */
 	int		 accepting;
 	int		 draining;
+	int		 orphaned;	/* the master is gone: exit by the deadline */
 	uint64_t	 drain_start;
 	size_t		 nconns;
 	struct conn_list lists[CONN_T__COUNT];
@@ -350,6 +354,8 @@ struct creq {
 	int64_t		 body_left;	/* Content-Length body still to skip */
 	int		 body_chunked;
 	struct http_chunked chunk;
+	uint64_t	 rate_start;	/* ev_now() when the body or response began */
+	uint64_t	 rate_bytes;	/* body bytes read since then */
 	struct http_req	 req;
 	struct resp	 resp;
 };
@@ -383,7 +389,15 @@ void	 conn_timeouts(uint64_t now);
 void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);
 void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
-void	 conn_close_oldest_idle(void);
+/*
+ * Make room for a new client (at max_connections, or out of descriptors):
+ * close the keep-alive connection idle longest, skipping any whose next
+ * request has arrived. 0: one was closed (its struct conn is a zombie
+ * until conn_free_zombies()); -1: none idle. conn_have_idle() says
+ * whether it would find one, closing nothing.
+ */
+int	 conn_close_oldest_idle(void);
+int	 conn_have_idle(void);
 void	 conn_run_queue(void);
 
 /* ---- http.c ------------------------------------------------------------ */
