@@ -203,6 +203,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 	if (worker->draining)
 		conn_drain_idle(now, WORKER_DRAIN_GRACE_MS);
 	accesslog_flush();
+	fcache_tick();
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
