@@ -63,10 +63,14 @@
 /*
  * After these, the path the event names (the watched directory itself
  * for the _SELF ones and IN_IGNORED) no longer leads to the inode a
- * watch at or below it was added on.
+ * watch at or below it was added on. The name events matter only for
+ * directories (IN_ISDIR): no watch is on a file, and a file cannot take
+ * a directory's name without the directory leaving first.
  */
-#define FCACHE_GONE_MASK	(IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | \
-	IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT)
+#define FCACHE_GONE_SELF	(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | \
+	IN_UNMOUNT)
+#define FCACHE_GONE_NAME	(IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | \
+	IN_DELETE)
 
 struct fcache_watch {
 	int		 wd;
@@ -279,7 +283,8 @@ fcache_sync(void)
 				len = snprintf(path, sizeof(path), "%s", w->dir);
 			if (len <= 0 || (size_t)len >= sizeof(path))
 				fcache_unwatch_all();
-			else if (ev->mask & FCACHE_GONE_MASK)
+			else if ((ev->mask & FCACHE_GONE_SELF) ||
+			    ((ev->mask & FCACHE_GONE_NAME) && (ev->mask & IN_ISDIR)))
 				/* The name now means another inode, or none. */
 				fcache_unwatch(site, path, (size_t)len);
 			else
