@@ -21,6 +21,7 @@ root swapped), is followed within the worker's tick: polled.
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 import unittest
@@ -160,6 +161,67 @@ class HardLinkTest(CacheTestBase):
         r = c.read_response()
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, new)
+
+
+class ChangeWhileSendingTest(CacheTestBase):
+    """A file that changes under a sendfile in flight: the framing holds.
+
+    The client reads the head, then stops reading, so the rest of the
+    body waits in the server (a file far larger than the socket buffers
+    can hold); the file is changed; then the client reads on."""
+
+    SIZE = 48 * 1024 * 1024
+
+    def setUp(self):
+        self.srv = self.start_server(workers=1)
+        self.path = os.path.join(self.srv.root, "huge.bin")
+        write(self.path, b"")
+        with open(self.path, "wb") as f:
+            f.truncate(self.SIZE)    # sparse: zeros, no disk used
+
+    def start_sending(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.settimeout(POLL_S)
+        s.connect(("127.0.0.1", self.srv.port))
+        self.addCleanup(s.close)
+        s.sendall(build_request("GET", "/huge.bin"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            got = s.recv(4096)
+            self.assertTrue(got, "closed before the head")
+            head += got
+        head, _, rest = head.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: %d" % self.SIZE, head)
+        return s, len(rest)
+
+    def read_until_close_or(self, s, limit):
+        n = 0
+        while n < limit:
+            got = s.recv(min(1 << 20, limit - n))
+            if not got:
+                return n, True
+            n += len(got)
+        return n, False
+
+    def test_shrunk_mid_send_closes_short(self):
+        s, got = self.start_sending()
+        os.truncate(self.path, 1024 * 1024)
+        n, closed = self.read_until_close_or(s, self.SIZE - got)
+        # Never padded to the promised length: cut short and closed.
+        self.assertTrue(closed)
+        self.assertLess(got + n, self.SIZE)
+
+    def test_grown_mid_send_sends_promised_length(self):
+        s, got = self.start_sending()
+        with open(self.path, "ab") as f:
+            f.write(b"X" * (1024 * 1024))
+        n, closed = self.read_until_close_or(s, self.SIZE - got)
+        self.assertFalse(closed)
+        self.assertEqual(got + n, self.SIZE)
+        # Not one byte more: the next response starts right after.
+        s.sendall(build_request("HEAD", "/huge.bin"))
+        self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 200 "))
 
 
 class WatchFollowTest(CacheTestBase):
