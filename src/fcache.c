@@ -3,8 +3,8 @@
  * their stat, an open fd, and the bytes of small files, so a hot file
  * costs no open/fstat/read/close per request.
  *
- * Never stale: every directory on a cached path is watched with
- * inotify, and fcache_sync() applies the queued events before requests
+ * Never stale for a change inotify reports: every directory on a cached
+ * path is watched with inotify, and fcache_sync() applies the queued events before requests
  * are answered (conn.c calls it before answering what it read). The
  * kernel queues an inotify event inside the syscall that changed the
  * file, and, the fd being O_ASYNC, marks SIGIO pending on this process
