@@ -446,6 +446,7 @@ struct fcache_entry {
 	int		 fd;		/* regular files; -1 otherwise */
 	struct stat	 st;
 	char		*data;		/* the bytes of a small file, or NULL */
+	uint64_t	 checked;	/* ev_now() ms of the last fstatat() */
 	unsigned	 refs;
 	int		 linked;	/* in the table */
 };
@@ -454,6 +455,12 @@ int	 fcache_init(struct ev_loop *loop);
 struct fcache_entry *fcache_open(size_t site, int rootfd, const char *path);
 void	 fcache_unref(struct fcache_entry *e);
 void	 fcache_sync(void);
+/*
+ * Once a second from the worker's tick: reopen a site root whose path
+ * now names another directory (renamed away and replaced), onto the
+ * same worker->rootfds[] number, and drop that site's cached entries.
+ */
+void	 fcache_tick(void);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

@@ -240,6 +240,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 	}
 	accesslog_flush();
 	log_limit_flush(now);
+	fcache_tick();
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
