@@ -61,6 +61,10 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT, 16, 1000000 },
 	{ "echo_idle_timeout", offsetof(struct conf, echo_idle_timeout),
 	    CONF_NUM_INT, 1, 86400 },
+	{ "min_body_rate", offsetof(struct conf, min_body_rate),
+	    CONF_NUM_INT, 0, 1 << 30 },
+	{ "min_send_rate", offsetof(struct conf, min_send_rate),
+	    CONF_NUM_INT, 0, 1 << 30 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -75,7 +79,7 @@ static const struct conf_num conf_compression_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-	"sites",
+	"core_dumps", "sites",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	NULL
@@ -84,7 +88,8 @@ static const char *const conf_log_keys[] = { "error", "access", NULL };
 static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
-	"max_connections", "echo_idle_timeout", NULL
+	"max_connections", "echo_idle_timeout", "min_body_rate",
+	"min_send_rate", NULL
 };
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
@@ -817,6 +822,9 @@ conf_load(const char *path, char *err, size_t errlen)
 	conf->max_header_size = 8192;
 	conf->max_body_size = 1048576;
 	conf->max_connections = 4096;
+	conf->min_body_rate = 500;
+	conf->min_send_rate = 500;
+	conf->core_dumps = 0;
 	conf->shutdown_timeout = 30;
 	conf->worker_timeout = 60;
 	conf->max_requests = 0;
@@ -878,6 +886,9 @@ conf_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	if ((s = config_setting_get_member(top, "group")) != NULL &&
 	    confval_strdup(&ctx, s, &conf->group) == -1)
+		goto fail;
+	if ((s = config_setting_get_member(top, "core_dumps")) != NULL &&
+	    confval_bool(&ctx, s, &conf->core_dumps) == -1)
 		goto fail;
 	if ((s = config_setting_get_member(top, "pid_file")) != NULL) {
 		if (confval_string(&ctx, s, &str) == -1)

@@ -164,6 +164,25 @@ conn_list_remove(struct conn *c)
 	c->tclass = -1;
 }
 
+/*
+ * A timeout that restarts on progress lets a client trickle a byte per
+ * period and keep its slot forever. So, as Apache's mod_reqtimeout
+ * MinRate does, once a first timeout period of class tclass has passed
+ * since start (ev_now() ms) the average rate must stay at or above
+ * min_rate bytes/s (0: no check). Only called on progress: a client
+ * making none meets the timeout.
+ */
+int
+conn_too_slow(uint64_t start, uint64_t bytes, int tclass, int min_rate)
+{
+	uint64_t elapsed = ev_now(core.loop) - start;
+
+	if (min_rate == 0 || elapsed < core.lists[tclass].timeout_ms)
+		return 0;
+	/* elapsed > 0 here: timeouts are at least a second */
+	return bytes * 1000 / elapsed < (uint64_t)min_rate;
+}
+
 /* (Re)start the timer of class tclass for c. */
 void
 conn_timer(struct conn *c, int tclass)
@@ -271,10 +290,18 @@ conn_accept(struct listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, i;
+	int fd, i, at_limit;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
-		if (core.nconns >= (size_t)core.conf->max_connections) {
+		/*
+		 * At the limit, an idle keep-alive connection gives its slot
+		 * to a newcomer, as in nginx's ngx_drain_connections(),
+		 * rather than the newcomer waiting for a keep-alive timeout.
+		 * Only with none idle do we stop accepting (and, with
+		 * EPOLLEXCLUSIVE, another worker takes the newcomer).
+		 */
+		at_limit = core.nconns >= (size_t)core.conf->max_connections;
+		if (at_limit && !conn_have_idle()) {
 			conn_accept_pause();
 			return -1;
 		}
@@ -294,14 +321,18 @@ conn_accept(struct listener *l)
 			case ENFILE:
 			case ENOBUFS:
 			case ENOMEM:
-				/*
-				 * Out of descriptors: the pending connection
-				 * stays readable, so accepting again at once
-				 * would spin. Free an idle slot, pause.
-				 */
 				log_limited(&conn_ll_nofd, ev_now(core.loop),
 				    errno, "accept on %s", l->text);
-				conn_close_oldest_idle();
+				/*
+				 * Out of descriptors: an idle keep-alive
+				 * connection gives its descriptor to the
+				 * newcomer, at once. Each retry has closed
+				 * one, so this loop ends. With none idle, the
+				 * pending connection stays readable and
+				 * accepting again would spin: pause.
+				 */
+				if (conn_close_oldest_idle() == 0)
+					continue;
 				conn_accept_pause();
 				return -1;
 			default:
@@ -312,6 +343,9 @@ conn_accept(struct listener *l)
 				return -1;
 			}
 		}
+		/* Accepted first: an idle one is closed only for a newcomer. */
+		if (at_limit)
+			(void)conn_close_oldest_idle();
 		(void)conn_adopt(fd, (struct sockaddr *)&ss, len, l);
 	}
 	return 1;
@@ -388,7 +422,9 @@ conn_accept_resume(struct ev_loop *loop, void *arg)
 	core.accept_timer = 0;
 	if (core.draining)
 		return;
-	if (core.nconns < (size_t)core.conf->max_connections)
+	/* At the limit, idle keep-alive connections can make room. */
+	if (core.nconns < (size_t)core.conf->max_connections ||
+	    conn_have_idle())
 		conn_accepting(1);
 	else
 		conn_accept_pause();
@@ -595,8 +631,20 @@ conn_send(struct conn *c, struct resp *r, int closing)
 				n = 0;
 			}
 		}
-		if (c->tclass == CONN_T_SEND)
-			conn_timer(c, CONN_T_SEND);	/* progress */
+		if (c->tclass == CONN_T_SEND) {
+			/* Progress, but the client may be reading too slowly. */
+			if (conn_too_slow(r->send_start, r->sent, CONN_T_SEND,
+			    core.conf->min_send_rate)) {
+				log_info("client reads below min_send_rate "
+				    "(%llu bytes in %llu ms); closing",
+				    (unsigned long long)r->sent,
+				    (unsigned long long)(ev_now(core.loop) -
+				    r->send_start));
+				conn_close(c);
+				return -1;
+			}
+			conn_timer(c, CONN_T_SEND);
+		}
 	}
 	return 1;
 }
@@ -655,11 +703,35 @@ conn_drain_idle(uint64_t now, uint64_t grace_ms)
 	}
 }
 
-void
+/*
+ * Free a slot for a newcomer: close the keep-alive connection that has
+ * been idle longest (the head of its list, which is sorted). One whose
+ * socket has turned readable in this batch is skipped: its next request
+ * is there, and closing over it would reset the connection. Returns 0
+ * when one was closed, -1 when none is idle.
+ */
+int
 conn_close_oldest_idle(void)
 {
-	struct conn *c = core.lists[CONN_T_IDLE].head;
+	struct conn *c;
 
-	if (c != NULL)
+	for (c = core.lists[CONN_T_IDLE].head; c != NULL; c = c->next) {
+		if (c->readable)
+			continue;
 		conn_close(c);
+		return 0;
+	}
+	return -1;
+}
+
+/* Is there an idle keep-alive connection conn_close_oldest_idle() may close? */
+int
+conn_have_idle(void)
+{
+	struct conn *c;
+
+	for (c = core.lists[CONN_T_IDLE].head; c != NULL; c = c->next)
+		if (!c->readable)
+			return 1;
+	return 0;
 }

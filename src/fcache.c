@@ -3,8 +3,8 @@
  * their stat, an open fd, and the bytes of small files, so a hot file
  * costs no open/fstat/read/close per request.
  *
- * Never stale: every directory on a cached path is watched with
- * inotify, and fcache_sync() applies the queued events before requests
+ * Never stale for a change inotify reports: every directory on a cached
+ * path is watched with inotify, and fcache_sync() applies the queued events before requests
  * are answered (conn.c calls it before answering what it read). The
  * kernel queues an inotify event inside the syscall that changed the
  * file, and, the fd being O_ASYNC, marks SIGIO pending on this process
@@ -14,6 +14,19 @@
  * changed before the client sent it. The common case costs no syscall.
  * Paths that go through a symlink are not cached (a change behind the
  * link would not be seen); they take the slow path every time.
+ *
+ * A watch follows the inode it was added on, not its path: when a
+ * watched directory, or any directory above it, is renamed, deleted or
+ * replaced, the watches at and below that path are removed and the
+ * entries under it dropped, so the next lookup watches what the path
+ * names now. Watches are added through the root fd's /proc link, so
+ * they name the same tree the fd opens files in.
+ *
+ * inotify cannot see everything: a write through a hard link outside
+ * the watched directories, or by another host on a network filesystem,
+ * queues no event. So a hot entry is also compared with the path's
+ * fstatat() at most once a second (FCACHE_RECHECK_MS, loop clock), and
+ * fcache_tick() notices a site root renamed away and replaced.
  *
  * Entries are reference counted: a response being sent holds one, so
  * an entry invalidated meanwhile stays alive until it is released.
@@ -42,9 +55,22 @@
 #define FCACHE_SMALL		(6 * 1024)
 #define FCACHE_MAX_DATA		(32 * 1024 * 1024)
 #define FCACHE_MAX_WATCHES	4096
+/* A hot entry is checked against the file system at most this often. */
+#define FCACHE_RECHECK_MS	1000
 #define FCACHE_WATCH_MASK	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | \
 	IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
 	IN_MOVE_SELF | IN_ONLYDIR)
+/*
+ * After these, the path the event names (the watched directory itself
+ * for the _SELF ones and IN_IGNORED) no longer leads to the inode a
+ * watch at or below it was added on. The name events matter only for
+ * directories (IN_ISDIR): no watch is on a file, and a file cannot take
+ * a directory's name without the directory leaving first.
+ */
+#define FCACHE_GONE_SELF	(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | \
+	IN_UNMOUNT)
+#define FCACHE_GONE_NAME	(IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | \
+	IN_DELETE)
 
 struct fcache_watch {
 	int		 wd;
@@ -53,7 +79,9 @@ struct fcache_watch {
 };
 
 static struct {
-	const struct conf *conf;	/* the sites' roots, for inotify paths */
+	struct ev_loop	*loop;
+	const struct conf *conf;	/* the sites' root paths */
+	int		*rootfds;	/* the worker's, one per site */
 	int		 ifd;		/* inotify, -1: caching off */
 	struct ev_io	 io;
 	struct fcache_entry *buckets[FCACHE_BUCKETS];
@@ -132,6 +160,16 @@ fcache_unlink(struct fcache_entry *e)
 	fcache_unref(e);
 }
 
+/* Is path (len bytes) prefix or below it ("/a": "/a", "/a/", "/a/b")? */
+static int
+fcache_below(const char *path, size_t len, const char *prefix, size_t plen)
+{
+	if (len < plen || memcmp(path, prefix, plen) != 0)
+		return 0;
+	return len == plen || path[plen] == '/' ||
+	    (plen > 0 && prefix[plen - 1] == '/');
+}
+
 /* Drop every entry at or below site:prefix ("/a" drops "/a" and "/a/..."). */
 static void
 fcache_invalidate(size_t site, const char *prefix, size_t plen)
@@ -140,11 +178,8 @@ fcache_invalidate(size_t site, const char *prefix, size_t plen)
 
 	for (e = fc.lru_head; e != NULL; e = next) {
 		next = e->lnext;
-		if (e->site != site || e->pathlen < plen ||
-		    memcmp(e->path, prefix, plen) != 0)
-			continue;
-		if (e->pathlen == plen || e->path[plen] == '/' ||
-		    (plen > 0 && prefix[plen - 1] == '/'))
+		if (e->site == site &&
+		    fcache_below(e->path, e->pathlen, prefix, plen))
 			fcache_unlink(e);
 	}
 }
@@ -167,17 +202,47 @@ fcache_watch_by_wd(int wd)
 	return NULL;
 }
 
+/*
+ * site:dir no longer names what its watch, or a watch below it, was
+ * added on (renamed, deleted, replaced, or the kernel dropped it):
+ * remove those watches and drop every entry under dir, so the next
+ * lookup watches the directories the path names now. The kernel may
+ * already have removed a watch (EINVAL), or even given its number to a
+ * newer watch whose IN_IGNORED is still queued: removing that one too
+ * is only a re-watch later, never a missed change.
+ */
 static void
-fcache_watch_forget(int wd)
+fcache_unwatch(size_t site, const char *dir, size_t dlen)
+{
+	struct fcache_watch *w;
+	size_t i = 0;
+
+	while (i < fc.nwatches) {
+		w = &fc.watches[i];
+		if (w->site != site ||
+		    !fcache_below(w->dir, strlen(w->dir), dir, dlen)) {
+			i++;
+			continue;
+		}
+		(void)inotify_rm_watch(fc.ifd, w->wd);
+		free(w->dir);
+		*w = fc.watches[--fc.nwatches];
+	}
+	fcache_invalidate(site, dir, dlen);
+}
+
+/* Events were lost (IN_Q_OVERFLOW) or a root changed: start afresh. */
+static void
+fcache_unwatch_all(void)
 {
 	size_t i;
 
-	for (i = 0; i < fc.nwatches; i++)
-		if (fc.watches[i].wd == wd) {
-			free(fc.watches[i].dir);
-			fc.watches[i] = fc.watches[--fc.nwatches];
-			return;
-		}
+	for (i = 0; i < fc.nwatches; i++) {
+		(void)inotify_rm_watch(fc.ifd, fc.watches[i].wd);
+		free(fc.watches[i].dir);
+	}
+	fc.nwatches = 0;
+	fcache_invalidate_all();
 }
 
 void
@@ -187,6 +252,7 @@ fcache_sync(void)
 	const struct inotify_event *ev;
 	struct fcache_watch *w;
 	char path[4200];
+	size_t site;
 	ssize_t n;
 	char *p;
 	int len;
@@ -205,22 +271,27 @@ fcache_sync(void)
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				fcache_invalidate_all();
+				/* A rename may be among the lost: trust no watch. */
+				fcache_unwatch_all();
 				continue;
 			}
 			if ((w = fcache_watch_by_wd(ev->wd)) == NULL)
 				continue;
-			if (ev->len > 0 && ev->name[0] != '\0') {
+			site = w->site;
+			/* Copied: fcache_unwatch() frees w->dir. */
+			if (ev->len > 0 && ev->name[0] != '\0')
 				len = snprintf(path, sizeof(path), "%s%s%s", w->dir,
 				    strcmp(w->dir, "/") == 0 ? "" : "/", ev->name);
-				if (len > 0 && (size_t)len < sizeof(path))
-					fcache_invalidate(w->site, path, (size_t)len);
-				else
-					fcache_invalidate_all();
-			} else
-				fcache_invalidate(w->site, w->dir, strlen(w->dir));
-			if (ev->mask & IN_IGNORED)
-				fcache_watch_forget(ev->wd);
+			else
+				len = snprintf(path, sizeof(path), "%s", w->dir);
+			if (len <= 0 || (size_t)len >= sizeof(path))
+				fcache_unwatch_all();
+			else if ((ev->mask & FCACHE_GONE_SELF) ||
+			    ((ev->mask & FCACHE_GONE_NAME) && (ev->mask & IN_ISDIR)))
+				/* The name now means another inode, or none. */
+				fcache_unwatch(site, path, (size_t)len);
+			else
+				fcache_invalidate(site, path, (size_t)len);
 		}
 	}
 }
@@ -233,13 +304,16 @@ fcache_event_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 }
 
 int
-fcache_init(struct ev_loop *loop, const struct conf *conf)
+fcache_init(struct ev_loop *loop, const struct conf *conf, int *rootfds)
 {
 	struct sigaction sa;
 	sigset_t set;
 	int fd;
 
+	/* First: fcache_tick() works with the cache off, too. */
+	fc.loop = loop;
 	fc.conf = conf;
+	fc.rootfds = rootfds;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = fcache_sigio;
 	sa.sa_flags = SA_RESTART;
@@ -264,13 +338,18 @@ fcache_init(struct ev_loop *loop, const struct conf *conf)
 	return 0;
 }
 
-/* Watch site:dir (a clean path) unless we already do. 0, or -1: don't cache. */
+/*
+ * Watch site:dir (a clean path) unless we already do. 0, or -1: don't
+ * cache. The path goes through rootfd's /proc link, not the configured
+ * root's name: if the root was renamed and not yet reopened
+ * (fcache_tick), the watch is still on the tree files are opened in.
+ */
 static int
-fcache_watch(size_t site, const char *dir)
+fcache_watch(size_t site, int rootfd, const char *dir)
 {
 	char abs[4200];
 	size_t i;
-	int wd, n;
+	int len, wd;
 
 	for (i = 0; i < fc.nwatches; i++)
 		if (fc.watches[i].site == site && strcmp(fc.watches[i].dir, dir) == 0)
@@ -278,8 +357,9 @@ fcache_watch(size_t site, const char *dir)
 	if (fc.nwatches == FCACHE_MAX_WATCHES)
 		return -1;
 	/* Cut short, it would name (and watch) some other directory. */
-	n = snprintf(abs, sizeof(abs), "%s%s", fc.conf->sites[site].root, dir);
-	if (n < 0 || (size_t)n >= sizeof(abs))
+	len = snprintf(abs, sizeof(abs), "/proc/self/fd/%d%s", rootfd,
+	    strcmp(dir, "/") == 0 ? "" : dir);
+	if (len <= 0 || (size_t)len >= sizeof(abs))
 		return -1;
 	if ((wd = inotify_add_watch(fc.ifd, abs, FCACHE_WATCH_MASK)) == -1)
 		return -1;
@@ -295,21 +375,21 @@ fcache_watch(size_t site, const char *dir)
 
 /* Watch every directory from the root down to the parent of path. */
 static int
-fcache_watch_path(size_t site, const char *path)
+fcache_watch_path(size_t site, int rootfd, const char *path)
 {
 	char dir[4200];
 	size_t i, len = strlen(path);
 
 	if (len >= sizeof(dir))
 		return -1;
-	if (fcache_watch(site, "/") == -1)
+	if (fcache_watch(site, rootfd, "/") == -1)
 		return -1;
 	for (i = 1; i < len; i++) {
 		if (path[i] != '/')
 			continue;
 		memcpy(dir, path, i);
 		dir[i] = '\0';
-		if (fcache_watch(site, dir) == -1)
+		if (fcache_watch(site, rootfd, dir) == -1)
 			return -1;
 	}
 	return 0;
@@ -351,24 +431,71 @@ fcache_insert(struct fcache_entry *e)
 	fc.nentries++;
 }
 
-/* Read a small file whole, once; a short read means it changed: skip. */
-static void
+/* Does st still describe the file e->st was taken from, same version? */
+static int
+fcache_same(const struct fcache_entry *e, const struct stat *st)
+{
+	return st->st_ino == e->st.st_ino && st->st_dev == e->st.st_dev &&
+	    st->st_mode == e->st.st_mode && st->st_size == e->st.st_size &&
+	    st->st_mtim.tv_sec == e->st.st_mtim.tv_sec &&
+	    st->st_mtim.tv_nsec == e->st.st_mtim.tv_nsec &&
+	    st->st_ctim.tv_sec == e->st.st_ctim.tv_sec &&
+	    st->st_ctim.tv_nsec == e->st.st_ctim.tv_nsec;
+}
+
+/*
+ * Read a small file whole, once. The bytes must be the version e->st
+ * describes, or the response would pair its validators and length with
+ * other bytes: one byte more is asked for (a grown file reads long), and
+ * the stat is taken again after the read (a rewrite, even of the same
+ * length, moves ctime). -1: it changed meanwhile, do not cache it.
+ */
+static int
 fcache_load_data(struct fcache_entry *e)
 {
 	size_t size = (size_t)e->st.st_size;
+	struct stat st;
 	ssize_t n;
 
 	if (size == 0 || size > FCACHE_SMALL ||
 	    fc.data_bytes + size > FCACHE_MAX_DATA)
-		return;
-	e->data = xmalloc(size);
-	n = pread(e->fd, e->data, size, 0);
-	if (n != (ssize_t)size) {
+		return 0;
+	e->data = xmalloc(size + 1);
+	n = pread(e->fd, e->data, size + 1, 0);
+	if (n != (ssize_t)size || fstat(e->fd, &st) == -1 ||
+	    !fcache_same(e, &st)) {
 		free(e->data);
 		e->data = NULL;
-		return;
+		return -1;
 	}
 	fc.data_bytes += size;
+	return 0;
+}
+
+/*
+ * Has site:path changed where inotify cannot see (a write through a
+ * hard link outside the watched directories, another NFS client)?
+ * Asked at most once per FCACHE_RECHECK_MS per entry, by the loop's
+ * cached clock: one fstatat() a second for a hot entry, none per
+ * request. Until then a change may go unseen for up to that long; the
+ * sender never pads a file that shrank (conn.c closes the connection)
+ * nor sends more than the promised length of one that grew.
+ */
+static int
+fcache_stale(struct fcache_entry *e, int rootfd, uint64_t now)
+{
+	const char *rel = e->path;
+	struct stat st;
+
+	if (now - e->checked < FCACHE_RECHECK_MS)
+		return 0;
+	e->checked = now;
+	while (*rel == '/')
+		rel++;
+	if (fstatat(rootfd, *rel == '\0' ? "." : rel, &st,
+	    AT_SYMLINK_NOFOLLOW) == -1)
+		return e->err != errno;
+	return e->err != 0 || !fcache_same(e, &st);
 }
 
 /*
@@ -383,14 +510,20 @@ fcache_open(size_t site, int rootfd, const char *path)
 	size_t len = strlen(path);
 	uint32_t h;
 	struct fcache_entry *e;
+	uint64_t now;
 	int err = 0;
 
 	if (fc.ifd == -1)
 		return NULL;
+	now = ev_now(fc.loop);
 	h = fcache_hash(site, path, len);
 	for (e = fc.buckets[h & (FCACHE_BUCKETS - 1)]; e != NULL; e = e->hnext) {
 		if (e->hash == h && e->site == site && e->pathlen == len &&
 		    memcmp(e->path, path, len) == 0) {
+			if (fcache_stale(e, rootfd, now)) {
+				fcache_unlink(e);	/* and look it up afresh */
+				break;
+			}
 			/* Move to the front of the LRU list. */
 			if (e != fc.lru_head) {
 				e->lprev->lnext = e->lnext;
@@ -408,9 +541,10 @@ fcache_open(size_t site, int rootfd, const char *path)
 		}
 	}
 	/* Watch first: a change between the open and the watch would be lost. */
-	if (fcache_watch_path(site, path) == -1)
+	if (fcache_watch_path(site, rootfd, path) == -1)
 		return NULL;
 	e = fcache_new(site, path, len, h);
+	e->checked = now;
 	e->fd = file_open_nolinks(rootfd, path, O_RDONLY | O_NONBLOCK, &err);
 	if (e->fd == -1) {
 		if (err == ELOOP || err == EXDEV || err == ENOSYS || err == EPERM ||
@@ -429,9 +563,12 @@ fcache_open(size_t site, int rootfd, const char *path)
 	} else if (S_ISDIR(e->st.st_mode)) {
 		close(e->fd);	/* only its stat is wanted */
 		e->fd = -1;
-	} else if (S_ISREG(e->st.st_mode))
-		fcache_load_data(e);
-	else {
+	} else if (S_ISREG(e->st.st_mode)) {
+		if (fcache_load_data(e) == -1) {
+			fcache_destroy(e);
+			return NULL;
+		}
+	} else {
 		fcache_destroy(e);
 		return NULL;
 	}
@@ -482,4 +619,44 @@ fcache_lookup_done(struct fcache_entry *fe, int fd)
 		fcache_unref(fe);
 	else if (fd != -1)
 		close(fd);
+}
+
+/*
+ * About once a second (the worker's tick): has a site root been renamed
+ * away and something else put at its path (a deploy by rename, or a
+ * symlink root swapped)? Then open the new one onto the same fd number,
+ * so every user of the worker's rootfds[] sees the new tree from now
+ * on, and forget everything cached for the site. A root that is gone keeps the
+ * tree we have: serving it beats 404 until a new one appears. Costs a
+ * stat() and an fstat() per site and tick, and works with the cache off.
+ */
+void
+fcache_tick(void)
+{
+	const struct conf *conf = fc.conf;
+	struct stat cur, old;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < conf->nsites; i++) {
+		if (stat(conf->sites[i].root, &cur) == -1 || !S_ISDIR(cur.st_mode))
+			continue;
+		if (fc.rootfds[i] != -1 &&
+		    fstat(fc.rootfds[i], &old) == 0 &&
+		    old.st_ino == cur.st_ino && old.st_dev == cur.st_dev)
+			continue;
+		fd = open(conf->sites[i].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd == -1)
+			continue;
+		if (fc.rootfds[i] == -1)
+			fc.rootfds[i] = fd;
+		else {
+			/* Atomic: no moment without a root at that number. */
+			if (dup3(fd, fc.rootfds[i], O_CLOEXEC) == -1)
+				log_warn("site root %s: dup3", conf->sites[i].root);
+			close(fd);
+		}
+		if (fc.ifd != -1)
+			fcache_unwatch(i, "/", 1);
+	}
 }

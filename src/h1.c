@@ -38,6 +38,8 @@ struct creq {
 	int64_t		 body_left;	/* Content-Length body still to skip */
 	int		 body_chunked;
 	struct http_chunked chunk;
+	uint64_t	 rate_start;	/* ev_now() when the body began */
+	uint64_t	 rate_bytes;	/* body bytes read since then */
 	struct http_req	 req;
 	struct request	 q;
 	struct resp	 resp;
@@ -292,6 +294,7 @@ h1_respond(struct conn *c)
 	r->cur = 0;
 	r->cur_done = 0;
 	r->sent = 0;
+	r->send_start = ev_now(conn_loop());
 }
 
 /* The request as http.c and the log see it. */
@@ -415,6 +418,9 @@ h1_head_done(struct conn *c)
 			}
 		}
 		c->state = H1_BODY;
+		c->rq->rate_start = ev_now(conn_loop());
+		/* Body bytes that came with the head count too. */
+		c->rq->rate_bytes = c->in_len - c->in_off - r->head_len;
 		conn_timer(c, CONN_T_BODY);
 		return;
 	}
@@ -568,6 +574,13 @@ h1_run(struct conn *c)
 			}
 			if ((n = h1_read(c)) <= 0)
 				return;
+			c->rq->rate_bytes += (uint64_t)n;
+			if (conn_too_slow(c->rq->rate_start, c->rq->rate_bytes,
+			    CONN_T_BODY, h1.conf->min_body_rate)) {
+				/* 408 (as mod_reqtimeout), then close. */
+				h1_fail(c, 408);
+				continue;
+			}
 			conn_timer(c, CONN_T_BODY);
 			break;
 		case H1_QUEUED:

@@ -98,11 +98,14 @@ struct conf {
 	int64_t		 max_body_size;
 	int		 max_connections;	/* per worker */
 	int		 echo_idle_timeout;	/* echo listeners: no byte either way */
+	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
+	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
 
 	/* supervision */
 	int		 shutdown_timeout;
 	int		 worker_timeout;	/* 0: no hang detection */
 	long		 max_requests;		/* per worker, 0: unlimited */
+	int		 core_dumps;		/* workers stay dumpable (ptrace-able) */
 
 	struct {
 		int	 enabled;
@@ -320,6 +323,7 @@ struct resp {
 	size_t		 cur_done;	/* bytes of segs[cur] sent */
 	size_t		 hdr_len;	/* head bytes, not counted in the log */
 	uint64_t	 sent;		/* all bytes written */
+	uint64_t	 send_start;	/* ev_now() ms when sending began */
 	int		 fd;		/* SEG_FILE source, -1 */
 	int		 fd_owned;	/* close fd when done (not the cache's) */
 	struct fcache_entry *fe;	/* held while sending, or NULL */
@@ -459,7 +463,15 @@ void	 conn_timeouts(uint64_t now);
 void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);
 void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
-void	 conn_close_oldest_idle(void);
+/*
+ * Make room for a new client (at max_connections, or out of descriptors):
+ * close the keep-alive connection idle longest, skipping any whose next
+ * request has arrived. 0: one was closed (its struct conn is a zombie
+ * until conn_free_zombies()); -1: none idle. conn_have_idle() says
+ * whether it would find one, closing nothing.
+ */
+int	 conn_close_oldest_idle(void);
+int	 conn_have_idle(void);
 void	 conn_queue(struct conn *c);
 void	 conn_run_queue(void);
 
@@ -471,6 +483,13 @@ void	 conn_run_queue(void);
  * ones are freed).
  */
 void	 conn_timer(struct conn *c, int tclass);
+/*
+ * Minimum data rates (mod_reqtimeout's MinRate): 1 if bytes since start
+ * (ev_now() ms) average below min_rate bytes/s once a first timeout of
+ * class tclass has passed; 0 otherwise, or when min_rate is 0.
+ */
+int	 conn_too_slow(uint64_t start, uint64_t bytes, int tclass,
+	    int min_rate);
 int	 conn_watch(struct conn *c, uint32_t extra);
 void	 conn_want_write(struct conn *c, int on);
 void	 conn_buf_attach(struct conn *c);
@@ -536,11 +555,15 @@ struct fcache_entry {
 	int		 fd;		/* regular files; -1 otherwise */
 	struct stat	 st;
 	char		*data;		/* the bytes of a small file, or NULL */
+	uint64_t	 checked;	/* ev_now() ms of the last fstatat() */
 	unsigned	 refs;
 	int		 linked;	/* in the table */
 };
 
-int	 fcache_init(struct ev_loop *loop, const struct conf *conf);
+/* rootfds: one open root per conf->sites[], the worker's; fcache_tick()
+ * may replace one in place. */
+int	 fcache_init(struct ev_loop *loop, const struct conf *conf,
+	    int *rootfds);
 struct fcache_entry *fcache_open(size_t site, int rootfd, const char *path);
 void	 fcache_unref(struct fcache_entry *e);
 void	 fcache_sync(void);
@@ -553,6 +576,13 @@ void	 fcache_sync(void);
 int	 fcache_lookup(size_t site, int rootfd, const char *path,
 	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
 void	 fcache_lookup_done(struct fcache_entry *fe, int fd);
+/*
+ * Once a second from the worker's tick: reopen a site root whose path
+ * now names another directory (renamed away and replaced), onto the
+ * same rootfds[] number (fcache_init's array, the worker's), and drop
+ * that site's cached entries.
+ */
+void	 fcache_tick(void);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

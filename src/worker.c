@@ -7,7 +7,8 @@
  * each (see master.c): 'G' start accepting (a reload's new workers wait
  * for it), 'Q' drain and exit, 'L' a new access log fd, 'E' a new error
  * log fd (both SCM_RIGHTS). End of file on the channel means
- * the master is gone: drain and exit, so no worker outlives it.
+ * the master is gone: drain and exit, by shutdown_timeout at the latest,
+ * so no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
  *
  * Draining: stop accepting, take what is already queued, answer every
@@ -58,6 +59,8 @@ struct worker {
 	int		 sig_fd;
 	int		*rootfds;	/* one per conf->sites[] */
 	int		 draining;
+	int		 orphaned;	/* the master is gone: exit by the deadline */
+	uint64_t	 drain_start;
 	uint64_t	 max_requests;
 };
 
@@ -94,8 +97,20 @@ worker_drop_privileges(void)
 		log_critx("privileges not dropped");
 		_exit(EXIT_CONFIG);
 	}
-	/* setuid() cleared it; core dumps of a worker are still wanted. */
-	prctl(PR_SET_DUMPABLE, 1);
+}
+
+/*
+ * A dumpable worker can be ptraced, its memory read and its descriptors
+ * taken (pidfd_getfd) by any process of the same user: the root-owned
+ * logs, later TLS keys. setuid() has cleared the flag already; clear it
+ * in every case (no privilege drop, too), and set it only when the
+ * admin asked for core dumps (core_dumps = true), which need it.
+ */
+static void
+worker_set_dumpable(void)
+{
+	if (prctl(PR_SET_DUMPABLE, worker->conf->core_dumps ? 1 : 0) == -1)
+		log_warn("prctl PR_SET_DUMPABLE");
 }
 
 static void
@@ -127,6 +142,7 @@ worker_drain(const char *why)
 		return;
 	log_debug("draining: %s", why);
 	worker->draining = 1;
+	worker->drain_start = ev_now(worker->loop);
 	worker->p.sb->state = SB_DRAINING;
 	/*
 	 * New arrivals wake the workers still accepting. A worker of a
@@ -151,8 +167,20 @@ worker_tick(struct ev_loop *loop, void *arg)
 	conn_timeouts(now);
 	if (worker->draining)
 		conn_drain_idle(now, WORKER_DRAIN_GRACE_MS);
+	/*
+	 * With the master alive it kills us after shutdown_timeout; without
+	 * it, nobody would, and a slow reader would keep us forever.
+	 */
+	if (worker->orphaned && now >= worker->drain_start +
+	    (uint64_t)worker->conf->shutdown_timeout * 1000) {
+		log_warnx("master gone and shutdown_timeout (%ds) reached: "
+		    "closing %zu connections", worker->conf->shutdown_timeout,
+		    conn_count());
+		worker_exit(0);
+	}
 	accesslog_flush();
 	log_limit_flush(now);
+	fcache_tick();
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
@@ -218,8 +246,13 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		if (n == -1 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			/* The master is gone: no orphans, finish and leave. */
+			/*
+			 * The master is gone: no orphans, finish and leave
+			 * by the deadline it would have enforced (counted
+			 * from the drain's start if one was under way).
+			 */
 			ev_del(loop, io);
+			worker->orphaned = 1;
 			worker_drain("master went away");
 			return;
 		}
@@ -332,6 +365,7 @@ worker_main(struct worker_params *p)
 	}
 
 	worker_drop_privileges();
+	worker_set_dumpable();
 	worker_open_roots();
 	accesslog_init(p->access_fd);
 	if (conf->max_requests > 0) {
@@ -346,7 +380,7 @@ worker_main(struct worker_params *p)
 		log_crit("epoll");
 		_exit(EXIT_TEMP);
 	}
-	if (fcache_init(worker->loop, conf) == -1)
+	if (fcache_init(worker->loop, conf, worker->rootfds) == -1)
 		log_warn("inotify: open-file cache off");
 	/* Each listener gets its protocol's code; the rest is the core's. */
 	for (i = 0; i < p->nlisteners; i++)

@@ -214,9 +214,12 @@ Test(conf, defaults)
 	cr_assert_eq(conf->max_header_size, 8192);
 	cr_assert_eq(conf->max_body_size, 1048576);
 	cr_assert_eq(conf->max_connections, 4096);
+	cr_assert_eq(conf->min_body_rate, 500);
+	cr_assert_eq(conf->min_send_rate, 500);
 	cr_assert_eq(conf->shutdown_timeout, 30);
 	cr_assert_eq(conf->worker_timeout, 60);
 	cr_assert_eq(conf->max_requests, 0);
+	cr_assert_eq(conf->core_dumps, 0);
 
 	cr_assert_eq(conf->compression.enabled, 1);
 	cr_assert_eq(conf->compression.ntypes, 5);
@@ -274,9 +277,12 @@ Test(conf, full)
 	cr_assert_eq(conf->max_header_size, 4096);
 	cr_assert_eq(conf->max_body_size, (int64_t)1 << 40);
 	cr_assert_eq(conf->max_connections, 100);
+	cr_assert_eq(conf->min_body_rate, 0);
+	cr_assert_eq(conf->min_send_rate, 1073741824);
 	cr_assert_eq(conf->shutdown_timeout, 3600);
 	cr_assert_eq(conf->worker_timeout, 0);
 	cr_assert_eq(conf->max_requests, 2147483647L);
+	cr_assert_eq(conf->core_dumps, 1);
 
 	cr_assert_eq(conf->compression.enabled, 0);
 	cr_assert_eq(conf->compression.ntypes, 2);
@@ -492,6 +498,8 @@ Test(conf, wrong_types)
 	expect_err("bad-float.conf", 2, "'send_timeout' must be an integer");
 	expect_err("bad-type-listing.conf", 2,
 	    "'listing' must be true or false");
+	expect_err("bad-type-core-dumps.conf", 2,
+	    "'core_dumps' must be true or false");
 	expect_err("bad-type-limits.conf", 3,
 	    "'limits' must be a group { ... }");
 	expect_err("bad-type-index.conf", 3,
@@ -522,6 +530,10 @@ Test(conf, out_of_range)
 	    "'max_requests' must be between 0 and %lld", maxreq);
 	expect_err("bad-range-timeout.conf", 3,
 	    "'shutdown_timeout' must be between 1 and 3600");
+	expect_err("bad-range-body-rate.conf", 4,
+	    "'min_body_rate' must be between 0 and 1073741824");
+	expect_err("bad-range-send-rate.conf", 3,
+	    "'min_send_rate' must be between 0 and 1073741824");
 	expect_err("bad-cache-maxage.conf", 3,
 	    "'max_age' must be between 0 and 315360000");
 	expect_err("bad-errpage-status.conf", 4,
