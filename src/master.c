@@ -21,8 +21,7 @@
  *              next's workers say CHAN_READY when they could accept, but
  *              wait. When every one of them has, they are told CHAN_GO
  *              (accept) and cur's workers CHAN_QUIT (drain), the listeners
- *              only cur had
- *              are closed, next becomes cur: RUNNING. Anything failing on
+ *              only cur had are closed, next becomes cur: RUNNING. Anything failing on
  *              the way (the file, a bind, a next worker dying, not all
  *              ready within 15 s) drains what was started of next, which
  *              has served nobody, and changes nothing else. Either way
@@ -35,8 +34,8 @@
  *   STOPPING   a reload in progress is abandoned and its waiters told so.
  *              The master closes its listening sockets, so new
  *              connections are refused once the workers have closed
- *              theirs. Graceful: every worker gets CHAN_QUIT and finishes what
- *              it has; fast: every worker gets SIGTERM. shutdown_timeout
+ *              theirs. Graceful: every worker gets CHAN_QUIT and finishes
+ *              what it has; fast: every worker gets SIGTERM. shutdown_timeout
  *              later (fast: 5 s) the rest get SIGKILL. The master exits
  *              when none is left.
  *
@@ -143,16 +142,15 @@ master_spawn_later(uint64_t after)
 static void
 master_fill(void)
 {
+	uint64_t after, a2;
+
 	if (m.state == MS_STOPPING || m.cur.conf == NULL)
 		return;
-	uint64_t after;
-
 	/* cur's workers keep nothing of next: it may yet be abandoned. */
 	after = proc_fill(&m.cur, &m.next, 0, 1);
 	/* A reload's workers wait for the switch: all of next or none serves. */
 	if (m.state == MS_RELOADING) {
-		uint64_t a2 = proc_fill(&m.next, &m.cur, 1, 0);
-
+		a2 = proc_fill(&m.next, &m.cur, 1, 0);
 		if (a2 != 0 && (after == 0 || a2 < after))
 			after = a2;
 	}

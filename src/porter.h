@@ -206,7 +206,7 @@ struct worker_params {
 	size_t		 nlisteners;
 	int		 chan_fd;	/* socketpair end to the master */
 	int		 access_fd;	/* -1: access log off */
-	struct sb_slot	*sb;
+	unsigned	 slot;		/* its scoreboard slot (sb_attach()) */
 	uint32_t	 generation;
 	uid_t		 uid;		/* (uid_t)-1: no privilege drop */
 	gid_t		 gid;

@@ -212,7 +212,7 @@ proc_child(struct generation *g, const struct generation *other, int hold,
 	wp.nlisteners = g->nls;
 	wp.chan_fd = chan;
 	wp.access_fd = g->access_fd;
-	wp.sb = (struct sb_slot *)sb_slot(slot);
+	wp.slot = slot;
 	wp.generation = g->id;
 	wp.uid = g->uid;
 	wp.gid = g->gid;

@@ -146,8 +146,10 @@ sb_read_totals(struct sb_totals *t)
 }
 
 void
-sb_attach(struct sb_slot *slot, uint32_t generation)
+sb_attach(unsigned i, uint32_t generation)
 {
+	struct sb_slot *slot = &sb.board->slot[i];
+
 	sb_self = slot;
 	__atomic_store_n(&slot->pid, getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&slot->generation, generation, __ATOMIC_RELAXED);

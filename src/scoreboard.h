@@ -115,8 +115,8 @@ uint64_t sb_slot_requests(const struct sb_slot *s);
 
 extern struct sb_slot *sb_self;
 
-/* From now on this process writes slot; pid, generation, SB_STARTING. */
-void	 sb_attach(struct sb_slot *slot, uint32_t generation);
+/* From now on this process writes slot i: pid, generation, SB_STARTING. */
+void	 sb_attach(unsigned i, uint32_t generation);
 void	 sb_set_state(int state);
 /* Once per loop turn: alive at now (ms), open connections. */
 void	 sb_heartbeat(uint64_t now, size_t open);

@@ -351,7 +351,7 @@ worker_main(struct worker_params *p)
 	memset(worker, 0, sizeof(*worker));
 	worker->p = *p;
 	worker->conf = conf;
-	sb_attach(p->sb, p->generation);
+	sb_attach(p->slot, p->generation);
 	sb_heartbeat(ev_clock_ms(), 0);
 
 	worker_test_faults(p->chan_fd);

@@ -106,7 +106,7 @@ Test(scoreboard, kept_across_reloads)
 
 	cr_assert_eq(sb_init(4), 0);
 	sb_slot_claim(2);
-	sb_attach((struct sb_slot *)sb_slot(2), 1);
+	sb_attach(2, 1);
 	sb_request_done(200, 10);
 	sb_fold(2);
 	/* A reload's sb_init(): the same board, the retired totals kept. */
@@ -125,7 +125,7 @@ Test(scoreboard, counts_by_status_class)
 
 	cr_assert_eq(sb_init(2), 0);
 	sb_slot_claim(0);
-	sb_attach((struct sb_slot *)sb_slot(0), 3);
+	sb_attach(0, 3);
 	cr_assert_eq(sb_slot(0)->pid, getpid());
 	cr_assert_eq(sb_slot(0)->generation, 3);
 	cr_assert_eq(sb_slot(0)->state, SB_STARTING);
@@ -160,10 +160,10 @@ Test(scoreboard, fold_keeps_totals_and_clears_the_slot)
 	cr_assert_eq(sb_init(3), 0);
 	/* Two workers; the one in slot 1 dies. */
 	sb_slot_claim(0);
-	sb_attach((struct sb_slot *)sb_slot(0), 1);
+	sb_attach(0, 1);
 	sb_request_done(200, 100);
 	sb_slot_claim(1);
-	sb_attach((struct sb_slot *)sb_slot(1), 1);
+	sb_attach(1, 1);
 	for (k = 0; k < 5; k++)
 		sb_request_done(200, 10);
 	sb_request_done(404, 1);
@@ -187,7 +187,7 @@ Test(scoreboard, fold_keeps_totals_and_clears_the_slot)
 	/* The slot's next worker starts from zero; the totals go on. */
 	sb_slot_claim(1);
 	cr_assert_eq(sb_slot(1)->pid, 0);
-	sb_attach((struct sb_slot *)sb_slot(1), 2);
+	sb_attach(1, 2);
 	sb_request_done(301, 5);
 	cr_assert_eq(sb_read_totals(&after), 0);
 	cr_assert_eq(after.requests, 8);
@@ -242,7 +242,7 @@ Test(scoreboard, readers_see_whole_folds_and_never_go_back)
 				_exit(1);
 
 			sb_slot_claim(slot);
-			sb_attach((struct sb_slot *)sb_slot(slot), 1);
+			sb_attach(slot, 1);
 			for (k = 0; k < PER_ROUND; k++) {
 				sb_request_done(200 + (k % 4) * 100, 3);
 				__atomic_store_n(&pg->made, r * PER_ROUND +
