@@ -8,8 +8,9 @@
  * workers wait for it), CHAN_QUIT drain and exit, CHAN_ACCESS_LOG and
  * CHAN_ERROR_LOG a new log fd (SCM_RIGHTS). The worker says CHAN_READY
  * once, and CHAN_RECYCLE when max_requests is reached. Its scoreboard
- * slot (scoreboard.h) shows its state, heartbeat and counts. End of file on the channel means
- * the master is gone: drain and exit, so no worker outlives it.
+ * slot (scoreboard.h) shows its state, heartbeat and counts. End of
+ * file on the channel means the master is gone: drain and exit, so no
+ * worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
  *
  * Draining: stop accepting, take what is already queued, answer every
