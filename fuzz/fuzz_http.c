@@ -80,9 +80,15 @@ fuzz_http_check_done(const struct http_req *r)
 {
 	unsigned	i;
 
-	if (r->head_len == 0 || r->head_len > r->max_head + 1)
+	if (r->head_len == 0 || r->head_len > r->max_head)
 		abort();
 	if (r->version != 10 && r->version != 11)
+		abort();
+	if (r->method_s.len == 0 || r->target.len == 0)
+		abort();
+	/* RFC 9112 6.1, 6.3: one framing, and none an HTTP/1.0 peer lacks */
+	if ((r->flags & HTTP_F_CHUNKED) &&
+	    (r->content_length != -1 || r->version == 10))
 		abort();
 	if (r->line_len >= r->head_len || r->nheaders > HTTP_MAX_HEADERS)
 		abort();
