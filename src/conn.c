@@ -44,7 +44,6 @@ struct conn_list {
 static struct {
 	struct ev_loop	*loop;
 	const struct conf *conf;
-	struct sb_slot	*sb;		/* this worker's scoreboard slot */
 	struct listener	*ls;
 	size_t		 nls;
 	int		 accepting;
@@ -81,15 +80,14 @@ static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
 /* ---- the core's life ---------------------------------------------------- */
 
 void
-conn_init(struct ev_loop *loop, const struct conf *conf, struct sb_slot *sb,
-    struct listener *ls, size_t nls)
+conn_init(struct ev_loop *loop, const struct conf *conf, struct listener *ls,
+    size_t nls)
 {
 	int t;
 
 	memset(&core, 0, sizeof(core));
 	core.loop = loop;
 	core.conf = conf;
-	core.sb = sb;
 	core.ls = ls;
 	core.nls = nls;
 	for (t = 0; t < CONN_T__COUNT; t++)
@@ -128,11 +126,10 @@ conn_count(void)
 }
 
 void
-conn_count_request(uint64_t bytes)
+conn_count_request(int status, uint64_t bytes)
 {
 	core.requests++;
-	core.sb->requests++;
-	core.sb->bytes += bytes;
+	sb_request_done(status, bytes);
 }
 
 uint64_t
@@ -369,7 +366,7 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
 	c->tclass = -1;
 	core.nconns++;
-	core.sb->connections++;
+	sb_conn_opened();	/* any protocol */
 	/*
 	 * The plain transport has nothing to negotiate; a handshake that
 	 * must wait will need a state of its own here (TLS).

@@ -10,7 +10,8 @@
  *
  * The connection core (conn.c) accepts, counts, times out and drains
  * these connections like HTTP ones; the bytes go through the
- * connection's transport (xprt.h). Each finished session is logged at
+ * connection's transport (xprt.h), and count in the scoreboard (bytes
+ * here, connections in the core). Each finished session is logged at
  * info level to the error log: the access log stays HTTP-only, so
  * goaccess and friends keep parsing it.
  */
@@ -63,7 +64,6 @@ echo_close(struct conn *c)
 	log_info("echo %s: %llu bytes in, %llu out, %llu ms", addr,
 	    (unsigned long long)c->es->in, (unsigned long long)c->es->out,
 	    (unsigned long long)(ev_now(conn_loop()) - c->es->start));
-	/* TODO(h7 scoreboard): count echo bytes once its API is merged. */
 	free(c->es);
 	c->es = NULL;
 }
@@ -89,6 +89,12 @@ echo_flush(struct conn *c)
 		}
 		c->in_off += (uint32_t)n;
 		c->es->out += (uint64_t)n;
+		/*
+		 * The scoreboard's byte count (porter -s status) includes
+		 * echo; its accepted and open counts come from the core.
+		 * Sessions are not responses: no status class.
+		 */
+		SB_ADD(sb_self->c.bytes, (uint64_t)n);
 		conn_timer(c, CONN_T_ECHO);	/* progress */
 	}
 	c->in_off = c->in_len = 0;

@@ -468,7 +468,7 @@ h1_finish_request(struct conn *c)
 	int clean;
 
 	h1_log(c);
-	conn_count_request(r->sent);
+	conn_count_request(r->status, r->sent);
 	if (c->io.events & EPOLLOUT)
 		conn_want_write(c, 0);
 	h1_resp_release(c);

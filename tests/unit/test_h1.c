@@ -149,7 +149,7 @@ static struct conf_site site;
 static char *names[] = { "*" };
 static char *indexv[] = { "index.html" };
 static int rootfd = -1;
-static struct sb_slot sb;
+static struct sb_slot slot;
 static struct listener lsn;
 static char root[] = "/tmp/porter-test-h1-XXXXXX";
 static char big[100000];
@@ -194,7 +194,8 @@ setup(void)
 	conf.echo_idle_timeout = 10;
 
 	cr_assert_not_null(loop = ev_create(16));
-	conn_init(loop, &conf, &sb, NULL, 0);
+	sb_self = &slot;	/* the worker's own slot, without shared memory */
+	conn_init(loop, &conf, NULL, 0);
 	h1_init(&conf);
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(rootfd != -1);
@@ -311,7 +312,9 @@ Test(h1, one_get_keepalive)
 	cr_assert(c->registered);
 	cr_assert_null(c->in);
 	cr_assert_eq(fk.shut, 0);
-	cr_assert_eq(sb.requests, 1);
+	cr_assert_eq(sb_slot_requests(&slot), 1);
+	cr_assert_eq(slot.c.status[1], 1, "one 2xx");
+	cr_assert_eq(slot.c.accepted, 1);
 	/* The file went through the copy fallback: no sendfile here. */
 	cr_assert_eq(fk.writes, 2);
 }
