@@ -327,6 +327,33 @@ class EchoTest(harness.PorterTestCase):
         socks.clear()
         wait_until(lambda: len(self.sessions(srv)) == n)
 
+    # -- the scoreboard ---------------------------------------------------------
+
+    def porter_status(self, srv):
+        r = harness.run_porter("-s", "status", "-c", srv.conf_path)
+        self.assertEqual(r.returncode, 0, r.stderr + srv.stderr_text())
+        return {k: int(v) for k, _, v in (l.partition(": ") for l in r.stdout.splitlines())
+                if k != "worker" and v.isdigit()}
+
+    def test_scoreboard_counts_echo(self):
+        piddir = self.make_tempdir()
+        srv, (_, eport) = self.start_echo(pid_file=os.path.join(piddir, "porter.pid"))
+        srv.wait_for_stderr(r"\d+ workers ready")
+        before = self.porter_status(srv)
+        msg = os.urandom(100000)
+        with socket.create_connection((HOST, eport), timeout=DEFAULT_TIMEOUT) as s:
+            s.sendall(msg)
+            self.assertEqual(recv_exact(s, len(msg)), msg)
+            # Open sessions are in the workers' gauge.
+            wait_until(lambda: self.porter_status(srv)["connections_open"] >= 1)
+        after = wait_until(lambda: (lambda st: st if st["bytes_sent"] >= before["bytes_sent"]
+                                    + len(msg) else None)(self.porter_status(srv)),
+                           message="echo bytes not in the scoreboard")
+        self.assertGreaterEqual(after["connections_accepted"],
+                                before["connections_accepted"] + 1)
+        # Sessions are not HTTP responses.
+        self.assertEqual(after["requests"], before["requests"])
+
     # -- reloads ---------------------------------------------------------------
 
     def test_reload_keeps_open_session(self):
