@@ -367,7 +367,13 @@ struct request {
 
 /* ---- conn.c (the connection core) ---------------------------------------- */
 
-/* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
+/*
+ * Per-conn timeout classes; each has one fixed timeout (conn_init()
+ * reads them from the configuration), so each list stays sorted. The
+ * protocols choose theirs: h1.c HEADER to LINGER, echo.c ECHO; the core
+ * uses SEND in its segment writer and takes room from IDLE
+ * (conn_close_oldest_idle()). A new protocol adds its own.
+ */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
     CONN_T_ECHO, CONN_T__COUNT };
 
