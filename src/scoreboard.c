@@ -10,6 +10,7 @@
  * __atomic builtins, so the compiler neither tears nor caches them.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "shm.h"
 
 #define SB_READ_TRIES	(1u << 20)
+#define SB_READ_SPINS	64	/* tries before each one yields */
 
 struct sb_slot	*sb_self;
 
@@ -122,6 +124,12 @@ sb_read_totals(struct sb_totals *t)
 		return 0;
 	n = b->retired.nslots;
 	for (tries = 0; tries < SB_READ_TRIES; tries++) {
+		/*
+		 * The writer may be preempted mid-fold: after a few spins,
+		 * give it the CPU instead of burning the tries in a blink.
+		 */
+		if (tries >= SB_READ_SPINS)
+			sched_yield();
 		s1 = __atomic_load_n(&b->retired.seq, __ATOMIC_ACQUIRE);
 		if (s1 & 1)
 			continue;

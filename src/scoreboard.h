@@ -101,9 +101,11 @@ void	 sb_fold(unsigned i);
 
 /*
  * retired + every slot, consistent: a fold is seen entirely or not at
- * all. Retries while a fold is under way (a few stores long); 0, or -1
- * with errno EAGAIN if the sequence stayed odd for about a million tries
- * (a master killed in the middle of a fold).
+ * all. Retries while a fold is under way (a few stores long), yielding
+ * the CPU after a few spins in case the master was preempted mid-fold;
+ * 0, or -1 with errno EAGAIN if the sequence stayed odd for about a
+ * million tries, each a sched_yield() (about a second: a master killed
+ * in the middle of a fold).
  */
 int	 sb_read_totals(struct sb_totals *t);
 /* A slot's own responses (sum of its status classes). */
