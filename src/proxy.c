@@ -265,6 +265,8 @@ proxy_v1(struct proxy_parser *p, const unsigned char *b, size_t len,
 			return proxy_fail(p, PROXY_E_TOO_LONG);
 		return PROXY_PARSE_AGAIN;
 	}
+	if (len < p->pos)
+		return PROXY_PARSE_AGAIN;	/* a caller's shorter buffer */
 
 	/* the loop's last p->pos++ stepped past the LF */
 	memset(&r, 0, sizeof(r));
@@ -390,8 +392,8 @@ proxy_v2(struct proxy_parser *p, const unsigned char *b, size_t len,
 				return proxy_fail(p, PROXY_E_LENGTH);
 		}
 	}
-	if (p->pos < PROXY_V2_HEAD)
-		return PROXY_PARSE_AGAIN;
+	if (p->pos < PROXY_V2_HEAD || len < PROXY_V2_HEAD)
+		return PROXY_PARSE_AGAIN;	/* len: a caller's shorter buffer */
 
 	/* 2.2: "The receiver must not start to parse an address before the
 	 * whole address block is received." */

@@ -773,3 +773,32 @@ Test(proxy, error_names)
 		}
 	}
 }
+
+/*
+ * The contract says the buffer only grows, but a caller that breaks it
+ * must not make the parser read past what it was handed (ASan checks).
+ */
+Test(proxy, shorter_buffer_after_done)
+{
+	static const char v1[] = "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n";
+	static const char v2[] = SIG2 "\x21\x00\x00\x02" "ab";
+	static const struct { const char *s; size_t n; } cases[] = {
+		{ v1, sizeof(v1) - 1 },
+		{ v2, sizeof(v2) - 1 },
+	};
+	struct proxy_parser	 p;
+	struct proxy_hdr	 h;
+	unsigned char		*b;
+	size_t			 k, cut;
+
+	for (k = 0; k < NELEM(cases); k++) {
+		cr_assert_eq(parse_once(&p, cases[k].s, cases[k].n, 0, &h),
+		    PROXY_PARSE_DONE, "case %zu", k);
+		for (cut = 0; cut < cases[k].n; cut++) {
+			b = copy(cases[k].s, cut);
+			cr_assert_eq(proxy_parse(&p, b, cut, &h),
+			    PROXY_PARSE_AGAIN, "case %zu cut %zu", k, cut);
+			free(b);
+		}
+	}
+}
