@@ -254,7 +254,7 @@ conn_accept(struct listener *l)
 		c->tclass = -1;
 		conn_timer(c, CONN_T_HEADER);
 		worker->nconns++;
-		worker->p.sb->connections++;
+		sb_conn_opened();
 		/*
 		 * Clients usually send at once: read before asking epoll. The
 		 * socket joins the epoll set only when it has to wait, so a
@@ -708,8 +708,7 @@ conn_finish_request(struct conn *c)
 
 	accesslog_write(c);
 	worker->requests++;
-	worker->p.sb->requests++;
-	worker->p.sb->bytes += r->sent;
+	sb_request_done(r->status, r->sent);
 	if (c->io.events & EPOLLOUT)
 		conn_want_write(c, 0);
 	conn_resp_release(c);

@@ -5,7 +5,10 @@
  * `porter -s reload` connects, writes "reload\n" and waits. The answer,
  * "ok MESSAGE" or "error MESSAGE", comes only when the reload it asked
  * for has ended, so systemd's ExecReload= fails when the reload does,
- * which a bare SIGHUP cannot tell. "status\n" is answered at once.
+ * which a bare SIGHUP cannot tell. "status\n" is answered at once with
+ * "ok\n" and the master's "key: value" lines, then end of file.
+ * What each command does is the master's business: it hands its
+ * handlers to ctl_open(), so this file calls nothing of master.c.
  * The socket is made under umask 077: only the master's user may ask.
  */
 #include <errno.h>
@@ -37,6 +40,7 @@ static struct {
 	struct ev_io	 io;
 	long		 retry;		/* timer that resumes accepting, 0 */
 	struct ctl_client *clients;
+	const struct ctl_handlers *h;
 } ctl = { .fd = -1 };
 
 static void	 ctl_accept_cb(struct ev_loop *, struct ev_io *, uint32_t);
@@ -56,19 +60,47 @@ ctl_free(struct ctl_client *c)
 	free(c);
 }
 
-/* Say it and hang up. */
+/*
+ * Say it and hang up. One write: the status text of even a full worker
+ * table (tens of KiB) fits in a Unix socket's send buffer, and a client
+ * that reads nothing must not stall the master.
+ */
 static void
 ctl_reply(struct ctl_client *c, const char *line)
 {
-	(void)!write(c->fd, line, strlen(line));
+	size_t len = strlen(line);
+	ssize_t n;
+
+	n = write(c->fd, line, len);
+	if (n != (ssize_t)len)
+		log_warnx("control socket: answer cut short (%zd of %zu bytes)",
+		    n, len);
 	ctl_free(c);
+}
+
+static void
+ctl_status(struct ctl_client *c)
+{
+	char *text, *out;
+	size_t len;
+
+	if ((text = ctl.h->status()) == NULL) {
+		ctl_reply(c, "error status unavailable\n");
+		return;
+	}
+	len = strlen(text);
+	out = xmalloc(len + 4);
+	memcpy(out, "ok\n", 3);
+	memcpy(out + 3, text, len + 1);
+	free(text);
+	ctl_reply(c, out);
+	free(out);
 }
 
 static void
 ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct ctl_client *c = io->arg;
-	char line[128];
 	ssize_t n;
 	char *nl;
 
@@ -89,12 +121,11 @@ ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	*nl = '\0';
 	c->len = 0;
 	if (strcmp(c->buf, "reload") == 0) {
-		if (master_ctl_reload(&c->want) == -1)
+		if (ctl.h->reload(&c->want) == -1)
 			ctl_reply(c, "error stopping\n");
-	} else if (strcmp(c->buf, "status") == 0) {
-		master_ctl_status(line, sizeof(line));
-		ctl_reply(c, line);
-	} else
+	} else if (strcmp(c->buf, "status") == 0)
+		ctl_status(c);
+	else
 		ctl_reply(c, "error unknown command\n");
 }
 
@@ -167,12 +198,14 @@ ctl_path(const char *pid_file)
  * falls back to one.
  */
 void
-ctl_open(struct ev_loop *loop, const char *pid_file)
+ctl_open(struct ev_loop *loop, const char *pid_file,
+    const struct ctl_handlers *h)
 {
 	struct sockaddr_un sun;
 	mode_t old;
 
 	ctl.loop = loop;
+	ctl.h = h;
 	ctl.path = ctl_path(pid_file);
 	if (strlen(ctl.path) >= sizeof(sun.sun_path)) {
 		log_warnx("control socket path too long: %s", ctl.path);

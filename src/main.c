@@ -6,7 +6,9 @@
  * named by -c. "reload" checks that file first (a broken one is reported
  * here, with file and line, and the master is not disturbed), then asks
  * over the control socket next to the pid file and waits for the
- * outcome; "stop" signals TERM and waits until the master has exited.
+ * outcome; "stop" signals TERM and waits until the master has exited;
+ * "status" asks over the control socket and prints the master's
+ * "key: value" lines on stdout.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -46,12 +48,12 @@ static void __attribute__((noreturn))
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: porter [-c file] [-t] [-s reload|stop|quit|reopen] [-V] [-h]\n"
+	    "usage: porter [-c file] [-t] [-s reload|stop|quit|reopen|status] [-V] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        check the configuration and exit\n"
 	    "  -s signal tell the running master to reload (and wait for the\n"
 	    "            outcome), stop (and wait), quit (graceful, no wait)\n"
-	    "            or reopen its log files\n"
+	    "            or reopen its log files, or print its status\n"
 	    "  -V        print the version and exit\n"
 	    "  -h        this help\n", PORTER_CONF_DEFAULT);
 	exit(code);
@@ -163,6 +165,66 @@ main_reload(const char *pid_file)
 	return 1;
 }
 
+/*
+ * `porter -s status`: the master's own account, through the control
+ * socket (its workers, their heartbeats, the monotonic totals). No
+ * socket means no master: exit 1 with a message.
+ */
+static int
+main_status(const char *pid_file)
+{
+	struct pollfd pfd;
+	char *reply = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd, rv = 1;
+
+	if ((fd = main_ctl_connect(pid_file)) == -1) {
+		main_say(3, "control socket for %s: %s (is porter running?)\n",
+		    pid_file, strerror(errno));
+		return 1;
+	}
+	if (write(fd, "status\n", 7) != 7) {
+		main_say(3, "control socket: %s\n", strerror(errno));
+		goto fail;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, 10000) <= 0) {
+			main_say(3, "no answer from the master\n");
+			goto fail;
+		}
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 16384;
+			reply = xrealloc(reply, cap);
+		}
+		n = read(fd, reply + len, cap - len - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (reply == NULL || len == 0) {
+		main_say(3, "the master closed the connection\n");
+		goto fail;
+	}
+	reply[len] = '\0';
+	if (strncmp(reply, "ok\n", 3) != 0) {
+		reply[strcspn(reply, "\n")] = '\0';
+		main_say(3, "status: %s\n", strncmp(reply, "error ", 6) == 0 ?
+		    reply + 6 : reply);
+		goto fail;
+	}
+	fputs(reply + 3, stdout);
+	rv = fflush(stdout) == 0 ? 0 : 1;
+fail:
+	free(reply);
+	close(fd);
+	return rv;
+}
+
 /* Gone, or a zombie its parent has not reaped yet: either way it is done. */
 static int
 main_pid_gone(pid_t pid)
@@ -239,6 +301,8 @@ main_signal(const char *conf_path, const char *cmd)
 		sig = SIGUSR1;
 	else if (strcmp(cmd, "reload") == 0)
 		sig = SIGHUP;
+	else if (strcmp(cmd, "status") == 0)
+		sig = 0;
 	else
 		usage(1);
 
@@ -266,8 +330,9 @@ main_signal(const char *conf_path, const char *cmd)
 		conf_free(conf);
 	}
 
-	if (sig == SIGHUP) {
-		rv = main_reload(pid_file);
+	if (sig == SIGHUP || sig == 0) {
+		rv = sig == SIGHUP ? main_reload(pid_file) :
+		    main_status(pid_file);
 		free(pid_file);
 		return rv;
 	}

@@ -18,10 +18,10 @@
  *   RELOADING  the file is loaded and checked in full; the user, the logs
  *              and new listen addresses are opened, and a new generation
  *              ("next") is forked with them, while cur keeps serving.
- *              next's workers say 'R' when they could accept, but wait.
- *              When every one of them has, they are told 'G' (accept)
- *              and cur's workers 'Q' (drain), the listeners only cur had
- *              are closed, next becomes cur: RUNNING. Anything failing on
+ *              next's workers say CHAN_READY when they could accept, but
+ *              wait. When every one of them has, they are told CHAN_GO
+ *              (accept) and cur's workers CHAN_QUIT (drain), the listeners
+ *              only cur had are closed, next becomes cur: RUNNING. Anything failing on
  *              the way (the file, a bind, a next worker dying, not all
  *              ready within 15 s) drains what was started of next, which
  *              has served nobody, and changes nothing else. Either way
@@ -34,8 +34,8 @@
  *   STOPPING   a reload in progress is abandoned and its waiters told so.
  *              The master closes its listening sockets, so new
  *              connections are refused once the workers have closed
- *              theirs. Graceful: every worker gets 'Q' and finishes what
- *              it has; fast: every worker gets SIGTERM. shutdown_timeout
+ *              theirs. Graceful: every worker gets CHAN_QUIT and finishes
+ *              what it has; fast: every worker gets SIGTERM. shutdown_timeout
  *              later (fast: 5 s) the rest get SIGKILL. The master exits
  *              when none is left.
  *
@@ -46,11 +46,11 @@
  * USR1 reopens the logs and passes the new descriptors to the workers,
  * which have given up the privileges to open them.
  *
- * Channel messages are one byte each (SOCK_SEQPACKET). To a worker: 'G'
- * start accepting (a reload's workers wait for it), 'Q' drain and exit,
- * 'L' + fd the access log, 'E' + fd the error log. From a worker: 'R'
- * ready (accepting, or waiting for 'G'), 'X' max_requests reached (its
- * successor starts at once while it drains).
+ * The workers themselves (slots, fork, channels, reaping, crash backoff)
+ * are proc.c's; the master tells them CHAN_GO and CHAN_QUIT and hears
+ * CHAN_READY and CHAN_RECYCLE (porter.h). The counters come from the
+ * scoreboard (scoreboard.c), whose totals never go backwards, so neither
+ * does the request count in systemd's STATUS line or `porter -s status`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,39 +58,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "porter.h"
 
-#define MASTER_SLOTS		(2 * PORTER_MAX_WORKERS + 64)
 #define MASTER_TICK_MS		1000
-#define MASTER_YOUNG_MS		5000	/* died younger than this: backoff */
-#define MASTER_BACKOFF_MIN_MS	100
-#define MASTER_BACKOFF_MAX_MS	30000
-#define MASTER_FORK_RETRY_MS	1000
 #define MASTER_READY_TIMEOUT_MS	15000	/* a new generation must be up by then */
 #define MASTER_FAST_STOP_MS	5000
 
-enum { MW_FREE, MW_STARTING, MW_READY, MW_DRAINING };
 enum { MS_RUNNING, MS_RELOADING, MS_STOPPING };
-
-struct mworker {
-	pid_t		 pid;
-	int		 state;		/* MW_* */
-	int		 chan;		/* our end of the socketpair, -1 */
-	struct ev_io	 io;
-	uint32_t	 gen;
-	uint64_t	 started;
-	uint64_t	 drain_start;
-	unsigned	 recycled:1;	/* asked to be replaced ('X') */
-	unsigned	 killed:1;	/* SIGKILL sent: log it once */
-	unsigned	 proven:1;	/* has lived MASTER_YOUNG_MS */
-};
 
 static struct {
 	struct ev_loop	*loop;
@@ -108,15 +87,14 @@ static struct {
 	int		 reload_again;	/* asked for during a reload */
 	int		 resize;	/* TTIN minus TTOU during a reload */
 	char		 reload_msg[512];	/* last reload's outcome */
-	struct mworker	 w[MASTER_SLOTS];
-	struct sb_slot	*sb;
-	int		 fail_streak;	/* young deaths in a row */
-	uint64_t	 streak_since;
-	uint64_t	 next_spawn;	/* backoff: no spawn before this */
+	int		 reload_ok;
+	time_t		 reload_time;	/* when it ended (wall clock), 0: none yet */
+	time_t		 start_time;
+	uint64_t	 start_ms;	/* ev_clock_ms() at start */
 	long		 spawn_timer;
 	uint64_t	 spawn_at;
 	long		 stop_timer;
-	int		 ever_ready;	/* a worker of cur has said 'R' */
+	int		 ever_ready;	/* a worker of cur has said CHAN_READY */
 	int		 ready_sent;
 	char		*pid_file;
 	int		*sd_fds;	/* sockets systemd passed */
@@ -130,179 +108,9 @@ static void	 master_reload(void);
 static void	 master_reload_done(int ok, const char *msg);
 static void	 master_update_status(void);
 static void	 master_write_pid(void);
-
-/* ---- helpers -------------------------------------------------------------- */
-
-/* Workers of generation gen; draining and recycled ones only if asked. */
-static int
-master_count(uint32_t gen, int include_draining)
-{
-	int i, n = 0;
-
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE && m.w[i].gen == gen &&
-		    (include_draining || (m.w[i].state != MW_DRAINING &&
-		    !m.w[i].recycled)))
-			n++;
-	return n;
-}
-
-static int
-master_alive(void)
-{
-	int i, n = 0;
-
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE)
-			n++;
-	return n;
-}
-
-static void
-master_send(struct mworker *w, char cmd, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *cm;
-
-	if (w->chan == -1)
-		return;
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = &cmd;
-	iov.iov_len = 1;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (fd != -1) {
-		memset(cbuf, 0, sizeof(cbuf));
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	if (sendmsg(w->chan, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == -1 &&
-	    errno != EPIPE && errno != ECONNRESET)
-		log_warn("message '%c' to worker %d", cmd, (int)w->pid);
-}
-
-static void
-master_drain_worker(struct mworker *w)
-{
-	if (w->state == MW_DRAINING)
-		return;
-	w->state = MW_DRAINING;
-	w->drain_start = ev_clock_ms();
-	master_send(w, 'Q', -1);
-}
-
-static void
-master_kill(struct mworker *w)
-{
-	kill(w->pid, SIGKILL);
-	w->killed = 1;
-}
+static const struct ctl_handlers master_ctl;
 
 /* ---- workers ----------------------------------------------------------- */
-
-static void	 master_chan_cb(struct ev_loop *, struct ev_io *, uint32_t);
-
-/*
- * The child keeps its generation's listeners and logs, its channel and
- * the error log; every other descriptor of the master is closed, so a
- * worker holds no listener of the other generation open (a removed
- * address must really close) and no other worker's channel (its EOF
- * tells a worker that the master is gone).
- */
-static void __attribute__((noreturn))
-master_child(struct generation *g, int slot, int chan)
-{
-	struct generation *other = g == &m.cur ? &m.next : &m.cur;
-	struct worker_params p;
-	size_t j;
-	int k;
-
-	for (k = 0; k < MASTER_SLOTS; k++)
-		if (m.w[k].state != MW_FREE && m.w[k].chan != -1)
-			close(m.w[k].chan);
-	for (j = 0; j < other->nls; j++)
-		if (!gen_has_fd(g, other->ls[j].fd))
-			close(other->ls[j].fd);
-	if (other->access_fd != -1 && !other->access_stderr &&
-	    other->access_fd != g->access_fd)
-		close(other->access_fd);
-	if (other->error_fd > STDERR_FILENO)
-		close(other->error_fd);
-	for (k = 0; k < m.sd_nfds; k++)
-		if (m.sd_fds[k] != -1)
-			close(m.sd_fds[k]);
-	if (g->error_fd != -1)
-		log_set_fd(g->error_fd);
-	ctl_close_fds();
-	close(m.sig_fd);
-	ev_free(m.loop);
-
-	memset(&p, 0, sizeof(p));
-	p.conf = g->conf;
-	p.listeners = g->ls;
-	p.nlisteners = g->nls;
-	p.chan_fd = chan;
-	p.access_fd = g->access_fd;
-	p.sb = &m.sb[slot];
-	p.generation = g->id;
-	p.uid = g->uid;
-	p.gid = g->gid;
-	p.user = g->conf->user;
-	/* A reload's workers wait for the switch: all of next or none serves. */
-	p.hold = g == &m.next;
-	worker_main(&p);
-}
-
-static int
-master_spawn(struct generation *g)
-{
-	struct mworker *w = NULL;
-	int i, sv[2];
-	pid_t pid;
-
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state == MW_FREE) {
-			w = &m.w[i];
-			break;
-		}
-	if (w == NULL) {
-		log_errx("no free worker slot");
-		return -1;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_err("socketpair");
-		return -1;
-	}
-	memset((void *)&m.sb[i], 0, sizeof(m.sb[i]));
-	if ((pid = fork()) == -1) {
-		log_err("fork");
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		master_child(g, i, sv[1]);
-	}
-	close(sv[1]);
-	memset(w, 0, sizeof(*w));
-	w->pid = pid;
-	w->state = MW_STARTING;
-	w->chan = sv[0];
-	w->gen = g->id;
-	w->started = ev_clock_ms();
-	net_set_nonblock(w->chan, 1);
-	ev_add(m.loop, &w->io, w->chan, EPOLLIN, master_chan_cb, w);
-	log_debug("worker %d started (generation %u)", (int)pid, g->id);
-	return 0;
-}
 
 static void
 master_spawn_timer(struct ev_loop *loop, void *arg)
@@ -326,40 +134,6 @@ master_spawn_later(uint64_t after)
 	m.spawn_timer = ev_timer_add(m.loop, after, master_spawn_timer, NULL);
 }
 
-/* Delay before the next start: none for a first young death, then doubling. */
-static uint64_t
-master_backoff(void)
-{
-	uint64_t d;
-
-	if (m.fail_streak < 2)
-		return 0;
-	d = (uint64_t)MASTER_BACKOFF_MIN_MS <<
-	    (m.fail_streak - 2 > 9 ? 9 : m.fail_streak - 2);
-	return d > MASTER_BACKOFF_MAX_MS ? MASTER_BACKOFF_MAX_MS : d;
-}
-
-static void
-master_fill_gen(struct generation *g, int backoff)
-{
-	uint64_t now = ev_clock_ms();
-
-	while (master_count(g->id, 0) < g->target) {
-		if (backoff && now < m.next_spawn) {
-			master_spawn_later(m.next_spawn - now);
-			return;
-		}
-		if (master_spawn(g) == -1) {
-			/* Out of processes or memory: retry, don't spin. */
-			master_spawn_later(MASTER_FORK_RETRY_MS);
-			return;
-		}
-		/* One at a time while workers keep crashing. */
-		if (backoff && m.fail_streak > 1)
-			m.next_spawn = now + master_backoff();
-	}
-}
-
 /*
  * Bring the serving generation, and a starting one, up to their targets.
  * Only cur's starts wait for the crash backoff: a crash in next ends
@@ -368,33 +142,40 @@ master_fill_gen(struct generation *g, int backoff)
 static void
 master_fill(void)
 {
+	uint64_t after, a2;
+
 	if (m.state == MS_STOPPING || m.cur.conf == NULL)
 		return;
-	master_fill_gen(&m.cur, 1);
-	if (m.state == MS_RELOADING)
-		master_fill_gen(&m.next, 0);
+	/* cur's workers keep nothing of next: it may yet be abandoned. */
+	after = proc_fill(&m.cur, &m.next, 0, 1);
+	/* A reload's workers wait for the switch: all of next or none serves. */
+	if (m.state == MS_RELOADING) {
+		a2 = proc_fill(&m.next, &m.cur, 1, 0);
+		if (a2 != 0 && (after == 0 || a2 < after))
+			after = a2;
+	}
+	if (after != 0)
+		master_spawn_later(after);
 }
 
 /* Too many workers (TTOU): retire the youngest extra ones gracefully. */
 static void
 master_trim(void)
 {
-	struct mworker *w, *young;
-	int i;
+	struct proc *w, *young;
 
-	while (master_count(m.cur.id, 0) > m.cur.target) {
+	while (proc_count(m.cur.id, 0) > m.cur.target) {
 		young = NULL;
-		for (i = 0; i < MASTER_SLOTS; i++) {
-			w = &m.w[i];
-			if (w->state == MW_FREE || w->state == MW_DRAINING ||
-			    w->gen != m.cur.id || w->recycled)
+		for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
+			if (w->state == PW_DRAINING || w->gen != m.cur.id ||
+			    w->recycled)
 				continue;
 			if (young == NULL || w->started > young->started)
 				young = w;
 		}
 		if (young == NULL)
 			return;
-		master_drain_worker(young);
+		proc_drain(young);
 	}
 }
 
@@ -457,21 +238,18 @@ master_set_pid_file(const char *path)
 	m.pid_file = path != NULL ? xstrdup(path) : NULL;
 	master_write_pid();
 	if (m.pid_file != NULL)
-		ctl_open(m.loop, m.pid_file);
+		ctl_open(m.loop, m.pid_file, &master_ctl);
 }
 
 static void
 master_check_switch(void)
 {
+	struct proc *w;
 	char err[512];
-	int i, ready = 0;
 
 	if (m.state != MS_RELOADING)
 		return;
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state == MW_READY && m.w[i].gen == m.next.id)
-			ready++;
-	if (ready < m.next.target)
+	if (proc_count_ready(m.next.id) < m.next.target)
 		return;
 
 	/*
@@ -479,12 +257,12 @@ master_check_switch(void)
 	 * one go. Connections that arrive between the two wait in the
 	 * shared listen queues, which the master keeps open.
 	 */
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state == MW_READY && m.w[i].gen == m.next.id)
-			master_send(&m.w[i], 'G', -1);
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE && m.w[i].gen != m.next.id)
-			master_drain_worker(&m.w[i]);
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
+		if (w->state == PW_READY && w->gen == m.next.id)
+			proc_send(w, CHAN_GO, -1);
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
+		if (w->gen != m.next.id)
+			proc_drain(w);
 	/*
 	 * Our copies of removed addresses go; each old worker closes its
 	 * own after a last accept, and the last close ends the socket.
@@ -503,8 +281,7 @@ master_check_switch(void)
 	m.cur = m.next;
 	gen_clear(&m.next);
 	m.state = MS_RUNNING;
-	m.fail_streak = 0;
-	m.next_spawn = 0;
+	proc_backoff_reset();
 	m.ever_ready = 1;
 	log_notice("reloaded: generation %u serving with %d workers (%llu ms)",
 	    m.cur.id, m.cur.target,
@@ -520,11 +297,11 @@ master_check_switch(void)
 static void
 master_reload_cancel(void)
 {
-	int i;
+	struct proc *w;
 
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE && m.w[i].gen == m.next.id)
-			master_drain_worker(&m.w[i]);
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
+		if (w->gen == m.next.id)
+			proc_drain(w);
 	gen_close_listeners(&m.next, &m.cur);
 	gen_free(&m.next);
 	m.state = MS_RUNNING;
@@ -590,6 +367,8 @@ static void
 master_reload_done(int ok, const char *msg)
 {
 	snprintf(m.reload_msg, sizeof(m.reload_msg), "%s", msg);
+	m.reload_ok = ok;
+	m.reload_time = time(NULL);
 	/*
 	 * systemd waits for READY=1 after RELOADING=1, success or not. It
 	 * goes first: once `porter -s reload` (ExecReload=) returns, systemd
@@ -610,24 +389,19 @@ master_reload_done(int ok, const char *msg)
 static void
 master_stop(int fast);
 
+/* proc.c reaped w: was that expected, a failed reload, or a crash? */
 static void
-master_worker_exited(struct mworker *w, int status)
+master_worker_exited(struct proc *w, int state, int status)
 {
-	uint64_t now = ev_clock_ms(), d;
-	int expected = w->state == MW_DRAINING || m.state == MS_STOPPING;
+	int expected = state == PW_DRAINING || m.state == MS_STOPPING;
 	char how[64], why[128];
+	uint64_t d;
 
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(how, sizeof(how), "exited with status %d",
 		    WEXITSTATUS(status));
-	if (w->chan != -1) {
-		ev_del(m.loop, &w->io);
-		close(w->chan);
-		w->chan = -1;
-	}
-	w->state = MW_FREE;
 
 	if (expected) {
 		log_debug("worker %d %s", (int)w->pid, how);
@@ -652,82 +426,43 @@ master_worker_exited(struct mworker *w, int status)
 		master_stop(1);
 		return;
 	}
-	if (now - w->started < MASTER_YOUNG_MS) {
-		if (m.fail_streak++ == 0)
-			m.streak_since = w->started;
-	} else
-		m.fail_streak = 0;
-	d = master_backoff();
+	d = proc_crashed(w);
 	if (d > 0)
 		log_warnx("worker %d %s; workers keep dying young, next start "
 		    "in %llu ms", (int)w->pid, how, (unsigned long long)d);
 	else
 		log_warnx("worker %d %s; replacing it", (int)w->pid, how);
-	m.next_spawn = now + d;
 	master_fill();
 }
 
 static void
 master_reap(void)
 {
-	int i, status;
-	pid_t pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < MASTER_SLOTS; i++)
-			if (m.w[i].state != MW_FREE && m.w[i].pid == pid) {
-				m.sb[i].state = SB_FREE;
-				master_worker_exited(&m.w[i], status);
-				break;
-			}
-	}
-	if (m.state == MS_STOPPING && master_alive() == 0)
+	proc_reap();
+	if (m.state == MS_STOPPING && proc_alive() == 0)
 		ev_stop(m.loop);
 	master_update_status();
 }
 
 static void
-master_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+master_message(struct proc *w, int msg)
 {
-	struct mworker *w = io->arg;
-	char cmd;
-	ssize_t n;
-	int i, ready;
+	int ready;
 
-	/* Reaped earlier in this batch: the event is stale. */
-	if (w->state == MW_FREE || w->chan == -1)
-		return;
-	while ((n = recv(w->chan, &cmd, 1, 0)) == 1) {
-		switch (cmd) {
-		case 'R':
-			if (w->state == MW_STARTING)
-				w->state = MW_READY;
-			if (w->gen == m.cur.id)
-				m.ever_ready = 1;
-			break;
-		case 'X':
-			/* max_requests: the successor starts now, not after. */
-			log_info("worker %d reached max_requests; replacing it",
-			    (int)w->pid);
-			w->recycled = 1;
-			if (w->state != MW_DRAINING) {
-				w->state = MW_DRAINING;
-				w->drain_start = ev_clock_ms();
-			}
-			master_fill();
-			break;
-		}
-	}
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-		/* The worker is gone or going; SIGCHLD does the rest. */
-		ev_del(loop, &w->io);
-		close(w->chan);
-		w->chan = -1;
+	switch (msg) {
+	case CHAN_READY:
+		if (w->gen == m.cur.id)
+			m.ever_ready = 1;
+		break;
+	case CHAN_RECYCLE:
+		/* max_requests: the successor starts now, not after. */
+		log_info("worker %d reached max_requests; replacing it",
+		    (int)w->pid);
+		master_fill();
+		break;
 	}
 	if (!m.ready_sent && m.state == MS_RUNNING) {
-		for (i = 0, ready = 0; i < MASTER_SLOTS; i++)
-			if (m.w[i].state == MW_READY && m.w[i].gen == m.cur.id)
-				ready++;
+		ready = proc_count_ready(m.cur.id);
 		if (ready >= m.cur.target) {
 			m.ready_sent = 1;
 			log_info("%d workers ready", ready);
@@ -743,21 +478,21 @@ master_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 static void
 master_kill_all(struct ev_loop *loop, void *arg)
 {
-	int i;
+	struct proc *w;
 
 	m.stop_timer = 0;
-	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state != MW_FREE && !m.w[i].killed) {
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
+		if (!w->killed) {
 			log_warnx("worker %d still running; killing it",
-			    (int)m.w[i].pid);
-			master_kill(&m.w[i]);
+			    (int)w->pid);
+			proc_kill(w);
 		}
 }
 
 static void
 master_stop(int fast)
 {
-	int i;
+	struct proc *w;
 
 	if (m.state == MS_STOPPING && (m.fast || !fast))
 		return;
@@ -775,20 +510,18 @@ master_stop(int fast)
 	}
 	log_notice("%s stop", fast ? "fast" : "graceful");
 	m.fast = fast;
-	for (i = 0; i < MASTER_SLOTS; i++) {
-		if (m.w[i].state == MW_FREE)
-			continue;
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
 		if (fast) {
-			if (!m.w[i].killed)
-				kill(m.w[i].pid, SIGTERM);
+			if (!w->killed)
+				kill(w->pid, SIGTERM);
 		} else
-			master_drain_worker(&m.w[i]);
+			proc_drain(w);
 	}
 	if (m.stop_timer)
 		ev_timer_del(m.loop, m.stop_timer);
 	m.stop_timer = ev_timer_add(m.loop, fast ? MASTER_FAST_STOP_MS :
 	    (uint64_t)m.cur.conf->shutdown_timeout * 1000, master_kill_all, NULL);
-	if (master_alive() == 0)
+	if (proc_alive() == 0)
 		ev_stop(m.loop);
 }
 
@@ -818,9 +551,9 @@ static void
 master_reopen_logs(void)
 {
 	struct generation *g;
-	struct mworker *w;
+	struct proc *w;
 	char err[512];
-	int i, efd;
+	int efd;
 
 	if (log_reopen(err, sizeof(err)) == -1)
 		log_errx("reopening the error log: %s", err);
@@ -834,17 +567,14 @@ master_reopen_logs(void)
 			master_reopen_fd(&m.next.error_fd,
 			    m.next.conf->error_log);
 	}
-	for (i = 0; i < MASTER_SLOTS; i++) {
-		w = &m.w[i];
-		if (w->state == MW_FREE)
-			continue;
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
 		g = m.state == MS_RELOADING && w->gen == m.next.id ?
 		    &m.next : &m.cur;
 		efd = g->error_fd != -1 ? g->error_fd : log_get_fd();
 		if (efd > STDERR_FILENO)
-			master_send(w, 'E', efd);
+			proc_send(w, CHAN_ERROR_LOG, efd);
 		if (g->access_fd != -1 && !g->access_stderr)
-			master_send(w, 'L', g->access_fd);
+			proc_send(w, CHAN_ACCESS_LOG, g->access_fd);
 	}
 	log_info("log files reopened");
 }
@@ -892,37 +622,28 @@ master_tick(struct ev_loop *loop, void *arg)
 	uint64_t hang = (uint64_t)m.cur.conf->worker_timeout * 1000;
 	uint64_t drain = (uint64_t)m.cur.conf->shutdown_timeout * 1000;
 	uint64_t hb;
-	struct mworker *w;
-	int i, fresh = 1;
+	struct proc *w;
+	int fresh = 1;
 
-	for (i = 0; i < MASTER_SLOTS; i++) {
-		w = &m.w[i];
-		if (w->state == MW_FREE || w->killed)
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
+		if (w->killed)
 			continue;
-		/* A child that has not run yet has not written its heartbeat. */
-		hb = m.sb[i].heartbeat > w->started ? m.sb[i].heartbeat :
-		    w->started;
+		hb = proc_heartbeat(w);
 		if (hang && now > hb + hang) {
 			log_errx("worker %d unresponsive for %llu s; killing it",
 			    (int)w->pid, (unsigned long long)(now - hb) / 1000);
-			master_kill(w);
+			proc_kill(w);
 			fresh = 0;
 			continue;
 		}
-		if (w->state == MW_DRAINING && m.state != MS_STOPPING &&
+		if (w->state == PW_DRAINING && m.state != MS_STOPPING &&
 		    now > w->drain_start + drain) {
 			log_warnx("worker %d still draining after %d s; killing it",
 			    (int)w->pid, m.cur.conf->shutdown_timeout);
-			master_kill(w);
+			proc_kill(w);
 			continue;
 		}
-		/* A replacement that lives ends a crash streak. */
-		if (w->state == MW_READY && w->gen == m.cur.id && !w->proven &&
-		    now - w->started >= MASTER_YOUNG_MS) {
-			w->proven = 1;
-			if (m.fail_streak > 0 && w->started >= m.streak_since)
-				m.fail_streak = 0;
-		}
+		proc_check_proven(w, m.cur.id);
 	}
 	if (m.state == MS_RELOADING &&
 	    now > m.reload_start + MASTER_READY_TIMEOUT_MS)
@@ -934,16 +655,19 @@ master_tick(struct ev_loop *loop, void *arg)
 	ev_timer_add(loop, m.tick_ms, master_tick, NULL);
 }
 
+/*
+ * systemd's STATUS line. The request count is the scoreboard's total,
+ * which folds in every worker that is gone: it never goes backwards.
+ */
 static void
 master_update_status(void)
 {
-	uint64_t reqs = 0;
-	int i;
+	struct sb_totals t;
 
-	for (i = 0; i < MASTER_SLOTS; i++)
-		reqs += m.sb[i].requests;
+	if (sb_read_totals(&t) == -1)
+		return;
 	systemd_status("%d workers, generation %u, %llu requests%s%s",
-	    master_count(m.cur.id, 0), m.cur.id, (unsigned long long)reqs,
+	    proc_count(m.cur.id, 0), m.cur.id, (unsigned long long)t.requests,
 	    m.reload_msg[0] ? "; last reload: " : "", m.reload_msg);
 }
 
@@ -954,7 +678,7 @@ master_update_status(void)
  * answers the client, before that reload starts, since one that fails
  * at once answers right away. -1 when stopping.
  */
-int
+static int
 master_ctl_reload(uint32_t *want)
 {
 	if (m.state == MS_STOPPING)
@@ -965,12 +689,127 @@ master_ctl_reload(uint32_t *want)
 	return 0;
 }
 
-void
-master_ctl_status(char *buf, size_t len)
+static int
+master_count_state(int state)
 {
-	snprintf(buf, len, "ok pid %d generation %u workers %d\n",
-	    (int)getpid(), m.cur.id, master_count(m.cur.id, 0));
+	struct proc *w;
+	int n = 0;
+
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
+		if (w->state == state)
+			n++;
+	return n;
 }
+
+static const char *
+master_state_name(void)
+{
+	switch (m.state) {
+	case MS_RELOADING:
+		return "reloading";
+	case MS_STOPPING:
+		return "stopping";
+	}
+	return "running";
+}
+
+/*
+ * `porter -s status`: one "key: value" a line, for people and grep. The
+ * totals are the scoreboard's (monotonic); a worker's own counts start
+ * at zero with it.
+ */
+static char *
+master_ctl_status(void)
+{
+	static const char *cls[SB_NCLASS] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	const struct sb_slot *s;
+	struct sb_totals t;
+	struct proc *w;
+	uint64_t now = ev_clock_ms();
+	char when[64], *buf = NULL;
+	size_t len = 0;
+	struct tm tm;
+	FILE *f;
+	int k;
+
+	if (sb_read_totals(&t) == -1 ||
+	    (f = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	fprintf(f, "pid: %d\n", (int)getpid());
+	fprintf(f, "version: %s\n", PACKAGE_VERSION);
+	fprintf(f, "state: %s\n", master_state_name());
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+	    gmtime_r(&m.start_time, &tm));
+	fprintf(f, "started: %s\n", when);
+	fprintf(f, "uptime_s: %llu\n",
+	    (unsigned long long)(now - m.start_ms) / 1000);
+	fprintf(f, "generation: %u\n", m.cur.id);
+	fprintf(f, "reloads: %u\n", m.reload_seq);
+	if (m.reload_time != 0) {
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+		    gmtime_r(&m.reload_time, &tm));
+		fprintf(f, "last_reload: %s\n", m.reload_ok ? "ok" : "failed");
+		fprintf(f, "last_reload_time: %s\n", when);
+		fprintf(f, "last_reload_message: %s\n", m.reload_msg);
+	} else
+		fprintf(f, "last_reload: none\n");
+	fprintf(f, "workers_target: %d\n", m.cur.target);
+	fprintf(f, "workers_starting: %d\n", master_count_state(PW_STARTING));
+	fprintf(f, "workers_ready: %d\n", master_count_state(PW_READY));
+	fprintf(f, "workers_draining: %d\n", master_count_state(PW_DRAINING));
+	for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
+		s = sb_slot(w->slot);
+		fprintf(f, "worker: pid=%d generation=%u state=%s "
+		    "heartbeat_ms=%llu connections=%u requests=%llu "
+		    "accepted=%llu bytes=%llu\n", (int)w->pid, w->gen,
+		    proc_state_name(w),
+		    (unsigned long long)(now - proc_heartbeat(w)),
+		    __atomic_load_n(&s->open, __ATOMIC_RELAXED),
+		    (unsigned long long)sb_slot_requests(s),
+		    (unsigned long long)SB_LOAD(s->c.accepted),
+		    (unsigned long long)SB_LOAD(s->c.bytes));
+	}
+	fprintf(f, "connections_open: %llu\n", (unsigned long long)t.open);
+	fprintf(f, "connections_accepted: %llu\n",
+	    (unsigned long long)t.c.accepted);
+	fprintf(f, "requests: %llu\n", (unsigned long long)t.requests);
+	for (k = 0; k < SB_NCLASS; k++)
+		fprintf(f, "requests_%s: %llu\n", cls[k],
+		    (unsigned long long)t.c.status[k]);
+	fprintf(f, "bytes_sent: %llu\n", (unsigned long long)t.c.bytes);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static const struct ctl_handlers master_ctl = {
+	.reload = master_ctl_reload,
+	.status = master_ctl_status,
+};
+
+/* ---- proc.c's news --------------------------------------------------------- */
+
+/* In a new worker: the master's own descriptors go. */
+static void
+master_child(void)
+{
+	int k;
+
+	for (k = 0; k < m.sd_nfds; k++)
+		if (m.sd_fds[k] != -1)
+			close(m.sd_fds[k]);
+	ctl_close_fds();
+	close(m.sig_fd);
+	ev_free(m.loop);
+}
+
+static const struct proc_ops master_proc_ops = {
+	.message = master_message,
+	.exited = master_worker_exited,
+	.child = master_child,
+};
 
 /* ---- start-up ------------------------------------------------------------ */
 
@@ -1006,6 +845,8 @@ master_run(struct conf *conf, const char *conf_path)
 	memset(&m, 0, sizeof(m));
 	m.conf_path = conf_path;
 	m.sig_fd = -1;
+	m.start_time = time(NULL);
+	m.start_ms = ev_clock_ms();
 	gen_clear(&m.cur);
 	gen_clear(&m.next);
 
@@ -1021,10 +862,9 @@ master_run(struct conf *conf, const char *conf_path)
 		fatal(EXIT_TEMP, "epoll");
 	ev_add(m.loop, &m.sig_io, m.sig_fd, EPOLLIN, master_signal_cb, NULL);
 
-	m.sb = mmap(NULL, sizeof(struct sb_slot) * MASTER_SLOTS,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m.sb == MAP_FAILED)
-		fatal(EXIT_TEMP, "mmap scoreboard");
+	/* Shared memory is made before the first fork, or no worker sees it. */
+	if (proc_init(m.loop, &master_proc_ops) == -1)
+		fatal(EXIT_TEMP, "scoreboard");
 
 	if (mime_load("/etc/mime.types", err, sizeof(err)) == -1)
 		log_notice("%s; using built-in MIME types", err);
@@ -1061,7 +901,7 @@ master_run(struct conf *conf, const char *conf_path)
 		m.pid_file = xstrdup(conf->pid_file);
 	master_write_pid();
 	if (m.pid_file != NULL)
-		ctl_open(m.loop, m.pid_file);
+		ctl_open(m.loop, m.pid_file, &master_ctl);
 	m.watchdog_ms = systemd_watchdog_usec() / 1000;
 	/* Ping at half the watchdog interval at least. */
 	m.tick_ms = MASTER_TICK_MS;

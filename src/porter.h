@@ -1,7 +1,8 @@
 /*
  * porter.h - the project header: shared structs, limits and every
  * file's prototypes, grouped under the file that defines them.
- * ev.h, net.h and http_parse.h stand alone and are included here.
+ * ev.h, net.h, http_parse.h and scoreboard.h stand alone and are
+ * included here; shm.h is included where regions are made.
  */
 #ifndef PORTER_H
 #define PORTER_H
@@ -17,6 +18,7 @@
 #include "ev.h"
 #include "net.h"
 #include "http_parse.h"
+#include "scoreboard.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -223,18 +225,19 @@ int	 file_open_beneath(int rootfd, const char *clean, int flags, int *errp);
 int	 file_open_nolinks(int rootfd, const char *clean, int flags, int *errp);
 int	 file_errno_status(int err);
 
-/* ---- scoreboard (master.c creates it, workers write their slot) ---------- */
+/* ---- the channel between the master (proc.c) and a worker (worker.c) --- */
 
-enum { SB_FREE, SB_STARTING, SB_READY, SB_DRAINING };
-
-struct sb_slot {
-	volatile pid_t		 pid;
-	volatile uint32_t	 generation;
-	volatile uint32_t	 state;		/* SB_* */
-	volatile uint64_t	 heartbeat;	/* ev_clock_ms() of the last loop turn */
-	volatile uint64_t	 connections;
-	volatile uint64_t	 requests;
-	volatile uint64_t	 bytes;
+/*
+ * One byte a message on a SOCK_SEQPACKET socketpair; the values are
+ * letters so a log line or strace shows which.
+ */
+enum {
+	CHAN_GO		= 'G',	/* to a worker: start accepting (a reload's wait) */
+	CHAN_QUIT	= 'Q',	/* to a worker: drain and exit */
+	CHAN_ACCESS_LOG	= 'L',	/* to a worker, + fd (SCM_RIGHTS): new access log */
+	CHAN_ERROR_LOG	= 'E',	/* to a worker, + fd: new error log */
+	CHAN_READY	= 'R',	/* from a worker: ready (accepting or held) */
+	CHAN_RECYCLE	= 'X',	/* from a worker: max_requests reached, draining */
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -265,12 +268,12 @@ struct worker_params {
 	size_t		 nlisteners;
 	int		 chan_fd;	/* socketpair end to the master */
 	int		 access_fd;	/* -1: access log off */
-	struct sb_slot	*sb;
+	unsigned	 slot;		/* its scoreboard slot (sb_attach()) */
 	uint32_t	 generation;
 	uid_t		 uid;		/* (uid_t)-1: no privilege drop */
 	gid_t		 gid;
 	const char	*user;
-	int		 hold;		/* accept only once the master says 'G' */
+	int		 hold;		/* accept only after CHAN_GO */
 };
 
 struct worker {
@@ -554,16 +557,98 @@ int	 gen_open_error(struct generation *g, const struct conf *cur,
 	    char *err, size_t errlen);
 void	 gen_free(struct generation *g);
 
+/* ---- proc.c (the master's worker table) ------------------------------ */
+
+#define PROC_SLOTS	(2 * PORTER_MAX_WORKERS + 64)	/* = scoreboard slots */
+
+enum { PW_FREE, PW_STARTING, PW_READY, PW_DRAINING };
+
+/* One worker process as the master sees it. */
+struct proc {
+	pid_t		 pid;
+	int		 state;		/* PW_* */
+	int		 chan;		/* our end of the socketpair, -1 */
+	struct ev_io	 io;
+	uint32_t	 gen;		/* generation id */
+	unsigned	 slot;		/* index in the table and the scoreboard */
+	uint64_t	 started;	/* ev_clock_ms() at fork */
+	uint64_t	 drain_start;
+	unsigned	 recycled:1;	/* said CHAN_RECYCLE */
+	unsigned	 killed:1;	/* SIGKILL sent: log it once */
+	unsigned	 proven:1;	/* has lived long enough to end a crash streak */
+};
+
+/* What the master is told; each is called from the master's loop. */
+struct proc_ops {
+	/* A message from p (CHAN_READY, CHAN_RECYCLE), after proc.c noted it. */
+	void	(*message)(struct proc *p, int msg);
+	/*
+	 * p was reaped (waitpid status), its scoreboard slot already folded;
+	 * state is what it was (PW_*), p->state is PW_FREE now.
+	 */
+	void	(*exited)(struct proc *p, int state, int status);
+	/* In a new child, before worker_main(): close the master's own fds. */
+	void	(*child)(void);
+};
+
+/* Before the first fork: the table and the scoreboard. -1 with errno. */
+int	 proc_init(struct ev_loop *loop, const struct proc_ops *ops);
+/* The live workers in table order: for (p = proc_next(NULL); p; p = proc_next(p)). */
+struct proc *proc_next(struct proc *p);
+/* Workers of generation gen; draining and recycled ones only if asked. */
+int	 proc_count(uint32_t gen, int include_draining);
+int	 proc_count_ready(uint32_t gen);
+int	 proc_alive(void);
+const char *proc_state_name(const struct proc *p);
+/* Its last loop turn (ev_clock_ms()), or its start if it has not run. */
+uint64_t proc_heartbeat(const struct proc *p);
+/* msg: a CHAN_* to a worker; fd: -1 or one to pass (the caller keeps it). */
+void	 proc_send(struct proc *p, int msg, int fd);
+/* Tell it CHAN_QUIT, once; it counts as draining from now. */
+void	 proc_drain(struct proc *p);
+void	 proc_kill(struct proc *p);
+/*
+ * Fork workers of g until it has g->target (not draining); other is the
+ * generation whose descriptors the children must not keep (or NULL),
+ * hold says wait for CHAN_GO. With backoff, starts wait for the crash
+ * backoff. 0 when done, else the ms after which to call again.
+ */
+uint64_t proc_fill(struct generation *g, const struct generation *other,
+	    int hold, int backoff);
+/* waitpid() every exited child: fold, free, ops->exited(). */
+void	 proc_reap(void);
+/* Crash backoff: p died unexpectedly; returns the delay (ms) before the next start. */
+uint64_t proc_crashed(const struct proc *p);
+uint64_t proc_backoff(void);
+void	 proc_backoff_reset(void);
+/* From the master's tick: a worker of generation cur that lives ends a streak. */
+void	 proc_check_proven(struct proc *p, uint32_t cur);
+
 /* ---- master.c ---------------------------------------------------------- */
 
 int	 master_run(struct conf *conf, const char *conf_path);
-int	 master_ctl_reload(uint32_t *want);
-void	 master_ctl_status(char *buf, size_t len);
 
 /* ---- ctl.c (the master's control socket) ------------------------------- */
 
+/* What the master does for a client; ctl.c knows nothing else of it. */
+struct ctl_handlers {
+	/*
+	 * "reload": start one (or note one for after the current reload) and
+	 * set *want to the number of the reload whose end answers the client
+	 * (see ctl_answer()); -1 when the master is stopping.
+	 */
+	int	(*reload)(uint32_t *want);
+	/*
+	 * "status": the text to send, "key: value" lines, malloc'd (ctl.c
+	 * frees it); NULL on failure.
+	 */
+	char	*(*status)(void);
+};
+
 char	*ctl_path(const char *pid_file);
-void	 ctl_open(struct ev_loop *loop, const char *pid_file);
+/* h must outlive the socket (a static struct of the master's). */
+void	 ctl_open(struct ev_loop *loop, const char *pid_file,
+	    const struct ctl_handlers *h);
 void	 ctl_close(void);
 void	 ctl_close_fds(void);
 void	 ctl_answer(int ok, const char *msg, uint32_t upto);

@@ -4,11 +4,13 @@
  * master says stop.
  *
  * Messages from the master arrive on a SOCK_SEQPACKET channel, one byte
- * each (see master.c): 'G' start accepting (a reload's new workers wait
- * for it), 'Q' drain and exit, 'L' a new access log fd, 'E' a new error
- * log fd (both SCM_RIGHTS). End of file on the channel means
- * the master is gone: drain and exit, by shutdown_timeout at the latest,
- * so no worker outlives it.
+ * each (CHAN_* in porter.h): CHAN_GO start accepting (a reload's new
+ * workers wait for it), CHAN_QUIT drain and exit, CHAN_ACCESS_LOG and
+ * CHAN_ERROR_LOG a new log fd (SCM_RIGHTS). The worker says CHAN_READY
+ * once, and CHAN_RECYCLE when max_requests is reached. Its scoreboard
+ * slot (scoreboard.h) shows its state, heartbeat and counts. End of
+ * file on the channel means the master is gone: drain and exit, by
+ * shutdown_timeout at the latest, so no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
  *
  * Draining: stop accepting, take what is already queued, answer every
@@ -60,7 +62,7 @@ worker_exit(int code)
 {
 	accesslog_flush();
 	log_limit_flush(UINT64_MAX);	/* the counts not yet reported */
-	worker->p.sb->state = SB_FREE;
+	sb_set_state(SB_FREE);
 	_exit(code);
 }
 
@@ -198,7 +200,7 @@ worker_drain(const char *why)
 	log_debug("draining: %s", why);
 	worker->draining = 1;
 	worker->drain_start = ev_now(worker->loop);
-	worker->p.sb->state = SB_DRAINING;
+	sb_set_state(SB_DRAINING);
 	worker_accepting(0);
 	/*
 	 * New arrivals wake the workers still accepting. A worker of a
@@ -255,7 +257,8 @@ worker_hook(struct ev_loop *loop, void *arg)
 	if (worker->max_requests && worker->requests >= worker->max_requests &&
 	    !worker->draining) {
 		/* Tell the master first, so it starts our replacement. */
-		(void)!send(worker->p.chan_fd, "X", 1, MSG_NOSIGNAL);
+		(void)!send(worker->p.chan_fd, &(char){ CHAN_RECYCLE }, 1,
+		    MSG_NOSIGNAL);
 		worker_drain("max_requests reached");
 	}
 	conn_run_queue();
@@ -273,7 +276,7 @@ worker_hook(struct ev_loop *loop, void *arg)
 			ev_busy(loop);
 	}
 	conn_free_zombies();
-	worker->p.sb->heartbeat = ev_now(loop);
+	sb_heartbeat(ev_now(loop), worker->nconns);
 	if (worker_drain_idle_due) {
 		worker_drain_idle_due = 0;
 		conn_drain_idle(ev_now(loop), WORKER_DRAIN_GRACE_MS);
@@ -322,21 +325,21 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			    cm->cmsg_type == SCM_RIGHTS)
 				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 		switch (cmd) {
-		case 'G':
+		case CHAN_GO:
 			worker->p.hold = 0;
 			if (!worker->draining)
 				worker_accepting(1);
 			break;
-		case 'Q':
+		case CHAN_QUIT:
 			worker_drain("asked by the master");
 			break;
-		case 'L':
+		case CHAN_ACCESS_LOG:
 			/* Buffered lines go to the old file first: none lost. */
 			if (fd != -1)
 				accesslog_set_fd(fd);
 			fd = -1;
 			break;
-		case 'E':
+		case CHAN_ERROR_LOG:
 			if (fd != -1)
 				log_set_fd(fd);
 			fd = -1;
@@ -406,10 +409,8 @@ worker_main(struct worker_params *p)
 	memset(worker, 0, sizeof(*worker));
 	worker->p = *p;
 	worker->conf = conf;
-	worker->p.sb->pid = getpid();
-	worker->p.sb->generation = p->generation;
-	worker->p.sb->state = SB_STARTING;
-	worker->p.sb->heartbeat = ev_clock_ms();
+	sb_attach(p->slot, p->generation);
+	sb_heartbeat(ev_clock_ms(), 0);
 
 	worker_test_faults(p->chan_fd);
 
@@ -460,9 +461,9 @@ worker_main(struct worker_params *p)
 	ev_set_hook(worker->loop, worker_hook, NULL);
 	ev_timer_add(worker->loop, WORKER_TICK_MS, worker_tick, NULL);
 
-	worker->p.sb->state = SB_READY;
+	sb_set_state(SB_READY);
 	/* Ready: the master waits for this before it switches generations. */
-	(void)!send(p->chan_fd, "R", 1, MSG_NOSIGNAL);
+	(void)!send(p->chan_fd, &(char){ CHAN_READY }, 1, MSG_NOSIGNAL);
 
 	if (ev_run(worker->loop) == -1)
 		log_crit("epoll_wait");
