@@ -136,10 +136,13 @@ proxy_v1_ipv4(const unsigned char *s, size_t n, struct in_addr *a)
 }
 
 /*
- * 2.1: hex groups and colons with at most one "::", 128 bits exactly,
- * which is inet_pton's grammar once the dotted IPv4 tail it also takes
- * is ruled out: a TCP6 line carries no IPv4-looking address, and no
- * scope ("%eth0") or brackets either.
+ * 2.1: hex groups and colons with at most one "::", 128 bits exactly:
+ * inet_pton's grammar, without a scope ("%eth0") or brackets. It also
+ * takes RFC 4291 2.2's dotted tail ("::ffff:192.0.2.1", leading zeros
+ * refused), which 2.1 does not list but real senders write: nginx's
+ * ngx_inet6_ntop() prints IPv4-mapped clients of a dual-stack listener
+ * that way, and HAProxy and nginx read it back. A bare IPv4 address is
+ * no IPv6 address and fails.
  */
 static int
 proxy_v1_ipv6(const unsigned char *s, size_t n, struct in6_addr *a)
@@ -150,7 +153,7 @@ proxy_v1_ipv6(const unsigned char *s, size_t n, struct in6_addr *a)
 	if (n < 2 || n >= sizeof(tmp))
 		return -1;
 	for (i = 0; i < n; i++)
-		if (!proxy_hex(s[i]) && s[i] != ':')
+		if (!proxy_hex(s[i]) && s[i] != ':' && s[i] != '.')
 			return -1;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
