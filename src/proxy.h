@@ -21,7 +21,9 @@
  * command, family and length are judged as soon as their byte arrives.
  * A v1 line is decoded only once its CRLF is in (2.1: "The receiver must
  * wait for the CRLF sequence before starting to decode the addresses"),
- * a v2 address block and its TLVs once all of it is in (2.2).
+ * a v2 address block and its TLVs once all of it is in (2.2). A header
+ * split across reads is waited for (section 2: "Recommendation is to be
+ * tolerant"); the caller bounds the wait with its own timeout.
  */
 #ifndef PORTER_PROXY_H
 #define PORTER_PROXY_H
