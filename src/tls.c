@@ -607,7 +607,7 @@ tls_info_fill(struct tls_cert_info *in, X509 *leaf)
 	time_t now = time(NULL), left;
 	size_t n = 0;
 	BIO *b;
-	int i, len;
+	int i, len, full = 0;
 
 	if ((b = BIO_new(BIO_s_mem())) != NULL) {
 		X509_NAME_print_ex(b, X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253);
@@ -623,12 +623,16 @@ tls_info_fill(struct tls_cert_info *in, X509 *leaf)
 		if (g->type != GEN_DNS)
 			continue;
 		l = ASN1_STRING_length(g->d.dNSName);
-		if (n + (size_t)l + 6 < sizeof(in->names))
+		/* The first names that fit, then "...", room for which is kept. */
+		if (!full && n + (size_t)l + 2 + 5 < sizeof(in->names))
 			n += (size_t)snprintf(in->names + n, sizeof(in->names) - n, "%s%.*s",
 			    in->nnames ? ", " : "", l,
 			    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
-		else if (n + 4 < sizeof(in->names) && (n < 3 || strcmp(in->names + n - 3, "...") != 0))
-			n += (size_t)snprintf(in->names + n, sizeof(in->names) - n, "...");
+		else if (!full) {
+			snprintf(in->names + n, sizeof(in->names) - n, "%s...",
+			    in->nnames ? ", " : "");
+			full = 1;
+		}
 		in->nnames++;
 	}
 	GENERAL_NAMES_free(gens);

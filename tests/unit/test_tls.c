@@ -195,6 +195,27 @@ Test(tls, sites_sharing_a_pair_share_a_context)
 	tls_free(t);
 }
 
+Test(tls, many_names_are_cut_for_the_log)
+{
+	char err[ERRLEN];
+	struct tls *t = build_one(ca("many-full.pem"), ca("many.key"), err);
+	const struct tls_cert_info *in;
+	size_t n;
+
+	cr_assert_not_null(t, "%s", err);
+	in = tls_info(t, 0);
+	cr_assert_eq(in->nnames, 31);
+	n = strlen(in->names);
+	cr_assert(n < sizeof(in->names));
+	cr_assert(strncmp(in->names, "example.org, name-1.example.org, ", 33) == 0,
+	    "%s", in->names);
+	/* Whole names, then one "...", nothing after it. */
+	cr_assert(n > 5 && strcmp(in->names + n - 5, ", ...") == 0, "%s", in->names);
+	cr_assert_eq(strstr(in->names, "...") - in->names, (long)n - 3);
+	cr_assert(strstr(in->names, "name-30.") == NULL, "%s", in->names);
+	tls_free(t);
+}
+
 Test(tls, key_mismatch)
 {
 	build_fails(ca("ec-full.pem"), ca("other.key"), "does not match certificate");
