@@ -394,7 +394,10 @@ tls_suites13(SSL_CTX *ctx)
 	return n;
 }
 
-/* The same for TLS 1.3 suites, which OpenSSL 3.0 skips when unknown. */
+/*
+ * The same for TLS 1.3 suites: OpenSSL 3.0 skips an unknown name as long
+ * as another one is known.
+ */
 static int
 tls_set_suites(SSL_CTX *ctx, const char *list, int need, char *err, size_t errlen)
 {

@@ -365,6 +365,53 @@ Test(tls, bad_overrides)
 	cr_assert_eq(tls_protocol("tlsv1.3"), 0);
 }
 
+/* The profile as OpenSSL settings, the same in every context. */
+Test(tls, settings)
+{
+	static struct tls_ticket_keys keys;
+	struct tls_opts o = { .keys = &keys };
+	struct tls *t;
+	SSL_CTX *ctx[2];
+	uint64_t want = SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
+	int i;
+
+	cr_assert_eq(tls_ticket_init(&keys, 43200, tls_clock()), 0);
+	t = build_ok(&o);
+	ctx[0] = tls_ctx_for_name(t, "example.org");
+	ctx[1] = tls_ctx_for_name(t, "example.net");
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(SSL_CTX_get_options(ctx[i]) & want, want);
+		cr_assert_eq(SSL_CTX_get_options(ctx[i]) & SSL_OP_NO_TICKET, 0);
+		cr_assert_eq(SSL_CTX_get_min_proto_version(ctx[i]), TLS1_2_VERSION);
+		cr_assert_eq(SSL_CTX_get_max_proto_version(ctx[i]), TLS1_3_VERSION);
+		cr_assert_eq(SSL_CTX_get_session_cache_mode(ctx[i]), SSL_SESS_CACHE_OFF);
+		cr_assert_eq(SSL_CTX_get_max_early_data(ctx[i]), 0);
+		cr_assert_eq(SSL_CTX_get_recv_max_early_data(ctx[i]), 0);
+		cr_assert_eq(SSL_CTX_get_num_tickets(ctx[i]), 1);
+		cr_assert_eq(SSL_CTX_get_timeout(ctx[i]), 43200);
+		cr_assert_eq(SSL_CTX_get_mode(ctx[i]) & SSL_MODE_RELEASE_BUFFERS,
+		    SSL_MODE_RELEASE_BUFFERS);
+	}
+	tls_free(t);
+
+	o.profile = TLS_PROFILE_MODERN;
+	o.keys = NULL;
+	t = build_ok(&o);
+	cr_assert_eq(SSL_CTX_get_min_proto_version(tls_default_ctx(t)), TLS1_3_VERSION);
+	cr_assert_eq(SSL_CTX_get_num_tickets(tls_default_ctx(t)), 0);
+	cr_assert_eq(SSL_CTX_get_options(tls_default_ctx(t)) & SSL_OP_NO_TICKET,
+	    SSL_OP_NO_TICKET);
+	tls_free(t);
+
+	/* Expert protocols override the profile. */
+	o.protocols = TLS_PROTO_TLS12;
+	t = build_ok(&o);
+	cr_assert_eq(SSL_CTX_get_min_proto_version(tls_default_ctx(t)), TLS1_2_VERSION);
+	cr_assert_eq(SSL_CTX_get_max_proto_version(tls_default_ctx(t)), TLS1_2_VERSION);
+	tls_free(t);
+}
+
 /* ---- SNI -------------------------------------------------------------------- */
 
 Test(tls, site_matcher)
@@ -444,6 +491,7 @@ struct client {
 	unsigned	 alpn_len;
 	SSL_SESSION	*session;	/* to resume */
 	int		 weak;		/* security level 0, for old protocols */
+	int		 any_host;	/* do not check the name against sni */
 };
 
 struct result {
@@ -500,7 +548,8 @@ handshake(SSL_CTX *sctx, const struct client *cl, struct result *r)
 	SSL_set_accept_state(s);
 	if (cl->sni) {
 		SSL_set_tlsext_host_name(c, cl->sni);
-		SSL_set1_host(c, cl->sni);
+		if (!cl->any_host)
+			SSL_set1_host(c, cl->sni);
 	}
 	if (cl->session)
 		cr_assert(SSL_set_session(c, cl->session));
@@ -642,10 +691,21 @@ Test(tls, no_sni_and_unknown_name_get_the_default)
 	cr_assert(r.ok);
 	cr_assert_str_eq(r.subject, "/CN=example.net");
 	SSL_SESSION_free(r.session);
-	/* Unknown: the default certificate, which the client then rejects. */
+	/* Unknown: the default certificate, which a checking client rejects. */
 	cl.sni = "unknown.invalid";
 	handshake(tls_default_ctx(t), &cl, &r);
 	cr_assert_not(r.ok);
+	cl.any_host = 1;
+	handshake(tls_default_ctx(t), &cl, &r);
+	cr_assert(r.ok);
+	cr_assert_str_eq(r.subject, "/CN=example.org");
+	SSL_SESSION_free(r.session);
+	/* A site without a certificate: the default too. */
+	cl.sni = "other.test";
+	handshake(tls_default_ctx(t), &cl, &r);
+	cr_assert(r.ok);
+	cr_assert_str_eq(r.subject, "/CN=example.org");
+	SSL_SESSION_free(r.session);
 	tls_free(t);
 }
 
