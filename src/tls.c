@@ -522,11 +522,14 @@ tls_read_chain(const char *path, X509 **leafp, STACK_OF(X509) **chainp,
 		tls_error(err, errlen, what, "no certificate found");
 		goto fail;
 	}
-	if ((*chainp = sk_X509_new_null()) == NULL)
+	if ((*chainp = sk_X509_new_null()) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", what);
 		goto fail;
+	}
 	while ((x = PEM_read_bio_X509(b, NULL, tls_no_passphrase, &asked)) != NULL)
 		if (!sk_X509_push(*chainp, x)) {
 			X509_free(x);
+			snprintf(err, errlen, "%s: out of memory", what);
 			goto fail;
 		}
 	/* The loop ends at the end of the file, or at a damaged entry. */
@@ -558,7 +561,7 @@ tls_check_chain(const char *path, X509 *leaf, STACK_OF(X509) *chain,
 {
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *xs = NULL;
-	int n = sk_X509_num(chain), rc = -1, e;
+	int n = sk_X509_num(chain), rc = -1, e, depth;
 
 	if (n == 0) {
 		if (!(X509_get_extension_flags(leaf) & EXFLAG_SS))
@@ -571,31 +574,29 @@ tls_check_chain(const char *path, X509 *leaf, STACK_OF(X509) *chain,
 		return 0;
 	}
 	if ((store = X509_STORE_new()) == NULL || (xs = X509_STORE_CTX_new()) == NULL ||
-	    !X509_STORE_add_cert(store, sk_X509_value(chain, n - 1)))
+	    !X509_STORE_add_cert(store, sk_X509_value(chain, n - 1)) ||
+	    !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN |
+	    X509_V_FLAG_NO_CHECK_TIME) ||
+	    !X509_STORE_CTX_init(xs, store, leaf, chain) ||
+	    !X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_SERVER)) {
+		tls_error(err, errlen, "certificate", "cannot check the chain");
 		goto fail;
-	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME);
-	if (!X509_STORE_CTX_init(xs, store, leaf, chain) ||
-	    !X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_SERVER))
-		goto fail;
+	}
 	if (X509_verify_cert(xs) != 1) {
 		e = X509_STORE_CTX_get_error(xs);
+		depth = X509_STORE_CTX_get_error_depth(xs) + 1;
 		ERR_clear_error();
 		if (e == X509_V_ERR_INVALID_PURPOSE)
 			snprintf(err, errlen, "certificate %s: certificate %d is not for "
-			    "TLS servers (key usage or extended key usage)", path,
-			    X509_STORE_CTX_get_error_depth(xs) + 1);
+			    "TLS servers (key usage or extended key usage)", path, depth);
 		else
 			snprintf(err, errlen, "certificate %s: the chain in the file "
-			    "is broken at certificate %d: %s", path,
-			    X509_STORE_CTX_get_error_depth(xs) + 1,
+			    "is broken at certificate %d: %s", path, depth,
 			    X509_verify_cert_error_string(e));
-		goto out;
+		goto fail;
 	}
 	rc = 0;
-	goto out;
 fail:
-	tls_error(err, errlen, "certificate", "cannot check the chain");
-out:
 	X509_STORE_CTX_free(xs);
 	X509_STORE_free(store);
 	return rc;
@@ -698,7 +699,7 @@ tls_ctx_new(struct tls *t, const struct tls_opts *o, struct tls_ctx *tc,
 	STACK_OF(X509) *chain = NULL;
 	X509 *leaf = NULL;
 	EVP_PKEY *pkey = NULL;
-	SSL_CTX *ctx;
+	SSL_CTX *ctx, *ret = NULL;
 	BIO *b = NULL;
 	int asked = 0;
 
@@ -739,18 +740,15 @@ tls_ctx_new(struct tls *t, const struct tls_opts *o, struct tls_ctx *tc,
 	}
 	tc->info.certificate = tc->cert;
 	tls_info_fill(&tc->info, leaf);
-	EVP_PKEY_free(pkey);
-	BIO_free(b);
-	X509_free(leaf);
-	sk_X509_pop_free(chain, X509_free);
-	return ctx;
+	ret = ctx;
+	ctx = NULL;
 fail:
 	EVP_PKEY_free(pkey);
 	BIO_free(b);
 	X509_free(leaf);
 	sk_X509_pop_free(chain, X509_free);
 	SSL_CTX_free(ctx);
-	return NULL;
+	return ret;
 }
 
 /* ---- a generation's contexts ---------------------------------------------- */
