@@ -29,7 +29,7 @@
 #include "porter.h"
 #include "tls.h"
 
-/* Mozilla's intermediate profile, version 5.7, minus the DHE suites. */
+/* Mozilla's intermediate profile (guidelines 6.0): the six ECDHE AEAD suites. */
 #define TLS_CIPHERS \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
@@ -723,6 +723,8 @@ tls_ctx_new(struct tls *t, const struct tls_opts *o, struct tls_ctx *tc,
 		goto fail;
 	snprintf(what, sizeof(what), "key %s", tc->key);
 	if ((pkey = PEM_read_bio_PrivateKey(b, NULL, tls_no_passphrase, &asked)) == NULL) {
+		if (asked)	/* OpenSSL's five reasons would only say "cancelled" */
+			ERR_clear_error();
 		tls_error(err, errlen, what, asked ?
 		    "encrypted with a passphrase; porter needs it unencrypted" :
 		    "no private key found");

@@ -249,7 +249,11 @@ Test(tls, not_pem)
 
 Test(tls, encrypted_key_is_refused_without_prompting)
 {
-	build_fails(ca("ec-full.pem"), ca("enc.key"), "encrypted with a passphrase");
+	char want[PATH_MAX + 64];
+
+	snprintf(want, sizeof(want), "key %s: encrypted with a passphrase; porter "
+	    "needs it unencrypted", ca("enc.key"));
+	build_fails(ca("ec-full.pem"), ca("enc.key"), want);
 }
 
 Test(tls, broken_chain)
