@@ -420,6 +420,14 @@ void	 http_handle(struct conn *c);
  */
 void	 http_error(struct conn *c, int status, int close);
 void	 http_error_site(struct conn *c, size_t site, int status, int close);
+/*
+ * The index of the site one of whose names matches the host name p
+ * (len bytes, no port; RFC 9110 7.2 for Host, RFC 6066 3 for SNI):
+ * exact names first, then the longest "*.suffix" wildcard; ASCII case
+ * and trailing dots ignored. conf->nsites when none matches (the
+ * caller picks its default). Pure: no worker state.
+ */
+size_t	 http_site_match(const struct conf *conf, const char *p, size_t len);
 void	 http_head_begin(struct conn *c, int status);
 int	 http_lookup(size_t site, int rootfd, const char *path,
 	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
