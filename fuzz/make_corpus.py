@@ -154,6 +154,41 @@ PATH = {
     "raw-nul": (32, b"/a\x00b"),
 }
 
+# fuzz_proxy: cap index (caps[] in fuzz_proxy.c: 0 default, 2 is 28 bytes,
+# 5 is 536), 4-byte split seed, then what the connection receives.
+SIG2 = b"\r\n\r\n\x00\r\nQUIT\n"
+V6MAX = b"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+PROXY = {
+    "v1-tcp4": (0, b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n" + GET),
+    "v1-tcp6": (0, b"PROXY TCP6 2001:db8::1 2001:db8::2 1234 80\r\n" + GET),
+    "v1-tcp6-mapped": (0, b"PROXY TCP6 ::ffff:192.0.2.1 ::1 5 6\r\n"),
+    "v1-tcp6-max": (0, b"PROXY TCP6 " + V6MAX + b" " + V6MAX + b" 65535 65535\r\n"),
+    "v1-unknown": (0, b"PROXY UNKNOWN\r\n" + GET),
+    "v1-unknown-max": (0, b"PROXY UNKNOWN " + V6MAX + b" " + V6MAX + b" 65535 65535\r\n"),
+    "v1-lone-lf": (0, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+    "v1-leading-zero": (0, b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n"),
+    "v1-port": (0, b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n"),
+    "v1-too-long": (0, b"PROXY UNKNOWN " + b"x" * 100 + b"\r\n"),
+    "v2-tcp4": (0, SIG2 + b"\x21\x11\x00\x0c\xc0\x00\x02\x01\xc6\x33\x64\x07"
+                   b"\xd4\x31\x01\xbb" + GET),
+    "v2-tcp6": (0, SIG2 + b"\x21\x21\x00\x24" + b"\x20\x01\x0d\xb8" + bytes(11)
+                   + b"\x01" + b"\x20\x01\x0d\xb8" + bytes(11) + b"\x02"
+                   + b"\x04\xd2\x00\x50"),
+    "v2-tlvs": (5, SIG2 + b"\x21\x11\x00\x1c\x0a\x00\x00\x01\x0a\x00\x00\x02"
+                   b"\x00\x01\x00\x02\x01\x00\x02h2\x04\x00\x00"
+                   b"\x20\x00\x05\x01\x00\x00\x00\x00" + GET),
+    "v2-tlv-lies": (0, SIG2 + b"\x21\x11\x00\x0f\x0a\x00\x00\x01\x0a\x00\x00\x02"
+                       b"\x00\x01\x00\x02\x04\x00\x01"),
+    "v2-local": (0, SIG2 + b"\x20\x00\x00\x00" + GET),
+    "v2-unspec": (0, SIG2 + b"\x21\x00\x00\x03abc"),
+    "v2-unix": (0, SIG2 + b"\x21\x31\x00\xd8" + b"/" * 216),
+    "v2-short-block": (0, SIG2 + b"\x21\x21\x00\x0c" + bytes(12)),
+    "v2-cap": (2, SIG2 + b"\x21\x11\x00\x0d" + bytes(13)),
+    "v2-version": (0, SIG2 + b"\x11\x11\x00\x0c"),
+    "http": (0, GET),
+}
+
 
 def write(target, name, data):
     d = os.path.join(HERE, "corpus", target)
@@ -163,7 +198,7 @@ def write(target, name, data):
 
 
 def main():
-    for t in ("http", "range", "encoding", "path"):
+    for t in ("http", "range", "encoding", "path", "proxy"):
         shutil.rmtree(os.path.join(HERE, "corpus", t), ignore_errors=True)
     for i, (name, req) in enumerate(sorted(HTTP.items())):
         # a whole-buffer seed and a split one; one with a tiny head limit
@@ -176,6 +211,9 @@ def main():
         write("encoding", name, bytes([mask]) + value)
     for name, (outsz, raw) in sorted(PATH.items()):
         write("path", name, bytes([outsz]) + raw)
+    for i, (name, (cap, raw)) in enumerate(sorted(PROXY.items())):
+        seed = (0x9e3779b9 * (i + 1)) & 0xffffffff
+        write("proxy", name, bytes([cap]) + seed.to_bytes(4, "little") + raw)
     return 0
 
 

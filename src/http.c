@@ -112,37 +112,26 @@ http_error(const struct request *q, struct resp *r, int status)
 
 /* ---- sites and files ------------------------------------------------------ */
 
-/* The site whose names match the Host (port and case ignored). */
-static size_t
-http_site(const struct request *q)
+/*
+ * The site a host name names: exact names win, then the longest
+ * "*.suffix" wildcard, as nginx does; case and trailing dots ignored.
+ * Shared with tls.c, whose SNI callback must pick the certificate by
+ * the same rules that pick the content by Host.
+ */
+size_t
+http_site_match(const struct conf *conf, const char *p, size_t len)
 {
-	const struct conf *conf = http.conf;
-	const struct http_span *h = &q->h->known[HTTP_H_HOST];
-	const char *buf = q->buf;
 	char host[256];
-	size_t i, j, len, nlen, best = 0, best_len = 0;
-	const char *p = buf + h->off;
+	size_t i, j, nlen, best = 0, best_len = 0;
 
-	if (h->len == 0 || conf->nsites == 1)
-		return conf->default_site;
-	if (p[0] == '[') {
-		const char *e = memchr(p, ']', h->len);
-
-		len = e ? (size_t)(e - p) + 1 : h->len;
-	} else {
-		const char *e = memchr(p, ':', h->len);
-
-		len = e ? (size_t)(e - p) : h->len;
-	}
 	while (len > 0 && p[len - 1] == '.')
 		len--;
 	if (len == 0 || len >= sizeof(host))
-		return conf->default_site;
+		return conf->nsites;
 	for (i = 0; i < len; i++)
 		host[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
 	host[len] = '\0';
 
-	/* Exact names win; then the longest "*.suffix" wildcard, as nginx does. */
 	for (i = 0; i < conf->nsites; i++)
 		for (j = 0; j < conf->sites[i].nnames; j++)
 			if (strcmp(conf->sites[i].names[j], host) == 0)
@@ -160,9 +149,31 @@ http_site(const struct request *q)
 			}
 		}
 	}
-	if (best_len > 0)
-		return best;
-	return conf->default_site;
+	return best_len > 0 ? best : conf->nsites;
+}
+
+/* The site whose names match the Host (port and case ignored). */
+static size_t
+http_site(const struct request *q)
+{
+	const struct conf *conf = http.conf;
+	const struct http_span *h = &q->h->known[HTTP_H_HOST];
+	const char *p = q->buf + h->off;
+	size_t len, i;
+
+	if (h->len == 0 || conf->nsites == 1)
+		return conf->default_site;
+	if (p[0] == '[') {
+		const char *e = memchr(p, ']', h->len);
+
+		len = e ? (size_t)(e - p) + 1 : h->len;
+	} else {
+		const char *e = memchr(p, ':', h->len);
+
+		len = e ? (size_t)(e - p) : h->len;
+	}
+	i = http_site_match(conf, p, len);
+	return i < conf->nsites ? i : conf->default_site;
 }
 
 /*

@@ -551,6 +551,14 @@ void	 http_handle(const struct request *q, struct resp *r);
 void	 http_error(const struct request *q, struct resp *r, int status);
 void	 http_error_site(const struct request *q, struct resp *r,
 	    const struct site *site, int status);
+/*
+ * The index of the site one of whose names matches the host name p
+ * (len bytes, no port; RFC 9110 7.2 for Host, RFC 6066 3 for SNI):
+ * exact names first, then the longest "*.suffix" wildcard; ASCII case
+ * and trailing dots ignored. conf->nsites when none matches (the
+ * caller picks its default). Pure: no worker state.
+ */
+size_t	 http_site_match(const struct conf *conf, const char *p, size_t len);
 
 /* ---- fcache.c ---------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sched.h>
 
 #include "porter.h"
 #include "shm.h"
@@ -220,13 +221,14 @@ Test(scoreboard, fold_keeps_totals_and_clears_the_slot)
 struct progress {
 	uint64_t	 made;		/* responses the child has made */
 	uint64_t	 overlaps;	/* reads during which made grew */
+	uint64_t	 reads;		/* reads the parent has finished */
 };
 
 Test(scoreboard, readers_see_whole_folds_and_never_go_back)
 {
 	struct progress *pg;
 	struct sb_totals t;
-	uint64_t d1, d2, prev = 0, reads = 0, overlaps = 0, r;
+	uint64_t d1, d2, prev = 0, reads = 0, overlaps = 0, r, seen;
 	int status, k, exited = 0;
 	pid_t pid, parent = getpid();
 
@@ -249,6 +251,18 @@ Test(scoreboard, readers_see_whole_folds_and_never_go_back)
 				    (uint64_t)k + 1, __ATOMIC_RELEASE);
 			}
 			sb_fold(slot);
+			/*
+			 * A seqlock promises readers nothing against a writer
+			 * that never stops (the master folds once per dead
+			 * worker): let one read finish before the next fold.
+			 */
+			for (seen = __atomic_load_n(&pg->reads,
+			    __ATOMIC_ACQUIRE); __atomic_load_n(&pg->reads,
+			    __ATOMIC_ACQUIRE) == seen;)
+				if (getppid() != parent)
+					_exit(1);
+				else
+					sched_yield();
 		}
 		_exit(0);
 	}
@@ -261,6 +275,7 @@ Test(scoreboard, readers_see_whole_folds_and_never_go_back)
 		cr_assert_eq(sb_read_totals(&t), 0);
 		d2 = __atomic_load_n(&pg->made, __ATOMIC_ACQUIRE);
 		reads++;
+		__atomic_store_n(&pg->reads, reads, __ATOMIC_RELEASE);
 		if (d2 > d1)
 			__atomic_store_n(&pg->overlaps, ++overlaps,
 			    __ATOMIC_RELAXED);

@@ -1,0 +1,890 @@
+/*
+ * tls.c - one generation's TLS contexts (see tls.h for the contract):
+ * certificates and keys read and checked, the profile applied, and the
+ * SNI, ALPN and session-ticket callbacks every handshake runs.
+ *
+ * The master builds the contexts before a generation's workers fork,
+ * so a bad file fails the start or the reload and changes nothing;
+ * workers inherit them. The ticket keys are not part of a generation:
+ * they live in memory the master keeps across reloads (struct
+ * tls_ticket_keys), which is what lets a session resume on any worker
+ * of any generation.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "porter.h"
+#include "tls.h"
+
+/* Mozilla's intermediate profile (guidelines 6.0): the six ECDHE AEAD suites. */
+#define TLS_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS_SUITES \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define TLS_GROUPS	"X25519:P-256:P-384"
+
+#define TLS_NONE	((size_t)-1)
+
+struct tls_ctx {
+	SSL_CTX		*ctx;
+	const char	*cert;		/* borrowed from the tls_site */
+	const char	*key;
+	struct tls_cert_info info;
+};
+
+struct tls {
+	const struct conf *conf;	/* borrowed, for SNI matching */
+	struct tls_ctx	*ctxs;
+	size_t		 nctxs;
+	size_t		*site_ctx;	/* per conf site: index or TLS_NONE */
+	size_t		 def;		/* the default context */
+	const struct tls_ticket_keys *keys;
+	time_t		(*clock)(void);
+	EVP_CIPHER	*aes;		/* fetched once: the ticket cipher */
+};
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/*
+ * "what: msg (OpenSSL's reasons)": the queue drained oldest first (the
+ * root cause), each with its added text ("Verify error:...").
+ */
+static void
+tls_error(char *err, size_t errlen, const char *what, const char *msg)
+{
+	char reasons[512], one[256];
+	const char *data;
+	unsigned long e;
+	size_t n = 0;
+	int flags;
+
+	reasons[0] = '\0';
+	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+		ERR_error_string_n(e, one, sizeof(one));
+		if (n < sizeof(reasons))
+			n += (size_t)snprintf(reasons + n, sizeof(reasons) - n,
+			    "%s%s%s%s", n ? "; " : "", one,
+			    (flags & ERR_TXT_STRING) && *data ? ": " : "",
+			    (flags & ERR_TXT_STRING) ? data : "");
+	}
+	if (reasons[0] != '\0')
+		snprintf(err, errlen, "%s: %s (%s)", what, msg, reasons);
+	else
+		snprintf(err, errlen, "%s: %s", what, msg);
+}
+
+/* Never prompt on a terminal for a passphrase: say it was asked for. */
+static int
+tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	*(int *)arg = 1;
+	return -1;
+}
+
+/* ---- the ticket key ring ------------------------------------------------- */
+
+time_t
+tls_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ts.tv_sec;
+}
+
+static void
+tls_ticket_write_begin(struct tls_ticket_keys *k)
+{
+	__atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void
+tls_ticket_write_end(struct tls_ticket_keys *k)
+{
+	__atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* Fresh secret bytes for one key, made before the ring is locked. */
+static int
+tls_ticket_fill(struct tls_ticket_key *key, time_t now)
+{
+	memset(key, 0, sizeof(*key));
+	if (RAND_bytes(key->name, sizeof(key->name)) != 1 ||
+	    RAND_priv_bytes(key->hmac, sizeof(key->hmac)) != 1 ||
+	    RAND_priv_bytes(key->aes, sizeof(key->aes)) != 1)
+		return -1;
+	key->start = now;
+	key->used = 1;
+	return 0;
+}
+
+int
+tls_ticket_init(struct tls_ticket_keys *keys, int64_t lifetime, time_t now)
+{
+	struct tls_ticket_key key;
+	int rc = -1;
+
+	if (lifetime < 2 || lifetime > 7 * 86400)	/* RFC 8446 4.6.1: a week at most */
+		goto fail;
+	if (tls_ticket_fill(&key, now) == -1)
+		goto fail;
+	tls_ticket_write_begin(keys);
+	memset(keys->slot, 0, sizeof(keys->slot));
+	keys->slot[0] = key;
+	keys->current = 0;
+	keys->lifetime = lifetime;
+	tls_ticket_write_end(keys);
+	rc = 0;
+fail:
+	OPENSSL_cleanse(&key, sizeof(key));
+	return rc;
+}
+
+int
+tls_ticket_rotate(struct tls_ticket_keys *keys, time_t now)
+{
+	struct tls_ticket_key key;
+	struct tls_ticket_key *cur = &keys->slot[keys->current];
+	unsigned next = (keys->current + 1) % TLS_TICKET_SLOTS;
+
+	/* Only the master writes, so it reads its own ring without the lock. */
+	if (now >= cur->start && now - cur->start < keys->lifetime / 2)
+		return 0;
+	if (tls_ticket_fill(&key, now) == -1) {
+		OPENSSL_cleanse(&key, sizeof(key));
+		return -1;
+	}
+	tls_ticket_write_begin(keys);
+	cur->end = now;
+	keys->slot[next] = key;
+	keys->current = next;
+	tls_ticket_write_end(keys);
+	OPENSSL_cleanse(&key, sizeof(key));
+	return 1;
+}
+
+/*
+ * The reader's side of the sequence lock: copy what is wanted, retry
+ * if the master wrote meanwhile. A master stopped mid-write (it takes
+ * nanoseconds, but a loaded machine may deschedule it) costs a few
+ * yields; one that died mid-write must not hang the worker, so after a
+ * bounded number of tries the answer is "no key" (a full handshake).
+ */
+#define TLS_SEQ_TRIES	2000
+
+static int
+tls_ticket_read(const struct tls_ticket_keys *keys, const unsigned char *name,
+    time_t now, struct tls_ticket_key *out)
+{
+	unsigned s, i, cur, tries;
+	int rc;
+
+	for (tries = 0; tries < TLS_SEQ_TRIES; tries++) {
+		if (tries > 16)
+			sched_yield();
+		s = __atomic_load_n(&keys->seq, __ATOMIC_ACQUIRE);
+		if (s & 1)
+			continue;
+		cur = keys->current % TLS_TICKET_SLOTS;
+		rc = 0;
+		if (name == NULL) {
+			*out = keys->slot[cur];
+			rc = out->used ? 1 : 0;
+		} else {
+			for (i = 0; i < TLS_TICKET_SLOTS; i++) {
+				const struct tls_ticket_key *k = &keys->slot[i];
+
+				if (!k->used || memcmp(k->name, name, 16) != 0)
+					continue;
+				if (i == cur)
+					rc = 1;
+				else if (k->end != 0 && now < k->end + keys->lifetime)
+					rc = 2;
+				if (rc)
+					*out = *k;
+				break;
+			}
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&keys->seq, __ATOMIC_RELAXED) == s)
+			return rc;
+	}
+	return 0;
+}
+
+int
+tls_ticket_current(const struct tls_ticket_keys *keys, struct tls_ticket_key *out)
+{
+	return tls_ticket_read(keys, NULL, 0, out) == 1 ? 0 : -1;
+}
+
+int
+tls_ticket_find(const struct tls_ticket_keys *keys, const unsigned char name[16],
+    time_t now, struct tls_ticket_key *out)
+{
+	return tls_ticket_read(keys, name, now, out);
+}
+
+/* ---- handshake callbacks ------------------------------------------------- */
+
+/*
+ * RFC 5077 tickets and RFC 8446 4.6.1 PSK tickets alike: OpenSSL
+ * encrypts the session with AES-256-CBC and HMAC-SHA256 under the key
+ * set up here. Decrypting: unknown or expired name, 0 (full handshake
+ * and a fresh ticket); the current key, 1; an older valid one, 2
+ * (resume, and reissue under the current key).
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	const struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct tls_ticket_key k;
+	OSSL_PARAM params[3];
+	int rc;
+
+	if (enc) {
+		if (tls_ticket_current(t->keys, &k) == -1)
+			return 0;	/* no ticket this time */
+		rc = 1;
+		if (RAND_bytes(iv, 16) != 1 ||
+		    !EVP_EncryptInit_ex2(cctx, t->aes, k.aes, iv, NULL))
+			rc = -1;
+		memcpy(name, k.name, 16);
+	} else {
+		rc = tls_ticket_find(t->keys, name, t->clock(), &k);
+		if (rc == 0)
+			return 0;
+		if (!EVP_DecryptInit_ex2(cctx, t->aes, k.aes, iv, NULL))
+			rc = -1;
+	}
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    k.hmac, sizeof(k.hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (rc > 0 && !EVP_MAC_CTX_set_params(hctx, params))
+		rc = -1;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rc;
+}
+
+struct ssl_ctx_st *
+tls_ctx_for_name(const struct tls *t, const char *name)
+{
+	size_t site;
+
+	if (name == NULL)
+		return t->ctxs[t->def].ctx;
+	site = http_site_match(t->conf, name, strlen(name));
+	if (site >= t->conf->nsites || t->site_ctx[site] == TLS_NONE)
+		return t->ctxs[t->def].ctx;
+	return t->ctxs[t->site_ctx[site]].ctx;
+}
+
+/* RFC 6066 3: the certificate by server name; unknown names get the default. */
+static int
+tls_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	const struct tls *t = arg;
+	SSL_CTX *want;
+
+	want = tls_ctx_for_name(t, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+	if (want != SSL_get_SSL_CTX(ssl) && SSL_set_SSL_CTX(ssl, want) == NULL) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * RFC 7301: http/1.1 when the client offers it; otherwise no ALPN at
+ * all rather than a no_application_protocol alert (3.2 allows either),
+ * as nginx does: such a client may still speak HTTP/1.1.
+ */
+static int
+tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	unsigned int i, l;
+
+	for (i = 0; i < inlen; i += 1 + l) {
+		l = in[i];
+		if (l == 0 || l > inlen - i - 1)
+			break;
+		if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+			*out = in + i + 1;
+			*outlen = 8;
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* ---- settings ----------------------------------------------------------------- */
+
+unsigned
+tls_protocol(const char *name)
+{
+	if (strcmp(name, "TLSv1.2") == 0)
+		return TLS_PROTO_TLS12;
+	if (strcmp(name, "TLSv1.3") == 0)
+		return TLS_PROTO_TLS13;
+	return 0;
+}
+
+/*
+ * OpenSSL takes a cipher list as long as one entry matches, silently
+ * dropping the others; a typo would then quietly remove a suite. So
+ * each plain entry must match on its own (the "!", "-", "+" and "@"
+ * entries only edit the list).
+ */
+static int
+tls_set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t errlen)
+{
+	char buf[1024], what[96], *tok, *save;
+
+	if (strlen(list) >= sizeof(buf)) {
+		snprintf(err, errlen, "ciphers: list too long");
+		return -1;
+	}
+	strcpy(buf, list);
+	for (tok = strtok_r(buf, ": ,;", &save); tok; tok = strtok_r(NULL, ": ,;", &save)) {
+		if (strchr("!-+@", tok[0]) != NULL)
+			continue;
+		if (!SSL_CTX_set_cipher_list(ctx, tok)) {
+			snprintf(what, sizeof(what), "ciphers \"%.60s\"", tok);
+			tls_error(err, errlen, what, "matches no TLS 1.2 cipher");
+			return -1;
+		}
+	}
+	if (!SSL_CTX_set_cipher_list(ctx, list)) {
+		tls_error(err, errlen, "ciphers", "no usable cipher");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+tls_suites13(SSL_CTX *ctx)
+{
+	STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
+	int i, n = 0;
+
+	for (i = 0; i < sk_SSL_CIPHER_num(sk); i++)
+		if (strcmp(SSL_CIPHER_get_version(sk_SSL_CIPHER_value(sk, i)),
+		    "TLSv1.3") == 0)
+			n++;
+	return n;
+}
+
+/*
+ * The same for TLS 1.3 suites: OpenSSL 3.0 skips an unknown name as long
+ * as another one is known.
+ */
+static int
+tls_set_suites(SSL_CTX *ctx, const char *list, int need, char *err, size_t errlen)
+{
+	char buf[512], what[96], *tok, *save;
+
+	if (strlen(list) >= sizeof(buf)) {
+		snprintf(err, errlen, "ciphersuites: list too long");
+		return -1;
+	}
+	strcpy(buf, list);
+	for (tok = strtok_r(buf, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+		if (!SSL_CTX_set_ciphersuites(ctx, tok) || tls_suites13(ctx) != 1) {
+			snprintf(what, sizeof(what), "ciphersuites \"%.60s\"", tok);
+			tls_error(err, errlen, what, "is not a TLS 1.3 cipher suite");
+			return -1;
+		}
+	}
+	if (!SSL_CTX_set_ciphersuites(ctx, list) || (need && tls_suites13(ctx) == 0)) {
+		tls_error(err, errlen, "ciphersuites", "no TLS 1.3 cipher suite");
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything but the certificate: identical in every context. */
+static int
+tls_ctx_settings(SSL_CTX *ctx, struct tls *t, const struct tls_opts *o,
+    char *err, size_t errlen)
+{
+	static const unsigned char sid_ctx[] = "porter";
+	unsigned p = o->protocols;
+	uint64_t op;
+
+	if (p == 0)
+		p = o->profile == TLS_PROFILE_MODERN ? TLS_PROTO_TLS13 :
+		    TLS_PROTO_TLS12 | TLS_PROTO_TLS13;
+	if (p & ~(unsigned)(TLS_PROTO_TLS12 | TLS_PROTO_TLS13)) {
+		snprintf(err, errlen, "protocols: only TLSv1.2 and TLSv1.3 are supported");
+		return -1;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, (p & TLS_PROTO_TLS12) ?
+	    TLS1_2_VERSION : TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, (p & TLS_PROTO_TLS13) ?
+	    TLS1_3_VERSION : TLS1_2_VERSION)) {
+		tls_error(err, errlen, "protocols", "cannot be set");
+		return -1;
+	}
+	if (tls_set_ciphers(ctx, o->ciphers ? o->ciphers : TLS_CIPHERS, err, errlen) == -1)
+		return -1;
+	if (tls_set_suites(ctx, o->ciphersuites ? o->ciphersuites : TLS_SUITES,
+	    (p & TLS_PROTO_TLS13) != 0, err, errlen) == -1)
+		return -1;
+	if (!SSL_CTX_set1_groups_list(ctx, o->groups ? o->groups : TLS_GROUPS)) {
+		tls_error(err, errlen, "groups", "unknown or unusable group");
+		return -1;
+	}
+
+	op = SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
+#ifdef SSL_OP_ENABLE_KTLS
+	if (o->ktls)
+		op |= SSL_OP_ENABLE_KTLS;
+#endif
+	if (t->keys == NULL)
+		op |= SSL_OP_NO_TICKET;
+	SSL_CTX_set_options(ctx, op);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Tickets carry the session; a cache would be per process anyway. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_max_early_data(ctx, 0);
+	SSL_CTX_set_recv_max_early_data(ctx, 0);
+	SSL_CTX_set_num_tickets(ctx, t->keys ? 1 : 0);
+	if (t->keys) {
+		/* Wall-clock bound on a session's age; the ring bounds its key. */
+		SSL_CTX_set_timeout(ctx, (long)t->keys->lifetime);
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+	}
+	SSL_CTX_set_app_data(ctx, t);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+	return 0;
+}
+
+/* ---- certificates ----------------------------------------------------------- */
+
+static BIO *
+tls_open(const char *kind, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	BIO *b;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s %s: %s", kind, path, strerror(errno));
+		return NULL;
+	}
+	if ((b = BIO_new_fp(f, BIO_CLOSE)) == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "%s %s: out of memory", kind, path);
+	}
+	return b;
+}
+
+/* Leaf first, then every other certificate in the file. */
+static int
+tls_read_chain(const char *path, X509 **leafp, STACK_OF(X509) **chainp,
+    char *err, size_t errlen)
+{
+	char what[PATH_MAX + 16];
+	X509 *x;
+	BIO *b;
+	int asked = 0;
+
+	snprintf(what, sizeof(what), "certificate %s", path);
+	*leafp = NULL;
+	*chainp = NULL;
+	if ((b = tls_open("certificate", path, err, errlen)) == NULL)
+		return -1;
+	if ((*leafp = PEM_read_bio_X509_AUX(b, NULL, tls_no_passphrase, &asked)) == NULL) {
+		tls_error(err, errlen, what, "no certificate found");
+		goto fail;
+	}
+	if ((*chainp = sk_X509_new_null()) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		goto fail;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, tls_no_passphrase, &asked)) != NULL)
+		if (!sk_X509_push(*chainp, x)) {
+			X509_free(x);
+			snprintf(err, errlen, "%s: out of memory", what);
+			goto fail;
+		}
+	/* The loop ends at the end of the file, or at a damaged entry. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		tls_error(err, errlen, what, "unreadable certificate after the first");
+		goto fail;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return 0;
+fail:
+	BIO_free(b);
+	X509_free(*leafp);
+	sk_X509_pop_free(*chainp, X509_free);
+	*leafp = NULL;
+	*chainp = NULL;
+	return -1;
+}
+
+/*
+ * The certificates in the file must lead from the leaf to the last one
+ * (that one is taken as the anchor: the root is usually left out), and
+ * the leaf must be fit for a TLS server (key usage, extended key usage).
+ * Time is not checked here: see tls_info_fill().
+ */
+static int
+tls_check_chain(const char *path, X509 *leaf, STACK_OF(X509) *chain,
+    unsigned *warn, char *err, size_t errlen)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *xs = NULL;
+	int n = sk_X509_num(chain), rc = -1, e, depth;
+
+	if (n == 0) {
+		if (!(X509_get_extension_flags(leaf) & EXFLAG_SS))
+			*warn |= TLS_WARN_NO_CHAIN;
+		if (X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0) != 1) {
+			snprintf(err, errlen, "certificate %s: not for TLS servers "
+			    "(key usage or extended key usage)", path);
+			return -1;
+		}
+		return 0;
+	}
+	if ((store = X509_STORE_new()) == NULL || (xs = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_add_cert(store, sk_X509_value(chain, n - 1)) ||
+	    !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN |
+	    X509_V_FLAG_NO_CHECK_TIME) ||
+	    !X509_STORE_CTX_init(xs, store, leaf, chain) ||
+	    !X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_SERVER)) {
+		tls_error(err, errlen, "certificate", "cannot check the chain");
+		goto fail;
+	}
+	if (X509_verify_cert(xs) != 1) {
+		e = X509_STORE_CTX_get_error(xs);
+		depth = X509_STORE_CTX_get_error_depth(xs) + 1;
+		ERR_clear_error();
+		if (e == X509_V_ERR_INVALID_PURPOSE)
+			snprintf(err, errlen, "certificate %s: certificate %d is not for "
+			    "TLS servers (key usage or extended key usage)", path, depth);
+		else
+			snprintf(err, errlen, "certificate %s: the chain in the file "
+			    "is broken at certificate %d: %s", path, depth,
+			    X509_verify_cert_error_string(e));
+		goto fail;
+	}
+	rc = 0;
+fail:
+	X509_STORE_CTX_free(xs);
+	X509_STORE_free(store);
+	return rc;
+}
+
+static void
+tls_info_fill(struct tls_cert_info *in, X509 *leaf)
+{
+	GENERAL_NAMES *gens;
+	EVP_PKEY *pk = X509_get0_pubkey(leaf);
+	struct tm tm;
+	time_t now = time(NULL), left;
+	size_t n = 0;
+	BIO *b;
+	int i, len, full = 0;
+
+	if ((b = BIO_new(BIO_s_mem())) != NULL) {
+		X509_NAME_print_ex(b, X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253);
+		len = BIO_read(b, in->subject, (int)sizeof(in->subject) - 1);
+		in->subject[len > 0 ? len : 0] = '\0';
+		BIO_free(b);
+	}
+	gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		int l;
+
+		if (g->type != GEN_DNS)
+			continue;
+		l = ASN1_STRING_length(g->d.dNSName);
+		/* The first names that fit, then "...", room for which is kept. */
+		if (!full && n + (size_t)l + 2 + 5 < sizeof(in->names))
+			n += (size_t)snprintf(in->names + n, sizeof(in->names) - n, "%s%.*s",
+			    in->nnames ? ", " : "", l,
+			    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		else if (!full) {
+			snprintf(in->names + n, sizeof(in->names) - n, "%s...",
+			    in->nnames ? ", " : "");
+			full = 1;
+		}
+		in->nnames++;
+	}
+	GENERAL_NAMES_free(gens);
+
+	if (pk != NULL && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC) {
+		char group[32] = "";
+		const char *nist = NULL;
+
+		if (EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL))
+			nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+		snprintf(in->key_type, sizeof(in->key_type), "ECDSA %s",
+		    nist ? nist : group);
+	} else if (pk != NULL && EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA) {
+		snprintf(in->key_type, sizeof(in->key_type), "RSA %d", EVP_PKEY_get_bits(pk));
+	} else if (pk != NULL) {
+		snprintf(in->key_type, sizeof(in->key_type), "%s",
+		    OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
+	}
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm))
+		in->not_after = timegm(&tm);
+	left = in->not_after - now;
+	in->days_left = left >= 0 ? (long)(left / 86400) : -(long)((-left + 86399) / 86400);
+	if (left <= 0)
+		in->warn |= TLS_WARN_EXPIRED;
+	else if (in->days_left < TLS_WARN_DAYS)
+		in->warn |= TLS_WARN_EXPIRING;
+	if (ASN1_TIME_to_tm(X509_get0_notBefore(leaf), &tm) && timegm(&tm) > now)
+		in->warn |= TLS_WARN_NOT_YET;
+}
+
+/* A site name the certificate does not cover is worth a warning, not a failure. */
+static void
+tls_info_names(struct tls_cert_info *in, X509 *leaf, const struct conf_site *s)
+{
+	char probe[300];
+	size_t j;
+
+	for (j = 0; j < s->nnames && !(in->warn & TLS_WARN_NAME); j++) {
+		const char *n = s->names[j];
+
+		if (strcmp(n, "*") == 0)
+			continue;
+		/* A wildcard site must be covered for any one label. */
+		snprintf(probe, sizeof(probe), "%s%s", n[0] == '*' ? "porter-check" : "",
+		    n[0] == '*' ? n + 1 : n);
+		if (X509_check_host(leaf, probe, 0, 0, NULL) != 1) {
+			in->warn |= TLS_WARN_NAME;
+			snprintf(in->uncovered, sizeof(in->uncovered), "%s", n);
+		}
+	}
+}
+
+/* One context: settings, then certificate, chain and key, all checked. */
+static SSL_CTX *
+tls_ctx_new(struct tls *t, const struct tls_opts *o, struct tls_ctx *tc,
+    char *err, size_t errlen)
+{
+	char what[PATH_MAX + 16];
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = NULL;
+	EVP_PKEY *pkey = NULL;
+	SSL_CTX *ctx, *ret = NULL;
+	BIO *b = NULL;
+	int asked = 0;
+
+	if ((ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method())) == NULL) {
+		tls_error(err, errlen, "TLS", "cannot make a context");
+		return NULL;
+	}
+	if (tls_ctx_settings(ctx, t, o, err, errlen) == -1)
+		goto fail;
+	if (tls_read_chain(tc->cert, &leaf, &chain, err, errlen) == -1)
+		goto fail;
+	if (tls_check_chain(tc->cert, leaf, chain, &tc->info.warn, err, errlen) == -1)
+		goto fail;
+	snprintf(what, sizeof(what), "certificate %s", tc->cert);
+	if (!SSL_CTX_use_certificate(ctx, leaf) || !SSL_CTX_set1_chain(ctx, chain)) {
+		tls_error(err, errlen, what, "not usable");
+		goto fail;
+	}
+
+	if ((b = tls_open("key", tc->key, err, errlen)) == NULL)
+		goto fail;
+	snprintf(what, sizeof(what), "key %s", tc->key);
+	if ((pkey = PEM_read_bio_PrivateKey(b, NULL, tls_no_passphrase, &asked)) == NULL) {
+		if (asked)	/* OpenSSL's five reasons would only say "cancelled" */
+			ERR_clear_error();
+		tls_error(err, errlen, what, asked ?
+		    "encrypted with a passphrase; porter needs it unencrypted" :
+		    "no private key found");
+		goto fail;
+	}
+	if (X509_check_private_key(leaf, pkey) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "key %s does not match certificate %s",
+		    tc->key, tc->cert);
+		goto fail;
+	}
+	if (!SSL_CTX_use_PrivateKey(ctx, pkey) || !SSL_CTX_check_private_key(ctx)) {
+		tls_error(err, errlen, what, "not usable");
+		goto fail;
+	}
+	tc->info.certificate = tc->cert;
+	tls_info_fill(&tc->info, leaf);
+	ret = ctx;
+	ctx = NULL;
+fail:
+	EVP_PKEY_free(pkey);
+	BIO_free(b);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	SSL_CTX_free(ctx);
+	return ret;
+}
+
+/* ---- a generation's contexts ---------------------------------------------- */
+
+struct tls *
+tls_new(const struct conf *conf, const struct tls_site *sites,
+    const struct tls_opts *opts, char *err, size_t errlen)
+{
+	struct tls *t;
+	X509 *leaf;
+	size_t i, j;
+
+	ERR_clear_error();
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->ctxs = calloc(conf->nsites, sizeof(*t->ctxs))) == NULL ||
+	    (t->site_ctx = calloc(conf->nsites, sizeof(*t->site_ctx))) == NULL) {
+		snprintf(err, errlen, "TLS: out of memory");
+		goto fail;
+	}
+	t->conf = conf;
+	t->keys = opts->keys;
+	t->clock = opts->clock ? opts->clock : tls_clock;
+	t->def = TLS_NONE;
+	if (t->keys && (t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
+		tls_error(err, errlen, "TLS", "no AES-256-CBC for session tickets");
+		goto fail;
+	}
+
+	for (i = 0; i < conf->nsites; i++) {
+		t->site_ctx[i] = TLS_NONE;
+		if (sites[i].certificate == NULL)
+			continue;
+		if (sites[i].key == NULL) {
+			snprintf(err, errlen, "certificate %s: no key", sites[i].certificate);
+			goto fail;
+		}
+		/* Sites sharing a pair share its context. */
+		for (j = 0; j < t->nctxs; j++)
+			if (strcmp(t->ctxs[j].cert, sites[i].certificate) == 0 &&
+			    strcmp(t->ctxs[j].key, sites[i].key) == 0)
+				break;
+		if (j == t->nctxs) {
+			t->ctxs[j].cert = sites[i].certificate;
+			t->ctxs[j].key = sites[i].key;
+			if ((t->ctxs[j].ctx = tls_ctx_new(t, opts, &t->ctxs[j],
+			    err, errlen)) == NULL)
+				goto fail;
+			t->nctxs++;
+		}
+		t->site_ctx[i] = j;
+		if ((leaf = SSL_CTX_get0_certificate(t->ctxs[j].ctx)) != NULL)
+			tls_info_names(&t->ctxs[j].info, leaf, &conf->sites[i]);
+		if (t->def == TLS_NONE || i == conf->default_site)
+			t->def = j;
+	}
+	if (t->def == TLS_NONE) {
+		snprintf(err, errlen, "TLS: no site has a certificate");
+		goto fail;
+	}
+	return t;
+fail:
+	ERR_clear_error();
+	tls_free(t);
+	return NULL;
+}
+
+void
+tls_free(struct tls *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; t->ctxs && i < t->nctxs; i++)
+		SSL_CTX_free(t->ctxs[i].ctx);
+	EVP_CIPHER_free(t->aes);
+	free(t->ctxs);
+	free(t->site_ctx);
+	free(t);
+}
+
+struct ssl_ctx_st *
+tls_default_ctx(const struct tls *t)
+{
+	return t->ctxs[t->def].ctx;
+}
+
+size_t
+tls_count(const struct tls *t)
+{
+	return t->nctxs;
+}
+
+const struct tls_cert_info *
+tls_info(const struct tls *t, size_t i)
+{
+	return i < t->nctxs ? &t->ctxs[i].info : NULL;
+}
+
+int
+tls_summary(const struct tls *t, size_t i, char *buf, size_t len)
+{
+	const struct tls_cert_info *in = tls_info(t, i);
+	char date[32];
+	struct tm tm;
+	size_t n;
+
+	if (in == NULL) {
+		snprintf(buf, len, "no such certificate");
+		return 0;
+	}
+	gmtime_r(&in->not_after, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+	n = (size_t)snprintf(buf, len, "%s: %s, %zu name%s (%s), %s, ", in->certificate,
+	    in->subject, in->nnames, in->nnames == 1 ? "" : "s",
+	    in->nnames ? in->names : "none", in->key_type);
+	if (n >= len)
+		n = len - 1;
+	if (in->warn & TLS_WARN_EXPIRED)
+		n += (size_t)snprintf(buf + n, len - n, "EXPIRED %s (%ld day%s ago)",
+		    date, -in->days_left, in->days_left == -1 ? "" : "s");
+	else
+		n += (size_t)snprintf(buf + n, len - n, "expires %s (%ld day%s left)",
+		    date, in->days_left, in->days_left == 1 ? "" : "s");
+	if (n < len && (in->warn & TLS_WARN_EXPIRING))
+		n += (size_t)snprintf(buf + n, len - n, "; renew it soon");
+	if (n < len && (in->warn & TLS_WARN_NOT_YET))
+		n += (size_t)snprintf(buf + n, len - n, "; not valid yet");
+	if (n < len && (in->warn & TLS_WARN_NO_CHAIN))
+		n += (size_t)snprintf(buf + n, len - n,
+		    "; no intermediate certificate in the file");
+	if (n < len && (in->warn & TLS_WARN_NAME))
+		snprintf(buf + n, len - n, "; does not cover site name %s", in->uncovered);
+	if (in->warn & TLS_WARN_EXPIRED)
+		return 2;
+	return in->warn ? 1 : 0;
+}
