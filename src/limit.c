@@ -797,12 +797,14 @@ limit_pinned(struct limit *l, struct limit_entry *e,
 
 /*
  * ek's entry in bucket, or, if create, a new one in an empty way or in
- * place of the unpinned entry with the least debt (then the oldest).
+ * place of the unpinned entry with the least debt (then the oldest),
+ * never keep (the other key of the same request, which may share the
+ * bucket and would otherwise be the freshest, least indebted victim).
  * NULL: not found, or every way is pinned (counted as untracked).
  */
 static struct limit_entry *
 limit_find(struct limit *l, const struct limit_ekey *ek, uint32_t bucket,
-    int create, const struct limit_now *n)
+    int create, const struct limit_entry *keep, const struct limit_now *n)
 {
 	struct limit_shm	*s = l->l_shm;
 	struct limit_entry	*bk = &limit_entries(s)[(size_t)bucket * LIMIT_WAYS];
@@ -821,7 +823,7 @@ limit_find(struct limit *l, const struct limit_ekey *ek, uint32_t bucket,
 			victim = e;
 			break;
 		}
-		if (limit_pinned(l, e, n))
+		if (e == keep || limit_pinned(l, e, n))
 			continue;
 		debt = e->le_tat > n->us ? e->le_tat - n->us : 0;
 		if (e->le_pen > n->us)
@@ -969,7 +971,7 @@ limit_conn_open(struct limit *l, const struct limit_key *k,
 	b = limit_bucket(s, &agg);
 	lk = limit_shard(s, b);
 	limit_lock(lk, l->l_owner);
-	if ((e = limit_find(l, &agg, b, 1, &n)) == NULL) {
+	if ((e = limit_find(l, &agg, b, 1, NULL, &n)) == NULL) {
 		res->untracked = 1;
 		if (res->verdict == LIMIT_PASS)
 			res->verdict = LIMIT_UNTRACKED;
@@ -1097,8 +1099,8 @@ limit_check(struct limit *l, const struct limit_key *k,
 	limit_now(s, now_ms, &n);
 	shared = limit_cidr_any(p->shared, p->nshared, &k->lk_host);
 	limit_pair_lock(l, k, &pr);
-	fe = limit_find(l, &pr.fine, pr.fb, 1, &n);
-	ae = limit_find(l, &pr.agg, pr.ab, 1, &n);
+	fe = limit_find(l, &pr.fine, pr.fb, 1, NULL, &n);
+	ae = limit_find(l, &pr.agg, pr.ab, 1, fe, &n);
 	res->untracked = fe == NULL || ae == NULL;
 	if (ae != NULL) {
 		limit_agents_seen(ae, &n);
@@ -1213,8 +1215,8 @@ limit_finish(struct limit *l, const struct limit_key *k, int status,
 	if (ph == 0)
 		ph = 1;
 	limit_pair_lock(l, k, &pr);
-	fe = limit_find(l, &pr.fine, pr.fb, 0, &n);
-	ae = limit_find(l, &pr.agg, pr.ab, 0, &n);
+	fe = limit_find(l, &pr.fine, pr.fb, 0, NULL, &n);
+	ae = limit_find(l, &pr.agg, pr.ab, 0, NULL, &n);
 	shared = (ae != NULL && (ae->le_flags & LF_SHARED)) ||
 	    limit_cidr_any(p->shared, p->nshared, &k->lk_host);
 	if (fe != NULL && limit_probe(p, fe, ph, 0, &n) &&
@@ -1272,7 +1274,7 @@ limit_unban(struct limit *l, const struct limit_key *k, uint64_t now_ms)
 	lk = limit_shard(s, b);
 	limit_lock(lk, l->l_owner);
 	/* a fresh start: no probe points, no run of refusals */
-	if ((e = limit_find(l, &ek, b, 0, &n)) != NULL) {
+	if ((e = limit_find(l, &ek, b, 0, NULL, &n)) != NULL) {
 		e->le_pen = 0;
 		e->le_flags &= (uint8_t)~(LF_RUN | LF_BANNED);
 		memset(e->le_paths, 0, sizeof(e->le_paths));
@@ -1352,7 +1354,7 @@ limit_info(struct limit *l, const struct limit_key *k, int aggregate,
 	out->bucket = limit_bucket(s, &ek);
 	lk = limit_shard(s, out->bucket);
 	limit_lock(lk, l->l_owner);
-	if ((e = limit_find(l, &ek, out->bucket, 0, &n)) != NULL) {
+	if ((e = limit_find(l, &ek, out->bucket, 0, NULL, &n)) != NULL) {
 		out->tracked = 1;
 		out->debt_ms = e->le_tat > n.us ? (e->le_tat - n.us) / 1000 : 0;
 		out->penalty_ms = e->le_pen > n.us ?

@@ -1072,6 +1072,42 @@ Test(evict, picks_the_least_loaded_unpinned_entry)
 	cr_assert_eq(limit_info(&f.l, &k[1], 1, T0 + 1000000, &in), 0);
 }
 
+Test(evict, a_request_never_evicts_its_own_other_key)
+{
+	struct fx		 f;
+	struct limit_key	 fill[8], x;
+	struct limit_info	 in;
+	char			 a[32];
+	uint32_t		 b = 0;
+	int			 i;
+
+	fx_open(&f, 64, 64, 1, 1);
+	limit_params_default(&f.p);
+	f.p.mode = LIMIT_ENFORCE;
+	fx_start(&f);
+	/* an address whose two keys hash to the same bucket */
+	for (i = 0; i < 10000; i++) {
+		snprintf(a, sizeof(a), "10.7.%d.%d", i / 250, i % 250);
+		x = key(&f, a, "ua");
+		limit_info(&f.l, &x, 1, T0, &in);
+		b = in.bucket;
+		limit_info(&f.l, &x, 0, T0, &in);
+		if (in.bucket == b)
+			break;
+	}
+	cr_assert_lt(i, 10000);
+	/* that bucket full of entries in debt: the fresh fine entry is
+	 * then the cheapest victim for the address-wide one */
+	cr_assert_eq(same_bucket(&f, b, fill, 8), 8);
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(burst(&f, &fill[i], LIMIT_COST_PAGE, 10, T0), 10);
+	cr_assert_eq(burst(&f, &x, LIMIT_COST_PAGE, 1000, T0), 400);
+	cr_assert(limit_info(&f.l, &x, 0, T0, &in));
+	cr_assert_eq(in.debt_ms, 20000);
+	cr_assert(limit_info(&f.l, &x, 1, T0, &in));
+	cr_assert_eq(in.debt_ms, 5000);
+}
+
 /* ---- locks, ledger, dead workers -------------------------------------- */
 
 /* A worker: attach as itself, count conns connections in slot, then take
