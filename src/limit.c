@@ -684,6 +684,7 @@ limit_ban_start(struct limit *l, const struct limit_ekey *ek, int shared,
 	struct limit_banent	*bk, *b = NULL, *victim = NULL;
 	struct limit_lock	*lk;
 	unsigned		 count = 1;
+	uint32_t		 until;
 	double			 len, cap;
 	int			 i;
 
@@ -691,6 +692,13 @@ limit_ban_start(struct limit *l, const struct limit_ekey *ek, int shared,
 	for (i = 0; i < LIMIT_WAYS && b == NULL; i++)
 		if (limit_ban_is(&bk[i], ek))
 			b = &bk[i];
+	if (b != NULL && b->lb_until > n->s && (b->lb_flags & LF_MANUAL) &&
+	    cause != LIMIT_C_MANUAL) {
+		/* evidence while an admin's ban runs (dry-run serves it):
+		 * the admin's length stands */
+		limit_unlock(lk);
+		return 0;
+	}
 	if (b != NULL && n->s - b->lb_start < p->ban_memory)
 		count = b->lb_count < 255 ? b->lb_count + 1u : 255;
 	if (b == NULL) {
@@ -739,12 +747,16 @@ limit_ban_start(struct limit *l, const struct limit_ekey *ek, int shared,
 		if (len > cap)
 			len = cap;
 	}
+	/* the ban ends len seconds after now, on a whole second; a ban
+	 * in force is never shortened by a new one */
+	until = (uint32_t)((n->ms + 999) / 1000 + (uint64_t)len);
+	if (b->lb_until > until && b->lb_until > n->s)
+		until = b->lb_until;
 	b->lb_flags = ek->flags | (cause == LIMIT_C_MANUAL ? LF_MANUAL : 0);
 	b->lb_count = (uint8_t)count;
 	b->lb_cause = (uint8_t)cause;
 	b->lb_start = n->s;
-	/* the ban ends len seconds after now, on a whole second */
-	b->lb_until = (uint32_t)((n->ms + 999) / 1000 + (uint64_t)len);
+	b->lb_until = until;
 	limit_unlock(lk);
 	ATOMIC_ADD(&l->l_shm->ls_bans[cause], 1);
 	return (uint32_t)len;
@@ -1207,7 +1219,10 @@ limit_finish(struct limit *l, const struct limit_key *k, int status,
 	uint16_t		 ph;
 	int			 shared;
 
+	/* a banned request earns nothing: in dry-run it is served, and
+	 * enforce would never have seen its status */
 	if (limit_allowed(p, k) || cost == LIMIT_COST_ASSET ||
+	    res->verdict == LIMIT_BANNED ||
 	    (status != 400 && status != 403 && status != 404))
 		return;
 	limit_now(s, now_ms, &n);

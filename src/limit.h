@@ -274,8 +274,9 @@ void	 limit_check(struct limit *, const struct limit_key *k,
  * on the fine and the address-wide key; too many points in probe_window
  * start a ban (res->banned_now and the ban fields are set; verdict and
  * block are left alone: this response is already decided). path is the
- * request target's path (bytes, not NUL-terminated). res may be the one
- * limit_check() filled.
+ * request target's path (bytes, not NUL-terminated). res must be what
+ * limit_check() filled for this request: a request it found banned
+ * (served in dry-run) earns no points.
  */
 void	 limit_finish(struct limit *, const struct limit_key *k,
 	    int status, enum limit_cost cost, const char *path, size_t pathlen,

@@ -533,12 +533,28 @@ Test(shared, listed_and_allowed)
 
 /* ---- modes ---------------------------------------------------------- */
 
+/* n distinct 404s on pages at t, whatever comes of them */
+static void
+probes(struct fx *f, const struct limit_key *k, int n, uint64_t t)
+{
+	struct limit_result	 r;
+	char			 path[64];
+	static int		 serial;
+	int			 i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/cgi-bin/%d", serial++);
+		request(f, k, LIMIT_COST_PAGE, path, 404, t, &r);
+	}
+}
+
 Test(modes, dry_run_decides_counts_never_blocks)
 {
 	struct fx		 f;
 	struct limit_key	 k;
 	struct limit_result	 r;
 	struct limit_stats	 st;
+	struct limit_info	 in;
 
 	fx_default(&f);
 	f.p.mode = LIMIT_DRY_RUN;
@@ -561,6 +577,23 @@ Test(modes, dry_run_decides_counts_never_blocks)
 	cr_assert_eq(r.block, 0);
 	limit_stats(&f.l, T0, &st);
 	cr_assert_eq(st.rejected[LIMIT_R_BAN][1], 1);
+	cr_assert_eq(st.bans[LIMIT_C_PROBE], 1);
+
+	/* served while "banned", it earns no second ban: enforce would
+	 * never have seen those statuses */
+	probes(&f, &k, 100, T0 + 2000);
+	limit_stats(&f.l, T0, &st);
+	cr_assert_eq(st.bans[LIMIT_C_PROBE], 1);
+	limit_info(&f.l, &k, 0, T0 + 2000, &in);
+	cr_assert_eq(in.ban_left, 598);
+
+	/* nor does evidence shorten or take over an admin's ban */
+	k = key(&f, "192.0.2.3", "scanner");
+	cr_assert_eq(limit_ban(&f.l, &k, 7200, T0), 0);
+	probes(&f, &k, 100, T0);
+	limit_info(&f.l, &k, 0, T0, &in);
+	cr_assert_eq(in.ban_left, 7200);
+	limit_stats(&f.l, T0, &st);
 	cr_assert_eq(st.bans[LIMIT_C_PROBE], 1);
 }
 
