@@ -24,6 +24,7 @@
 #define LIMIT_SHARDS	256	/* lock words per table, at most */
 #define LIMIT_LINE	64
 #define LIMIT_SPINS	64	/* CAS tries before sched_yield() */
+#define LIMIT_REPAIR_TRIES 4096	/* a repair gives up on a busy lock after */
 #define LIMIT_PATHS	4	/* recent probe paths remembered per key */
 #define LIMIT_AGENT_WINDOW 600	/* seconds: agents are counted over 1-2 */
 
@@ -562,12 +563,13 @@ limit_cpu_relax(void)
 }
 
 /*
- * Take a lock word. A dead owner's word stays set until the master's
- * limit_repair(); until then this spins and yields, which is the price
- * of having no syscall on the uncontended path.
+ * Take a lock word, trying at most tries times (0: until it is ours);
+ * returns 1 when taken, 0 when given up. A dead owner's word stays set
+ * until the master's limit_repair(); until then this spins and yields,
+ * which is the price of having no syscall on the uncontended path.
  */
-static void
-limit_lock(struct limit_lock *lk, uint32_t owner)
+static int
+limit_lock_tries(struct limit_lock *lk, uint32_t owner, unsigned tries)
 {
 	uint32_t	 want;
 	unsigned	 spins = 0;
@@ -576,12 +578,20 @@ limit_lock(struct limit_lock *lk, uint32_t owner)
 		want = 0;
 		if (__atomic_compare_exchange_n(&lk->lk_owner, &want, owner,
 		    0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			return;
+			return 1;
+		if (tries != 0 && spins >= tries)
+			return 0;
 		if (++spins < LIMIT_SPINS)
 			limit_cpu_relax();
 		else
 			sched_yield();
 	}
+}
+
+static void
+limit_lock(struct limit_lock *lk, uint32_t owner)
+{
+	(void)limit_lock_tries(lk, owner, 0);
 }
 
 static void
@@ -1015,9 +1025,14 @@ done:
 	return counted;
 }
 
-/* Undo one ledger record; the caller may hold no lock. */
+/*
+ * Undo one ledger record; the caller may hold no lock. tries as for
+ * limit_lock_tries(). Returns 1 when undone, 0 when there was none, -1
+ * when the lock stayed busy (the record is left for another try).
+ */
 static int
-limit_ledger_drop(struct limit *l, uint32_t slot, uint32_t pos)
+limit_ledger_drop(struct limit *l, uint32_t slot, uint32_t pos,
+    unsigned tries)
 {
 	struct limit_shm	*s = l->l_shm;
 	struct limit_entry	*e;
@@ -1031,7 +1046,8 @@ limit_ledger_drop(struct limit *l, uint32_t slot, uint32_t pos)
 		return 0;
 	idx--;
 	lk = limit_shard(s, idx / LIMIT_WAYS);
-	limit_lock(lk, l->l_owner);
+	if (!limit_lock_tries(lk, l->l_owner, tries))
+		return -1;
 	e = &limit_entries(s)[idx];
 	if (e->le_conns > 0)
 		e->le_conns--;
@@ -1043,7 +1059,7 @@ limit_ledger_drop(struct limit *l, uint32_t slot, uint32_t pos)
 void
 limit_conn_close(struct limit *l, uint32_t slot, uint32_t pos)
 {
-	limit_ledger_drop(l, slot, pos);
+	(void)limit_ledger_drop(l, slot, pos, 0);
 }
 
 /*
@@ -1327,16 +1343,18 @@ limit_unban(struct limit *l, const struct limit_key *k, uint64_t now_ms)
 	return lifted;
 }
 
-size_t
-limit_repair(struct limit *l, pid_t pid, uint32_t slot, size_t *conns)
+int
+limit_repair(struct limit *l, pid_t pid, uint32_t slot, size_t *locks,
+    size_t *conns)
 {
 	struct limit_shm	*s = l->l_shm;
 	struct limit_lock	*lks[2] = { limit_locks(s), limit_ban_locks(s) };
 	uint32_t		 nlk[2] = { s->ls_nshards, s->ls_nban_shards };
 	uint32_t		 i, j, want;
 	size_t			 released = 0, dropped = 0;
+	int			 left = 0, r;
 
-	for (j = 0; j < 2; j++)
+	for (j = 0; j < 2 && pid > 0; j++)
 		for (i = 0; i < nlk[j]; i++) {
 			want = (uint32_t)pid;
 			/* only the dead pid's word: a live owner keeps it */
@@ -1344,12 +1362,23 @@ limit_repair(struct limit *l, pid_t pid, uint32_t slot, size_t *conns)
 			    &want, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 				released++;
 		}
+	/*
+	 * Bounded: another worker may have died holding a lock too and
+	 * not be reaped yet; the master must not wait for it here.
+	 */
 	if (slot < s->ls_geom.lg_slots)
-		for (i = 0; i < s->ls_geom.lg_ledger_size; i++)
-			dropped += (size_t)limit_ledger_drop(l, slot, i);
+		for (i = 0; i < s->ls_geom.lg_ledger_size; i++) {
+			r = limit_ledger_drop(l, slot, i, LIMIT_REPAIR_TRIES);
+			if (r < 0)
+				left = 1;
+			else
+				dropped += (size_t)r;
+		}
+	if (locks != NULL)
+		*locks = released;
 	if (conns != NULL)
 		*conns = dropped;
-	return released;
+	return left;
 }
 
 int
@@ -1393,9 +1422,8 @@ limit_stats(struct limit *l, uint64_t now_ms, struct limit_stats *st)
 	struct limit_now	 n;
 	struct limit_entry	*e;
 	struct limit_banent	*bk;
-	struct limit_lock	*lk;
 	uint32_t		 b;
-	int			 i, r;
+	int			 r;
 
 	memset(st, 0, sizeof(*st));
 	limit_now(s, now_ms, &n);
@@ -1411,23 +1439,19 @@ limit_stats(struct limit *l, uint64_t now_ms, struct limit_stats *st)
 	st->entries = ATOMIC_LOAD(&s->ls_entries);
 	st->capacity = s->ls_geom.lg_table_size;
 	st->ban_capacity = s->ls_geom.lg_ban_table_size;
-	for (b = 0; b < s->ls_nban_buckets; b++) {
-		lk = &limit_ban_locks(s)[b % s->ls_nban_shards];
-		limit_lock(lk, l->l_owner);
-		bk = &limit_bans(s)[(size_t)b * LIMIT_WAYS];
-		for (i = 0; i < LIMIT_WAYS; i++)
-			if ((bk[i].lb_flags & LF_USED) && bk[i].lb_until > n.s)
-				st->bans_active++;
-		limit_unlock(lk);
-	}
-	for (b = 0; b < s->ls_nbuckets; b++) {
-		lk = limit_shard(s, b);
-		limit_lock(lk, l->l_owner);
-		e = &limit_entries(s)[(size_t)b * LIMIT_WAYS];
-		for (i = 0; i < LIMIT_WAYS; i++)
-			if ((e[i].le_flags & (LF_USED | LF_AGG | LF_SHARED)) ==
-			    (LF_USED | LF_AGG | LF_SHARED))
-				st->shared_keys++;
-		limit_unlock(lk);
-	}
+	/*
+	 * The gauges are read without locks, one aligned field at a time:
+	 * a gauge may be a moment off, but the master's tick can never
+	 * wait on a lock a dead worker still holds before it was reaped.
+	 */
+	bk = limit_bans(s);
+	for (b = 0; b < s->ls_geom.lg_ban_table_size; b++)
+		if ((ATOMIC_LOAD(&bk[b].lb_flags) & LF_USED) &&
+		    ATOMIC_LOAD(&bk[b].lb_until) > n.s)
+			st->bans_active++;
+	e = limit_entries(s);
+	for (b = 0; b < s->ls_geom.lg_table_size; b++)
+		if ((ATOMIC_LOAD(&e[b].le_flags) & (LF_USED | LF_AGG |
+		    LF_SHARED)) == (LF_USED | LF_AGG | LF_SHARED))
+			st->shared_keys++;
 }

@@ -30,7 +30,10 @@
  * process can own that pid yet): the locks are released and the dead
  * worker's connection ledger is subtracted. Counters an interrupted
  * critical section was changing may be off by one request; nothing
- * becomes permanent.
+ * becomes permanent. Until then a process that wants that lock spins
+ * and yields; so the master reaps and repairs (a waitpid(WNOHANG) loop)
+ * before it calls limit_ban(), limit_unban() or limit_info(), which
+ * lock. limit_stats() never locks and limit_repair() never waits long.
  *
  * What the caller does per request (wiring comes later):
  *   accept:            limit_conn_open()    ban on the address, cap
@@ -304,22 +307,24 @@ int	 limit_unban(struct limit *, const struct limit_key *k,
 	    uint64_t now_ms);
 /*
  * After waitpid() reaped pid, which ran in slot (UINT32_MAX: none), and
- * before the next fork: release every lock pid holds and subtract the
- * open connections in slot's ledger. Returns the number of locks
- * released; *conns (may be NULL) gets the connections subtracted. A
- * lock held by a live process is never touched.
+ * before the next fork: release every lock word pid holds and subtract
+ * the open connections in slot's ledger. *locks and *conns (either may
+ * be NULL) get how many of each. A lock held by a live process is never
+ * touched. Returns 0 when done, or 1 when a ledger record's lock stayed
+ * busy (another dead worker, not reaped yet, may hold it): reap, repair
+ * that one, then call again with pid 0 and the same slot; the slot
+ * must not get a new worker before a call returns 0.
  */
-size_t	 limit_repair(struct limit *, pid_t pid, uint32_t slot,
-	    size_t *conns);
+int	 limit_repair(struct limit *, pid_t pid, uint32_t slot,
+	    size_t *locks, size_t *conns);
 /*
  * State of k's fine key (aggregate 0) or address-wide key (1) into
  * *out; creates nothing. Returns out->tracked.
  */
 int	 limit_info(struct limit *, const struct limit_key *k, int aggregate,
 	    uint64_t now_ms, struct limit_info *out);
-/* Fill *st. Scans the ban table and the client table for the gauges
- * (shard by shard, under their locks): for the master's tick, not per
- * request. */
+/* Fill *st. Scans the ban table and the client table for the gauges,
+ * without locks (never waits): for the master's tick, not per request. */
 void	 limit_stats(struct limit *, uint64_t now_ms, struct limit_stats *st);
 
 #endif

@@ -1175,7 +1175,7 @@ Test(repair, lock_and_connections_of_a_dead_worker)
 	struct limit_result	 r;
 	struct limit_info	 in;
 	struct limit_shm	*s;
-	size_t			 conns = 99;
+	size_t			 conns = 99, locks = 99;
 	uint32_t		 shard;
 	pid_t			 pid;
 	int			 st, i;
@@ -1198,11 +1198,13 @@ Test(repair, lock_and_connections_of_a_dead_worker)
 	cr_assert_eq(limit_locks(s)[shard].lk_owner, (uint32_t)pid);
 
 	/* another dead pid's repair touches neither lock nor ledger */
-	cr_assert_eq(limit_repair(&f.l, pid + 100000, 3, &conns), 0);
+	cr_assert_eq(limit_repair(&f.l, pid + 100000, 3, &locks, &conns), 0);
+	cr_assert_eq(locks, 0);
 	cr_assert_eq(conns, 0);
 	cr_assert_eq(limit_locks(s)[shard].lk_owner, (uint32_t)pid);
 
-	cr_assert_eq(limit_repair(&f.l, pid, 2, &conns), 1);
+	cr_assert_eq(limit_repair(&f.l, pid, 2, &locks, &conns), 0);
+	cr_assert_eq(locks, 1);
 	cr_assert_eq(conns, 3);
 	cr_assert_eq(limit_locks(s)[shard].lk_owner, 0);
 	cr_assert(limit_info(&f.l, &k, 1, T0, &in));
@@ -1222,11 +1224,54 @@ Test(repair, lock_and_connections_of_a_dead_worker)
 	cr_assert_eq(in.conns, 0);
 }
 
+/*
+ * Two workers die; the one reaped first counted a connection in a shard
+ * whose lock the other, not yet reaped, still holds. The first repair
+ * must come back (not spin for good) and finish once the second is done.
+ */
+Test(repair, two_dead_workers_one_holding_the_others_shard)
+{
+	struct fx		 f;
+	struct limit_key	 k;
+	struct limit_info	 in;
+	struct limit_shm	*s;
+	size_t			 conns, locks;
+	uint32_t		 shard;
+	pid_t			 a, b;
+	int			 st;
+
+	fx_open(&f, 1024, 64, 4, 16);
+	limit_params_default(&f.p);
+	f.p.mode = LIMIT_ENFORCE;
+	f.p.per_address_connections = 10;
+	fx_start(&f);
+	s = f.l.l_shm;
+	k = key(&f, "192.0.2.1", "pupil");
+	limit_info(&f.l, &k, 1, T0, &in);
+	shard = in.bucket % s->ls_nshards;
+	a = dying_worker(&f, &k, 2, 1, (shard + 1) % s->ls_nshards);
+	cr_assert_eq(waitpid(a, &st, 0), a);
+	b = dying_worker(&f, &k, 0, 2, shard);
+	cr_assert_eq(waitpid(b, &st, 0), b);
+
+	cr_assert_eq(limit_repair(&f.l, a, 1, &locks, &conns), 1);
+	cr_assert_eq(locks, 1);
+	cr_assert_eq(conns, 0);
+	cr_assert_eq(limit_repair(&f.l, b, 2, &locks, &conns), 0);
+	cr_assert_eq(locks, 1);
+	cr_assert_eq(limit_repair(&f.l, 0, 1, &locks, &conns), 0);
+	cr_assert_eq(locks, 0);
+	cr_assert_eq(conns, 2);
+	limit_info(&f.l, &k, 1, T0, &in);
+	cr_assert_eq(in.conns, 0);
+}
+
 Test(repair, a_live_owner_keeps_its_lock)
 {
 	struct fx		 f;
 	struct limit		 me;
 	struct limit_shm	*s;
+	size_t			 locks;
 	int			 go[2], ready[2], st;
 	char			 c = 0;
 	pid_t			 pid;
@@ -1257,7 +1302,9 @@ Test(repair, a_live_owner_keeps_its_lock)
 	close(ready[1]);
 	cr_assert_eq(read(ready[0], &c, 1), 1);
 	/* the master repairs after some other worker's death */
-	cr_assert_eq(limit_repair(&f.l, pid + 1, UINT32_MAX, NULL), 0);
+	cr_assert_eq(limit_repair(&f.l, pid + 1, UINT32_MAX, &locks, NULL),
+	    0);
+	cr_assert_eq(locks, 0);
 	cr_assert_eq(limit_locks(s)[7].lk_owner, (uint32_t)pid);
 	cr_assert_eq(limit_ban_locks(s)[2].lk_owner, (uint32_t)pid);
 	cr_assert_eq(write(go[1], &c, 1), 1);
@@ -1274,6 +1321,7 @@ Test(repair, dead_worker_holding_a_ban_lock)
 	struct limit		 me;
 	struct limit_key	 k;
 	struct limit_result	 r;
+	size_t			 locks;
 	uint32_t		 i;
 	pid_t			 pid;
 	int			 st;
@@ -1293,8 +1341,8 @@ Test(repair, dead_worker_holding_a_ban_lock)
 		_exit(0);
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert_eq(limit_repair(&f.l, pid, UINT32_MAX, NULL),
-	    s->ls_nban_shards);
+	cr_assert_eq(limit_repair(&f.l, pid, UINT32_MAX, &locks, NULL), 0);
+	cr_assert_eq(locks, s->ls_nban_shards);
 	/* bans work again: a probe storm still bans */
 	k = key(&f, "192.0.2.1", "scanner");
 	probe_until_ban(&f, &k, T0);
