@@ -35,6 +35,22 @@
  * before it calls limit_ban(), limit_unban() or limit_info(), which
  * lock. limit_stats() never locks and limit_repair() never waits long.
  *
+ * Policy in brief (limits-metrics.md part A has the reasons). Each
+ * request must pass its fine key (address + User-Agent hash) and its
+ * address-wide key (rate and burst x aggregate_factor). A shared
+ * address (listed, or shared_agents distinct agents within one to two
+ * 10-minute windows) gets x aggregate_factor once more on the
+ * address-wide key only, so one agent next to a classroom stays held to
+ * the fine limit, and its bans are capped by ban_shared_max_time. A
+ * ban needs evidence: probe_points 400/403/404s on distinct non-asset
+ * paths within probe_window (x aggregate_factor for the address-wide
+ * key), or a run of refusals lasting ignore_seconds. A run goes on
+ * while the client comes back sooner than its Retry-After said, even if
+ * GCRA lets a share of those requests through (else a client sending
+ * at five times the rate would never be banned); coming back no sooner
+ * than told ends it. A fine key's ban blocks only that agent; only the
+ * address-wide key's own evidence blocks the address.
+ *
  * What the caller does per request (wiring comes later):
  *   accept:            limit_conn_open()    ban on the address, cap
  *   after file lookup: limit_check()        rate; cost known by now
