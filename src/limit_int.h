@@ -13,7 +13,8 @@
  *
  * Locking rules (see limit.h): at most two client shard locks, taken in
  * index order, then at most one ban shard lock; never a client lock
- * while a ban lock is held. Each function below says which it takes.
+ * while a ban lock is held. The comments below say which locks each
+ * function takes or expects its caller to hold.
  */
 #ifndef PORTER_LIMIT_INT_H
 #define PORTER_LIMIT_INT_H
