@@ -292,6 +292,22 @@ Test(metrics, short_buffer_is_an_error_and_never_overruns)
 	cr_assert_str_eq(buf, full);
 }
 
+Test(metrics, worst_case_fits_the_documented_bound)
+{
+	static char buf[METRICS_BUF_SIZE];
+	struct sb_totals t;
+	char version[65];
+	ssize_t n;
+
+	/* Every number at its widest, a version of 64 escaped characters. */
+	memset(&t, 0xff, sizeof(t));
+	memset(version, '"', 64);
+	version[64] = '\0';
+	n = metrics_render(buf, sizeof(buf), &t, version);
+	cr_assert_gt(n, 0);
+	cr_assert_lt(n, 7 * 1024, "%zd bytes", n);
+}
+
 /* ---- never backwards ------------------------------------------------------ */
 
 /*
