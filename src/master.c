@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "metrics.h"
 
 #define MASTER_TICK_MS		1000
 #define MASTER_READY_TIMEOUT_MS	15000	/* a new generation must be up by then */
@@ -91,6 +92,8 @@ static struct {
 	time_t		 reload_time;	/* when it ended (wall clock), 0: none yet */
 	time_t		 start_time;
 	uint64_t	 start_ms;	/* ev_clock_ms() at start */
+	uint64_t	 cur_hash;	/* cur's config file, metrics_hash_file() */
+	uint64_t	 next_hash;
 	long		 spawn_timer;
 	uint64_t	 spawn_at;
 	long		 stop_timer;
@@ -108,6 +111,7 @@ static void	 master_reload(void);
 static void	 master_reload_done(int ok, const char *msg);
 static void	 master_update_status(void);
 static void	 master_write_pid(void);
+static uint64_t	 master_conf_hash(void);
 static const struct ctl_handlers master_ctl;
 
 /* ---- workers ----------------------------------------------------------- */
@@ -279,6 +283,7 @@ master_check_switch(void)
 	/* Nothing in the master points into the old conf any more. */
 	gen_free(&m.cur);
 	m.cur = m.next;
+	m.cur_hash = m.next_hash;
 	gen_clear(&m.next);
 	m.state = MS_RUNNING;
 	proc_backoff_reset();
@@ -317,6 +322,23 @@ master_reload_fail(const char *why)
 	master_reload_done(0, why);
 }
 
+/*
+ * porter_config_info's hash of the file just loaded. It reads the file a
+ * second time (conf.c hands libconfig the path): a file replaced in
+ * between shows the newer hash, which the next reload loads anyway.
+ */
+static uint64_t
+master_conf_hash(void)
+{
+	uint64_t h;
+
+	if (metrics_hash_file(m.conf_path, &h) == -1) {
+		log_warn("%s: no config hash for the metrics", m.conf_path);
+		return 0;
+	}
+	return h;
+}
+
 static void
 master_reload(void)
 {
@@ -337,6 +359,7 @@ master_reload(void)
 	log_notice("reloading %s", m.conf_path);
 	if ((conf = conf_load(m.conf_path, err, sizeof(err))) == NULL)
 		goto fail;
+	m.next_hash = master_conf_hash();
 	gen_clear(&m.next);
 	m.next.conf = conf;
 	m.next.id = ++m.gen_seq;
@@ -369,6 +392,7 @@ master_reload_done(int ok, const char *msg)
 	snprintf(m.reload_msg, sizeof(m.reload_msg), "%s", msg);
 	m.reload_ok = ok;
 	m.reload_time = time(NULL);
+	sb_master_reload(ok, (uint64_t)m.reload_time, m.cur.id, m.cur_hash);
 	/*
 	 * systemd waits for READY=1 after RELOADING=1, success or not. It
 	 * goes first: once `porter -s reload` (ExecReload=) returns, systemd
@@ -389,6 +413,23 @@ master_reload_done(int ok, const char *msg)
 static void
 master_stop(int fast);
 
+/*
+ * Why w went, for porter_worker_exits_total: a signal the master did not
+ * send is a crash even while draining; a drain cut short by SIGKILL
+ * still counts as drained.
+ */
+static int
+master_exit_reason(const struct proc *w, int expected, int status)
+{
+	if (w->hung)
+		return SB_EXIT_HANG;
+	if (WIFSIGNALED(status) && !w->killed && WTERMSIG(status) != SIGTERM)
+		return SB_EXIT_CRASH;
+	if (w->recycled)
+		return SB_EXIT_MAX_REQUESTS;
+	return expected ? SB_EXIT_DRAINED : SB_EXIT_CRASH;
+}
+
 /* proc.c reaped w: was that expected, a failed reload, or a crash? */
 static void
 master_worker_exited(struct proc *w, int state, int status)
@@ -397,6 +438,7 @@ master_worker_exited(struct proc *w, int state, int status)
 	char how[64], why[128];
 	uint64_t d;
 
+	sb_master_exit(master_exit_reason(w, expected, status));
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
 	else
@@ -505,6 +547,7 @@ master_stop(int fast)
 		ctl_answer(0, "stopping", UINT32_MAX);
 		systemd_stopping();
 		m.state = MS_STOPPING;
+		sb_master_draining(1);
 		/* Refuse new connections rather than queue them for nobody. */
 		gen_close_listeners(&m.cur, NULL);
 	}
@@ -633,6 +676,7 @@ master_tick(struct ev_loop *loop, void *arg)
 			log_errx("worker %d unresponsive for %llu s; killing it",
 			    (int)w->pid, (unsigned long long)(now - hb) / 1000);
 			proc_kill(w);
+			w->hung = 1;
 			fresh = 0;
 			continue;
 		}
@@ -722,6 +766,9 @@ static char *
 master_ctl_status(void)
 {
 	static const char *cls[SB_NCLASS] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *exits[SB_NEXIT] = {
+		"crash", "hang", "max_requests", "drained"
+	};
 	const struct sb_slot *s;
 	struct sb_totals t;
 	struct proc *w;
@@ -745,6 +792,12 @@ master_ctl_status(void)
 	    (unsigned long long)(now - m.start_ms) / 1000);
 	fprintf(f, "generation: %u\n", m.cur.id);
 	fprintf(f, "reloads: %u\n", m.reload_seq);
+	fprintf(f, "reloads_ok: %llu\n",
+	    (unsigned long long)t.m.reloads[SB_RELOAD_SUCCESS]);
+	fprintf(f, "reloads_failed: %llu\n",
+	    (unsigned long long)t.m.reloads[SB_RELOAD_FAILURE]);
+	fprintf(f, "config_hash: %016llx\n",
+	    (unsigned long long)t.m.config_hash);
 	if (m.reload_time != 0) {
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
 		    gmtime_r(&m.reload_time, &tm));
@@ -757,6 +810,9 @@ master_ctl_status(void)
 	fprintf(f, "workers_starting: %d\n", master_count_state(PW_STARTING));
 	fprintf(f, "workers_ready: %d\n", master_count_state(PW_READY));
 	fprintf(f, "workers_draining: %d\n", master_count_state(PW_DRAINING));
+	for (k = 0; k < SB_NEXIT; k++)
+		fprintf(f, "worker_exits_%s: %llu\n", exits[k],
+		    (unsigned long long)t.m.exits[k]);
 	for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
 		s = sb_slot(w->slot);
 		fprintf(f, "worker: pid=%d generation=%u state=%s "
@@ -875,6 +931,8 @@ master_run(struct conf *conf, const char *conf_path)
 	m.cur.conf = conf;
 	m.cur.id = ++m.gen_seq;
 	m.cur.target = conf->workers;
+	m.cur_hash = master_conf_hash();
+	sb_master_start((uint64_t)m.start_time, m.cur.id, m.cur_hash);
 	if (gen_user(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 	if (gen_listen(&m.cur, NULL, m.sd_fds, m.sd_nfds, err, sizeof(err)) == -1)

@@ -583,6 +583,7 @@ struct proc {
 	uint64_t	 drain_start;
 	unsigned	 recycled:1;	/* said CHAN_RECYCLE */
 	unsigned	 killed:1;	/* SIGKILL sent: log it once */
+	unsigned	 hung:1;	/* killed for missing heartbeats */
 	unsigned	 proven:1;	/* has lived long enough to end a crash streak */
 };
 
