@@ -6,7 +6,9 @@
  * Messages from the master arrive on a SOCK_SEQPACKET channel, one byte
  * each (see master.c): 'G' start accepting (a reload's new workers wait
  * for it), 'Q' drain and exit, 'L' a new access log fd, 'E' a new error
- * log fd (both SCM_RIGHTS). End of file on the channel means
+ * log fd (both SCM_RIGHTS). To the master: 'R' ready, 'X' max_requests
+ * reached, 'D' listeners closed (a reload is over once every old worker
+ * has said it). End of file on the channel means
  * the master is gone: drain and exit, by shutdown_timeout at the latest,
  * so no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
@@ -20,7 +22,10 @@
  * file whose existence turns it on, so a test can switch it off again:
  * PORTER_TEST_WORKER_CRASH makes new workers abort() at start (any value
  * not starting with '/' makes them always crash), PORTER_TEST_WORKER_STALL
- * makes them wait before they start serving. A third,
+ * makes them wait before they start serving. PORTER_TEST_DRAIN_STALL
+ * makes a worker told to drain ('Q') go on accepting as if it had not
+ * read the message yet, the window a loaded machine opens between the
+ * master's 'Q' and the worker's next turn. A fourth,
  * PORTER_TEST_GZIP_STALL, holds background gzip jobs (they make no
  * progress while the file exists), so a test can see a request answered
  * while a job is pending without timing anything.
@@ -51,6 +56,7 @@ struct worker *worker;
 static struct worker worker_s;
 static int	 worker_drain_idle_due;	/* drain began in this loop turn */
 static const char *worker_gzip_stall;	/* test fault, see above */
+static const char *worker_drain_stall;	/* test fault, see above */
 
 static void	 worker_drain(const char *why);
 static void	 worker_exit(int code) __attribute__((noreturn));
@@ -211,6 +217,11 @@ worker_drain(const char *why)
 	}
 	worker->p.nlisteners = 0;
 	/*
+	 * Now nothing new can reach us: a reload waits for this before it
+	 * tells anyone the new configuration serves.
+	 */
+	(void)!send(worker->p.chan_fd, "D", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/*
 	 * Idle connections are closed after this batch of events, not now:
 	 * a request may be waiting in it, and closing over unread bytes
 	 * would reset the connection.
@@ -282,6 +293,17 @@ worker_hook(struct ev_loop *loop, void *arg)
 		worker_check_drained();
 }
 
+/* Test fault: the master's 'Q' counts once the file is gone. */
+static void
+worker_drain_stall_cb(struct ev_loop *loop, void *arg)
+{
+	if (access(worker_drain_stall, F_OK) == 0)
+		ev_timer_add(loop, WORKER_STALL_POLL_MS, worker_drain_stall_cb,
+		    NULL);
+	else
+		worker_drain("asked by the master");
+}
+
 static void
 worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
@@ -328,6 +350,13 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				worker_accepting(1);
 			break;
 		case 'Q':
+			if (worker_drain_stall != NULL && !worker->draining &&
+			    access(worker_drain_stall, F_OK) == 0) {
+				log_notice("test: 'Q' held while %s exists",
+				    worker_drain_stall);
+				worker_drain_stall_cb(loop, NULL);
+				break;
+			}
 			worker_drain("asked by the master");
 			break;
 		case 'L':
@@ -378,6 +407,7 @@ worker_test_faults(int chan)
 	struct pollfd pfd;
 
 	worker_gzip_stall = getenv("PORTER_TEST_GZIP_STALL");
+	worker_drain_stall = getenv("PORTER_TEST_DRAIN_STALL");
 
 	if (crash != NULL && (crash[0] != '/' || access(crash, F_OK) == 0)) {
 		/* A crash loop should not fill the disk with cores. */
