@@ -21,7 +21,13 @@
  *              next's workers say 'R' when they could accept, but wait.
  *              When every one of them has, they are told 'G' (accept)
  *              and cur's workers 'Q' (drain), the listeners only cur had
- *              are closed, next becomes cur: RUNNING. Anything failing on
+ *              are closed, next becomes cur: RUNNING. The reload is over
+ *              (the answer below, READY=1) only once every older worker
+ *              has said 'D' or exited: until then one that has not read
+ *              its 'Q' yet may still accept, with the old configuration,
+ *              a connection made after the answer. A hung one is bounded
+ *              by worker_timeout and shutdown_timeout, which kill it.
+ *              Anything failing on
  *              the way (the file, a bind, a next worker dying, not all
  *              ready within 15 s) drains what was started of next, which
  *              has served nobody, and changes nothing else. Either way
@@ -50,7 +56,8 @@
  * start accepting (a reload's workers wait for it), 'Q' drain and exit,
  * 'L' + fd the access log, 'E' + fd the error log. From a worker: 'R'
  * ready (accepting, or waiting for 'G'), 'X' max_requests reached (its
- * successor starts at once while it drains).
+ * successor starts at once while it drains), 'D' draining: its listeners
+ * are closed, it accepts nothing more.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +97,7 @@ struct mworker {
 	unsigned	 recycled:1;	/* asked to be replaced ('X') */
 	unsigned	 killed:1;	/* SIGKILL sent: log it once */
 	unsigned	 proven:1;	/* has lived MASTER_YOUNG_MS */
+	unsigned	 listening:1;	/* may accept: not held, no 'D' yet */
 };
 
 static struct {
@@ -106,6 +114,7 @@ static struct {
 	uint32_t	 reload_seq;	/* reloads started so far */
 	uint64_t	 reload_start;
 	int		 reload_again;	/* asked for during a reload */
+	int		 reload_wait;	/* switched; older workers may accept */
 	int		 resize;	/* TTIN minus TTOU during a reload */
 	char		 reload_msg[512];	/* last reload's outcome */
 	struct mworker	 w[MASTER_SLOTS];
@@ -298,6 +307,8 @@ master_spawn(struct generation *g)
 	w->chan = sv[0];
 	w->gen = g->id;
 	w->started = ev_clock_ms();
+	/* A reload's workers hold until 'G'. */
+	w->listening = g != &m.next;
 	net_set_nonblock(w->chan, 1);
 	ev_add(m.loop, &w->io, w->chan, EPOLLIN, master_chan_cb, w);
 	log_debug("worker %d started (generation %u)", (int)pid, g->id);
@@ -460,6 +471,29 @@ master_set_pid_file(const char *path)
 		ctl_open(m.loop, m.pid_file);
 }
 
+/*
+ * A switch is over when no worker of an older generation can accept:
+ * each has closed its listeners ('D') or is gone. Only then may
+ * `porter -s reload` hear that the new configuration serves; an old
+ * worker that has not yet read its 'Q' would otherwise take, with the
+ * old configuration, a connection made after that answer. The 'Q' wakes
+ * it at once, so this takes one turn of its loop.
+ */
+static void
+master_check_switched(void)
+{
+	int i;
+
+	if (!m.reload_wait)
+		return;
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m.w[i].state != MW_FREE && m.w[i].gen != m.cur.id &&
+		    m.w[i].listening)
+			return;
+	m.reload_wait = 0;
+	master_reload_done(1, "configuration reloaded");
+}
+
 static void
 master_check_switch(void)
 {
@@ -480,8 +514,10 @@ master_check_switch(void)
 	 * shared listen queues, which the master keeps open.
 	 */
 	for (i = 0; i < MASTER_SLOTS; i++)
-		if (m.w[i].state == MW_READY && m.w[i].gen == m.next.id)
+		if (m.w[i].state == MW_READY && m.w[i].gen == m.next.id) {
+			m.w[i].listening = 1;
 			master_send(&m.w[i], 'G', -1);
+		}
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m.w[i].state != MW_FREE && m.w[i].gen != m.next.id)
 			master_drain_worker(&m.w[i]);
@@ -510,7 +546,8 @@ master_check_switch(void)
 	    m.cur.id, m.cur.target,
 	    (unsigned long long)(ev_clock_ms() - m.reload_start));
 	master_resize_pending();
-	master_reload_done(1, "configuration reloaded");
+	m.reload_wait = 1;
+	master_check_switched();
 }
 
 /*
@@ -549,7 +586,7 @@ master_reload(void)
 
 	if (m.state == MS_STOPPING)
 		return;
-	if (m.state == MS_RELOADING) {
+	if (m.state == MS_RELOADING || m.reload_wait) {
 		/* The file may have changed again since this reload read it. */
 		m.reload_again = 1;
 		return;
@@ -681,6 +718,7 @@ master_reap(void)
 				break;
 			}
 	}
+	master_check_switched();
 	if (m.state == MS_STOPPING && master_alive() == 0)
 		ev_stop(m.loop);
 	master_update_status();
@@ -704,6 +742,9 @@ master_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				w->state = MW_READY;
 			if (w->gen == m.cur.id)
 				m.ever_ready = 1;
+			break;
+		case 'D':
+			w->listening = 0;
 			break;
 		case 'X':
 			/* max_requests: the successor starts now, not after. */
@@ -736,6 +777,7 @@ master_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		}
 	}
 	master_check_switch();
+	master_check_switched();
 }
 
 /* ---- stopping and logs --------------------------------------------------- */
@@ -763,6 +805,8 @@ master_stop(int fast)
 		return;
 	if (m.state != MS_STOPPING) {
 		m.reload_again = 0;
+		/* Its waiters hear "stopping" below, with the rest. */
+		m.reload_wait = 0;
 		if (m.state == MS_RELOADING) {
 			master_reload_cancel();
 			log_warnx("reload abandoned: stopping");
