@@ -589,6 +589,7 @@ master_reload(void)
 	if (m.state == MS_RELOADING || m.reload_wait) {
 		/* The file may have changed again since this reload read it. */
 		m.reload_again = 1;
+		log_info("reload asked for during a reload: it follows");
 		return;
 	}
 	m.reload_seq++;

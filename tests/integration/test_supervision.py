@@ -574,6 +574,19 @@ class ReloadTest(SupervisionTestCase):
         wait_until(lambda: srv.processes() == [], message="processes left: %r" % srv.processes())
         self.assertIn("reload abandoned", srv.stderr_text())
 
+    def hold_old_workers(self, srv, hold, mark):
+        """Wait until every worker of srv has the master's 'Q' and holds
+        it (PORTER_TEST_DRAIN_STALL=hold): each still accepts."""
+        old = sorted(srv.worker_pids())
+        held = re.compile(r"porter\[(\d+)\]: notice: test: 'Q' held")
+
+        def holding():
+            return sorted(int(m.group(1)) for m in
+                          (held.search(l) for l in srv.stderr_lines()[mark:]) if m)
+        wait_until(lambda: holding() == old,
+                   message="old workers %r, holding 'Q': %r" % (old, holding()))
+        return old
+
     def test_reload_answers_once_old_workers_stopped_accepting(self):
         """``porter -s reload`` answers only once no old worker can take a
         connection. PORTER_TEST_DRAIN_STALL makes the old workers go on
@@ -583,18 +596,11 @@ class ReloadTest(SupervisionTestCase):
         root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
         hold = os.path.join(self.make_tempdir(), "hold")
         srv, (port,) = self.start_fixed(root=root_a, env={"PORTER_TEST_DRAIN_STALL": hold})
-        old = sorted(srv.worker_pids())
         write(hold, "")
         srv.write_config(root=root_b)
         mark = len(srv.stderr_lines())
         client = self.reload_in_background(srv)
-        held = re.compile(r"porter\[(\d+)\]: notice: test: 'Q' held")
-
-        def holding():
-            return sorted(int(m.group(1)) for m in
-                          (held.search(l) for l in srv.stderr_lines()[mark:]) if m)
-        wait_until(lambda: holding() == old,
-                   message="old workers %r, holding 'Q': %r" % (old, holding()))
+        old = self.hold_old_workers(srv, hold, mark)
         # The old workers still accept: A or B, until the answer. The pause
         # only gives a server that answers too early the time to show it.
         for i in range(20):
@@ -614,6 +620,48 @@ class ReloadTest(SupervisionTestCase):
             self.assertTrue(serves(port, BODY_B))
         for pid in old:
             wait_until(lambda: not pid_alive(pid), message="old worker %d still there" % pid)
+
+    def test_reload_or_stop_while_old_workers_still_accept(self):
+        """While the old workers have not yet stopped accepting, a second
+        reload waits for the first to end, then runs; a stop ends the wait
+        with "stopping"."""
+        root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
+        hold = os.path.join(self.make_tempdir(), "hold")
+        srv, (port,) = self.start_fixed(root=root_a, env={"PORTER_TEST_DRAIN_STALL": hold})
+        write(hold, "")
+        srv.write_config(root=root_b)
+        mark = len(srv.stderr_lines())
+        first = self.reload_in_background(srv)
+        gen1 = self.hold_old_workers(srv, hold, mark)
+        srv.write_config(root=root_a)
+        second = self.reload_in_background(srv)
+        srv.wait_for_stderr(r"reload asked for during a reload", start=mark)
+        self.assertIsNone(first.poll(), "porter -s reload returned while old workers "
+                          "could still accept")
+        self.assertIsNone(second.poll(), "the second reload ended before the first")
+        self.assertEqual(len(self.reload_times(srv, mark)), 1, srv.stderr_text())
+        os.unlink(hold)
+        for client in (first, second):
+            out, err = client.communicate(timeout=30)
+            self.assertEqual(client.returncode, 0, err)
+        wait_until(lambda: len(self.reload_times(srv, mark)) == 2,
+                   message="expected two reloads:\n" + srv.stderr_text())
+        self.assertTrue(serves(port, BODY_A))
+        for pid in gen1:
+            wait_until(lambda: not pid_alive(pid), message="old worker %d still there" % pid)
+
+        # a stop while the old workers hold their 'Q'
+        write(hold, "")
+        srv.write_config(root=root_b)
+        mark = len(srv.stderr_lines())
+        client = self.reload_in_background(srv)
+        self.hold_old_workers(srv, hold, mark)
+        srv.send_signal(signal.SIGTERM)
+        out, err = client.communicate(timeout=30)
+        self.assertNotEqual(client.returncode, 0)
+        self.assertIn("stopping", err)
+        os.unlink(hold)
+        self.assertEqual(srv.wait_exit(30), 0, srv.stderr_text())
 
     def test_reload_requested_during_a_reload(self):
         """A reload asked for while another is under way runs after it,
