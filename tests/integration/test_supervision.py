@@ -574,10 +574,11 @@ class ReloadTest(SupervisionTestCase):
         wait_until(lambda: srv.processes() == [], message="processes left: %r" % srv.processes())
         self.assertIn("reload abandoned", srv.stderr_text())
 
-    def hold_old_workers(self, srv, hold, mark):
-        """Wait until every worker of srv has the master's 'Q' and holds
-        it (PORTER_TEST_DRAIN_STALL=hold): each still accepts."""
-        old = sorted(srv.worker_pids())
+    def hold_old_workers(self, srv, old, mark):
+        """Wait until every worker in old (taken before the reload) has
+        the master's 'Q' and holds it (PORTER_TEST_DRAIN_STALL): each
+        still accepts."""
+        old = sorted(old)
         held = re.compile(r"porter\[(\d+)\]: notice: test: 'Q' held")
 
         def holding():
@@ -596,11 +597,12 @@ class ReloadTest(SupervisionTestCase):
         root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
         hold = os.path.join(self.make_tempdir(), "hold")
         srv, (port,) = self.start_fixed(root=root_a, env={"PORTER_TEST_DRAIN_STALL": hold})
+        old = self.wait_workers(srv, 2)
         write(hold, "")
         srv.write_config(root=root_b)
         mark = len(srv.stderr_lines())
         client = self.reload_in_background(srv)
-        old = self.hold_old_workers(srv, hold, mark)
+        self.hold_old_workers(srv, old, mark)
         # The old workers still accept: A or B, until the answer. The pause
         # only gives a server that answers too early the time to show it.
         for i in range(20):
@@ -628,11 +630,12 @@ class ReloadTest(SupervisionTestCase):
         root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
         hold = os.path.join(self.make_tempdir(), "hold")
         srv, (port,) = self.start_fixed(root=root_a, env={"PORTER_TEST_DRAIN_STALL": hold})
+        gen1 = self.wait_workers(srv, 2)
         write(hold, "")
         srv.write_config(root=root_b)
         mark = len(srv.stderr_lines())
         first = self.reload_in_background(srv)
-        gen1 = self.hold_old_workers(srv, hold, mark)
+        self.hold_old_workers(srv, gen1, mark)
         srv.write_config(root=root_a)
         second = self.reload_in_background(srv)
         srv.wait_for_stderr(r"reload asked for during a reload", start=mark)
@@ -651,11 +654,12 @@ class ReloadTest(SupervisionTestCase):
             wait_until(lambda: not pid_alive(pid), message="old worker %d still there" % pid)
 
         # a stop while the old workers hold their 'Q'
+        gen3 = self.wait_workers(srv, 2)     # the second generation gone too
         write(hold, "")
         srv.write_config(root=root_b)
         mark = len(srv.stderr_lines())
         client = self.reload_in_background(srv)
-        self.hold_old_workers(srv, hold, mark)
+        self.hold_old_workers(srv, gen3, mark)
         srv.send_signal(signal.SIGTERM)
         out, err = client.communicate(timeout=30)
         self.assertNotEqual(client.returncode, 0)
