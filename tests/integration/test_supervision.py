@@ -574,6 +574,14 @@ class ReloadTest(SupervisionTestCase):
         wait_until(lambda: srv.processes() == [], message="processes left: %r" % srv.processes())
         self.assertIn("reload abandoned", srv.stderr_text())
 
+    def status_state(self, srv):
+        """The state line of ``porter -s status``."""
+        r = harness.run_porter("-s", "status", "-c", srv.conf_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.search(r"^state: (\S+)$", r.stdout, re.M)
+        self.assertIsNotNone(m, r.stdout)
+        return m.group(1)
+
     def hold_old_workers(self, srv, old, mark):
         """Wait until every worker in old (taken before the reload) has
         the master's 'Q' and holds it (PORTER_TEST_DRAIN_STALL): each
@@ -615,9 +623,12 @@ class ReloadTest(SupervisionTestCase):
             time.sleep(0.02)
         self.assertIsNone(client.poll(), "porter -s reload returned while old workers "
                           "could still accept")
+        # Nor does `porter -s status` call the reload over before its answer.
+        self.assertEqual(self.status_state(srv), "reloading")
         os.unlink(hold)
         out, err = client.communicate(timeout=30)
         self.assertEqual(client.returncode, 0, err)
+        self.assertEqual(self.status_state(srv), "running")
         for _ in range(20):
             self.assertTrue(serves(port, BODY_B))
         for pid in old:
