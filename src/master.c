@@ -21,7 +21,13 @@
  *              next's workers say CHAN_READY when they could accept, but
  *              wait. When every one of them has, they are told CHAN_GO
  *              (accept) and cur's workers CHAN_QUIT (drain), the listeners
- *              only cur had are closed, next becomes cur: RUNNING. Anything failing on
+ *              only cur had are closed, next becomes cur: RUNNING. The
+ *              reload is over (the answer below, READY=1) only once every
+ *              older worker has said CHAN_DRAINED or exited: until then one
+ *              that has not read its CHAN_QUIT yet may still accept, with
+ *              the old configuration, a connection made after the answer.
+ *              A hung one is bounded by worker_timeout and
+ *              shutdown_timeout, which kill it. Anything failing on
  *              the way (the file, a bind, a next worker dying, not all
  *              ready within 15 s) drains what was started of next, which
  *              has served nobody, and changes nothing else. Either way
@@ -48,9 +54,11 @@
  *
  * The workers themselves (slots, fork, channels, reaping, crash backoff)
  * are proc.c's; the master tells them CHAN_GO and CHAN_QUIT and hears
- * CHAN_READY and CHAN_RECYCLE (porter.h). The counters come from the
- * scoreboard (scoreboard.c), whose totals never go backwards, so neither
- * does the request count in systemd's STATUS line or `porter -s status`.
+ * CHAN_READY, CHAN_RECYCLE and CHAN_DRAINED (porter.h); proc.c keeps,
+ * per worker, whether it may still accept, which a reload's answer
+ * waits on. The counters come from the scoreboard (scoreboard.c), whose
+ * totals never go backwards, so neither does the request count in
+ * systemd's STATUS line or `porter -s status`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +94,7 @@ static struct {
 	uint32_t	 reload_seq;	/* reloads started so far */
 	uint64_t	 reload_start;
 	int		 reload_again;	/* asked for during a reload */
+	int		 reload_wait;	/* switched; older workers may accept */
 	int		 resize;	/* TTIN minus TTOU during a reload */
 	char		 reload_msg[512];	/* last reload's outcome */
 	int		 reload_ok;
@@ -245,6 +254,23 @@ master_set_pid_file(const char *path)
 		ctl_open(m.loop, m.pid_file, &master_ctl);
 }
 
+/*
+ * A switch is over when no worker of an older generation can accept:
+ * each has closed its listeners (CHAN_DRAINED) or is gone. Only then may
+ * `porter -s reload` hear that the new configuration serves; an old
+ * worker that has not yet read its CHAN_QUIT would otherwise take, with
+ * the old configuration, a connection made after that answer. The
+ * CHAN_QUIT wakes it at once, so this takes one turn of its loop.
+ */
+static void
+master_check_switched(void)
+{
+	if (!m.reload_wait || proc_count_listening_besides(m.cur.id) > 0)
+		return;
+	m.reload_wait = 0;
+	master_reload_done(1, "configuration reloaded");
+}
+
 static void
 master_check_switch(void)
 {
@@ -263,7 +289,7 @@ master_check_switch(void)
 	 */
 	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
 		if (w->state == PW_READY && w->gen == m.next.id)
-			proc_send(w, CHAN_GO, -1);
+			proc_go(w);
 	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
 		if (w->gen != m.next.id)
 			proc_drain(w);
@@ -292,7 +318,8 @@ master_check_switch(void)
 	    m.cur.id, m.cur.target,
 	    (unsigned long long)(ev_clock_ms() - m.reload_start));
 	master_resize_pending();
-	master_reload_done(1, "configuration reloaded");
+	m.reload_wait = 1;
+	master_check_switched();
 }
 
 /*
@@ -348,9 +375,10 @@ master_reload(void)
 
 	if (m.state == MS_STOPPING)
 		return;
-	if (m.state == MS_RELOADING) {
+	if (m.state == MS_RELOADING || m.reload_wait) {
 		/* The file may have changed again since this reload read it. */
 		m.reload_again = 1;
+		log_info("reload asked for during a reload: it follows");
 		return;
 	}
 	m.reload_seq++;
@@ -481,6 +509,8 @@ static void
 master_reap(void)
 {
 	proc_reap();
+	/* A reaped old worker accepts nothing more either. */
+	master_check_switched();
 	if (m.state == MS_STOPPING && proc_alive() == 0)
 		ev_stop(m.loop);
 	master_update_status();
@@ -502,6 +532,9 @@ master_message(struct proc *w, int msg)
 		    (int)w->pid);
 		master_fill();
 		break;
+	case CHAN_DRAINED:
+		/* proc.c noted it; master_check_switched() below may end a reload. */
+		break;
 	}
 	if (!m.ready_sent && m.state == MS_RUNNING) {
 		ready = proc_count_ready(m.cur.id);
@@ -513,6 +546,7 @@ master_message(struct proc *w, int msg)
 		}
 	}
 	master_check_switch();
+	master_check_switched();
 }
 
 /* ---- stopping and logs --------------------------------------------------- */
@@ -540,6 +574,8 @@ master_stop(int fast)
 		return;
 	if (m.state != MS_STOPPING) {
 		m.reload_again = 0;
+		/* Its waiters hear "stopping" below, with the rest. */
+		m.reload_wait = 0;
 		if (m.state == MS_RELOADING) {
 			master_reload_cancel();
 			log_warnx("reload abandoned: stopping");
@@ -748,6 +784,9 @@ master_count_state(int state)
 static const char *
 master_state_name(void)
 {
+	/* Until its answer: old workers may still accept (reload_wait). */
+	if (m.reload_wait)
+		return "reloading";
 	switch (m.state) {
 	case MS_RELOADING:
 		return "reloading";
