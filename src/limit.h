@@ -2,6 +2,9 @@
  * limit.h - per-client rate limits and temporary bans (issue 13): the
  * pure core. Keys, GCRA buckets, probe and ignored-429 evidence, the
  * ban ladder, fixed-size tables and their repair after a dead worker.
+ * The policy is limit.c; keys are limit_key.c, the region and client
+ * table limit_table.c, the ban table limit_ban.c; limit_int.h is what
+ * those four share and is no caller's business.
  *
  * Stand-alone: needs only libc. Nothing here logs, allocates, reads a
  * clock or makes a syscall on the request path (sched_yield() only

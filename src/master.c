@@ -21,7 +21,13 @@
  *              next's workers say CHAN_READY when they could accept, but
  *              wait. When every one of them has, they are told CHAN_GO
  *              (accept) and cur's workers CHAN_QUIT (drain), the listeners
- *              only cur had are closed, next becomes cur: RUNNING. Anything failing on
+ *              only cur had are closed, next becomes cur: RUNNING. The
+ *              reload is over (the answer below, READY=1) only once every
+ *              older worker has said CHAN_DRAINED or exited: until then one
+ *              that has not read its CHAN_QUIT yet may still accept, with
+ *              the old configuration, a connection made after the answer.
+ *              A hung one is bounded by worker_timeout and
+ *              shutdown_timeout, which kill it. Anything failing on
  *              the way (the file, a bind, a next worker dying, not all
  *              ready within 15 s) drains what was started of next, which
  *              has served nobody, and changes nothing else. Either way
@@ -48,9 +54,11 @@
  *
  * The workers themselves (slots, fork, channels, reaping, crash backoff)
  * are proc.c's; the master tells them CHAN_GO and CHAN_QUIT and hears
- * CHAN_READY and CHAN_RECYCLE (porter.h). The counters come from the
- * scoreboard (scoreboard.c), whose totals never go backwards, so neither
- * does the request count in systemd's STATUS line or `porter -s status`.
+ * CHAN_READY, CHAN_RECYCLE and CHAN_DRAINED (porter.h); proc.c keeps,
+ * per worker, whether it may still accept, which a reload's answer
+ * waits on. The counters come from the scoreboard (scoreboard.c), whose
+ * totals never go backwards, so neither does the request count in
+ * systemd's STATUS line or `porter -s status`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +72,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "metrics.h"
 
 #define MASTER_TICK_MS		1000
 #define MASTER_READY_TIMEOUT_MS	15000	/* a new generation must be up by then */
@@ -85,12 +94,15 @@ static struct {
 	uint32_t	 reload_seq;	/* reloads started so far */
 	uint64_t	 reload_start;
 	int		 reload_again;	/* asked for during a reload */
+	int		 reload_wait;	/* switched; older workers may accept */
 	int		 resize;	/* TTIN minus TTOU during a reload */
 	char		 reload_msg[512];	/* last reload's outcome */
 	int		 reload_ok;
 	time_t		 reload_time;	/* when it ended (wall clock), 0: none yet */
 	time_t		 start_time;
 	uint64_t	 start_ms;	/* ev_clock_ms() at start */
+	uint64_t	 cur_hash;	/* cur's config file, metrics_hash_file() */
+	uint64_t	 next_hash;
 	long		 spawn_timer;
 	uint64_t	 spawn_at;
 	long		 stop_timer;
@@ -108,6 +120,7 @@ static void	 master_reload(void);
 static void	 master_reload_done(int ok, const char *msg);
 static void	 master_update_status(void);
 static void	 master_write_pid(void);
+static uint64_t	 master_conf_hash(void);
 static const struct ctl_handlers master_ctl;
 
 /* ---- workers ----------------------------------------------------------- */
@@ -241,6 +254,23 @@ master_set_pid_file(const char *path)
 		ctl_open(m.loop, m.pid_file, &master_ctl);
 }
 
+/*
+ * A switch is over when no worker of an older generation can accept:
+ * each has closed its listeners (CHAN_DRAINED) or is gone. Only then may
+ * `porter -s reload` hear that the new configuration serves; an old
+ * worker that has not yet read its CHAN_QUIT would otherwise take, with
+ * the old configuration, a connection made after that answer. The
+ * CHAN_QUIT wakes it at once, so this takes one turn of its loop.
+ */
+static void
+master_check_switched(void)
+{
+	if (!m.reload_wait || proc_count_listening_besides(m.cur.id) > 0)
+		return;
+	m.reload_wait = 0;
+	master_reload_done(1, "configuration reloaded");
+}
+
 static void
 master_check_switch(void)
 {
@@ -259,7 +289,7 @@ master_check_switch(void)
 	 */
 	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
 		if (w->state == PW_READY && w->gen == m.next.id)
-			proc_send(w, CHAN_GO, -1);
+			proc_go(w);
 	for (w = proc_next(NULL); w != NULL; w = proc_next(w))
 		if (w->gen != m.next.id)
 			proc_drain(w);
@@ -279,6 +309,7 @@ master_check_switch(void)
 	/* Nothing in the master points into the old conf any more. */
 	gen_free(&m.cur);
 	m.cur = m.next;
+	m.cur_hash = m.next_hash;
 	gen_clear(&m.next);
 	m.state = MS_RUNNING;
 	proc_backoff_reset();
@@ -287,7 +318,8 @@ master_check_switch(void)
 	    m.cur.id, m.cur.target,
 	    (unsigned long long)(ev_clock_ms() - m.reload_start));
 	master_resize_pending();
-	master_reload_done(1, "configuration reloaded");
+	m.reload_wait = 1;
+	master_check_switched();
 }
 
 /*
@@ -317,6 +349,23 @@ master_reload_fail(const char *why)
 	master_reload_done(0, why);
 }
 
+/*
+ * porter_config_info's hash of the file just loaded. It reads the file a
+ * second time (conf.c hands libconfig the path): a file replaced in
+ * between shows the newer hash, which the next reload loads anyway.
+ */
+static uint64_t
+master_conf_hash(void)
+{
+	uint64_t h;
+
+	if (metrics_hash_file(m.conf_path, &h) == -1) {
+		log_warn("%s: no config hash for the metrics", m.conf_path);
+		return 0;
+	}
+	return h;
+}
+
 static void
 master_reload(void)
 {
@@ -326,9 +375,10 @@ master_reload(void)
 
 	if (m.state == MS_STOPPING)
 		return;
-	if (m.state == MS_RELOADING) {
+	if (m.state == MS_RELOADING || m.reload_wait) {
 		/* The file may have changed again since this reload read it. */
 		m.reload_again = 1;
+		log_info("reload asked for during a reload: it follows");
 		return;
 	}
 	m.reload_seq++;
@@ -337,6 +387,7 @@ master_reload(void)
 	log_notice("reloading %s", m.conf_path);
 	if ((conf = conf_load(m.conf_path, err, sizeof(err))) == NULL)
 		goto fail;
+	m.next_hash = master_conf_hash();
 	gen_clear(&m.next);
 	m.next.conf = conf;
 	m.next.id = ++m.gen_seq;
@@ -370,6 +421,7 @@ master_reload_done(int ok, const char *msg)
 	snprintf(m.reload_msg, sizeof(m.reload_msg), "%s", msg);
 	m.reload_ok = ok;
 	m.reload_time = time(NULL);
+	sb_master_reload(ok, (uint64_t)m.reload_time, m.cur.id, m.cur_hash);
 	/*
 	 * systemd waits for READY=1 after RELOADING=1, success or not. It
 	 * goes first: once `porter -s reload` (ExecReload=) returns, systemd
@@ -390,6 +442,23 @@ master_reload_done(int ok, const char *msg)
 static void
 master_stop(int fast);
 
+/*
+ * Why w went, for porter_worker_exits_total: a signal the master did not
+ * send is a crash even while draining; a drain cut short by SIGKILL
+ * still counts as drained.
+ */
+static int
+master_exit_reason(const struct proc *w, int expected, int status)
+{
+	if (w->hung)
+		return SB_EXIT_HANG;
+	if (WIFSIGNALED(status) && !w->killed && WTERMSIG(status) != SIGTERM)
+		return SB_EXIT_CRASH;
+	if (w->recycled)
+		return SB_EXIT_MAX_REQUESTS;
+	return expected ? SB_EXIT_DRAINED : SB_EXIT_CRASH;
+}
+
 /* proc.c reaped w: was that expected, a failed reload, or a crash? */
 static void
 master_worker_exited(struct proc *w, int state, int status)
@@ -398,6 +467,7 @@ master_worker_exited(struct proc *w, int state, int status)
 	char how[64], why[128];
 	uint64_t d;
 
+	sb_master_exit(master_exit_reason(w, expected, status));
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
 	else
@@ -440,6 +510,8 @@ static void
 master_reap(void)
 {
 	proc_reap();
+	/* A reaped old worker accepts nothing more either. */
+	master_check_switched();
 	if (m.state == MS_STOPPING && proc_alive() == 0)
 		ev_stop(m.loop);
 	master_update_status();
@@ -461,6 +533,9 @@ master_message(struct proc *w, int msg)
 		    (int)w->pid);
 		master_fill();
 		break;
+	case CHAN_DRAINED:
+		/* proc.c noted it; master_check_switched() below may end a reload. */
+		break;
 	}
 	if (!m.ready_sent && m.state == MS_RUNNING) {
 		ready = proc_count_ready(m.cur.id);
@@ -472,6 +547,7 @@ master_message(struct proc *w, int msg)
 		}
 	}
 	master_check_switch();
+	master_check_switched();
 }
 
 /* ---- stopping and logs --------------------------------------------------- */
@@ -499,6 +575,8 @@ master_stop(int fast)
 		return;
 	if (m.state != MS_STOPPING) {
 		m.reload_again = 0;
+		/* Its waiters hear "stopping" below, with the rest. */
+		m.reload_wait = 0;
 		if (m.state == MS_RELOADING) {
 			master_reload_cancel();
 			log_warnx("reload abandoned: stopping");
@@ -506,6 +584,7 @@ master_stop(int fast)
 		ctl_answer(0, "stopping", UINT32_MAX);
 		systemd_stopping();
 		m.state = MS_STOPPING;
+		sb_master_draining(1);
 		/* Refuse new connections rather than queue them for nobody. */
 		gen_close_listeners(&m.cur, NULL);
 	}
@@ -634,6 +713,7 @@ master_tick(struct ev_loop *loop, void *arg)
 			log_errx("worker %d unresponsive for %llu s; killing it",
 			    (int)w->pid, (unsigned long long)(now - hb) / 1000);
 			proc_kill(w);
+			w->hung = 1;
 			fresh = 0;
 			continue;
 		}
@@ -705,6 +785,9 @@ master_count_state(int state)
 static const char *
 master_state_name(void)
 {
+	/* Until its answer: old workers may still accept (reload_wait). */
+	if (m.reload_wait)
+		return "reloading";
 	switch (m.state) {
 	case MS_RELOADING:
 		return "reloading";
@@ -723,6 +806,9 @@ static char *
 master_ctl_status(void)
 {
 	static const char *cls[SB_NCLASS] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *exits[SB_NEXIT] = {
+		"crash", "hang", "max_requests", "drained"
+	};
 	const struct sb_slot *s;
 	struct sb_totals t;
 	struct proc *w;
@@ -746,6 +832,12 @@ master_ctl_status(void)
 	    (unsigned long long)(now - m.start_ms) / 1000);
 	fprintf(f, "generation: %u\n", m.cur.id);
 	fprintf(f, "reloads: %u\n", m.reload_seq);
+	fprintf(f, "reloads_ok: %llu\n",
+	    (unsigned long long)t.m.reloads[SB_RELOAD_SUCCESS]);
+	fprintf(f, "reloads_failed: %llu\n",
+	    (unsigned long long)t.m.reloads[SB_RELOAD_FAILURE]);
+	fprintf(f, "config_hash: %016llx\n",
+	    (unsigned long long)t.m.config_hash);
 	if (m.reload_time != 0) {
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
 		    gmtime_r(&m.reload_time, &tm));
@@ -758,6 +850,9 @@ master_ctl_status(void)
 	fprintf(f, "workers_starting: %d\n", master_count_state(PW_STARTING));
 	fprintf(f, "workers_ready: %d\n", master_count_state(PW_READY));
 	fprintf(f, "workers_draining: %d\n", master_count_state(PW_DRAINING));
+	for (k = 0; k < SB_NEXIT; k++)
+		fprintf(f, "worker_exits_%s: %llu\n", exits[k],
+		    (unsigned long long)t.m.exits[k]);
 	for (w = proc_next(NULL); w != NULL; w = proc_next(w)) {
 		s = sb_slot(w->slot);
 		fprintf(f, "worker: pid=%d generation=%u state=%s "
@@ -876,6 +971,8 @@ master_run(struct conf *conf, const char *conf_path)
 	m.cur.conf = conf;
 	m.cur.id = ++m.gen_seq;
 	m.cur.target = conf->workers;
+	m.cur_hash = master_conf_hash();
+	sb_master_start((uint64_t)m.start_time, m.cur.id, m.cur_hash);
 	if (gen_user(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 	if (gen_listen(&m.cur, NULL, m.sd_fds, m.sd_nfds, err, sizeof(err)) == -1)

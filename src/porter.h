@@ -255,6 +255,7 @@ enum {
 	CHAN_ERROR_LOG	= 'E',	/* to a worker, + fd: new error log */
 	CHAN_READY	= 'R',	/* from a worker: ready (accepting or held) */
 	CHAN_RECYCLE	= 'X',	/* from a worker: max_requests reached, draining */
+	CHAN_DRAINED	= 'D',	/* from a worker: listeners closed, accepts no more */
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -728,12 +729,17 @@ struct proc {
 	uint64_t	 drain_start;
 	unsigned	 recycled:1;	/* said CHAN_RECYCLE */
 	unsigned	 killed:1;	/* SIGKILL sent: log it once */
+	unsigned	 hung:1;	/* killed for missing heartbeats */
 	unsigned	 proven:1;	/* has lived long enough to end a crash streak */
+	unsigned	 listening:1;	/* may accept: not held, no CHAN_DRAINED yet */
 };
 
 /* What the master is told; each is called from the master's loop. */
 struct proc_ops {
-	/* A message from p (CHAN_READY, CHAN_RECYCLE), after proc.c noted it. */
+	/*
+	 * A message from p (CHAN_READY, CHAN_RECYCLE, CHAN_DRAINED), after
+	 * proc.c noted it.
+	 */
 	void	(*message)(struct proc *p, int msg);
 	/*
 	 * p was reaped (waitpid status), its scoreboard slot already folded;
@@ -757,6 +763,13 @@ const char *proc_state_name(const struct proc *p);
 uint64_t proc_heartbeat(const struct proc *p);
 /* msg: a CHAN_* to a worker; fd: -1 or one to pass (the caller keeps it). */
 void	 proc_send(struct proc *p, int msg, int fd);
+/* Tell a held worker CHAN_GO; it counts as listening from now. */
+void	 proc_go(struct proc *p);
+/*
+ * Workers of generations other than gen that may still accept: started
+ * unheld or told CHAN_GO, not yet CHAN_DRAINED nor reaped.
+ */
+int	 proc_count_listening_besides(uint32_t gen);
 /* Tell it CHAN_QUIT, once; it counts as draining from now. */
 void	 proc_drain(struct proc *p);
 void	 proc_kill(struct proc *p);

@@ -11,7 +11,11 @@
  *
  * Channel: a SOCK_SEQPACKET socketpair per worker, one byte a message
  * (the CHAN_* values in porter.h), a descriptor riding along with
- * CHAN_ACCESS_LOG and CHAN_ERROR_LOG.
+ * CHAN_ACCESS_LOG and CHAN_ERROR_LOG. Besides its state, the table keeps
+ * whether each worker may still accept: from its fork (or CHAN_GO, for a
+ * reload's held workers) until it says CHAN_DRAINED (its listeners are
+ * closed) or is reaped. A reload is answered only once no older worker
+ * may (master.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -83,6 +87,18 @@ proc_count_ready(uint32_t gen)
 }
 
 int
+proc_count_listening_besides(uint32_t gen)
+{
+	struct proc *p;
+	int n = 0;
+
+	for (p = proc_next(NULL); p != NULL; p = proc_next(p))
+		if (p->gen != gen && p->listening)
+			n++;
+	return n;
+}
+
+int
 proc_alive(void)
 {
 	struct proc *p;
@@ -144,6 +160,14 @@ proc_send(struct proc *p, int msg, int fd)
 	if (sendmsg(p->chan, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == -1 &&
 	    errno != EPIPE && errno != ECONNRESET)
 		log_warn("message '%c' to worker %d", cmd, (int)p->pid);
+}
+
+void
+proc_go(struct proc *p)
+{
+	/* Set before the send: a worker that gets it may accept at once. */
+	p->listening = 1;
+	proc_send(p, CHAN_GO, -1);
 }
 
 void
@@ -261,6 +285,8 @@ proc_spawn(struct generation *g, const struct generation *other, int hold)
 	p->gen = g->id;
 	p->slot = (unsigned)i;
 	p->started = ev_clock_ms();
+	/* A held worker accepts nothing until CHAN_GO. */
+	p->listening = !hold;
 	net_set_nonblock(p->chan, 1);
 	ev_add(proc.loop, &p->io, p->chan, EPOLLIN, proc_chan_cb, p);
 	log_debug("worker %d started (generation %u)", (int)pid, g->id);
@@ -380,6 +406,10 @@ proc_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				p->state = PW_DRAINING;
 				p->drain_start = ev_clock_ms();
 			}
+			break;
+		case CHAN_DRAINED:
+			/* Its listeners are closed: it accepts nothing more. */
+			p->listening = 0;
 			break;
 		default:
 			log_warnx("unknown message 0x%02x from worker %d",

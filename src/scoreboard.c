@@ -23,6 +23,20 @@
 
 struct sb_slot	*sb_self;
 
+_Static_assert(sizeof(struct sb_counters) == SB_NCOUNTERS * sizeof(uint64_t),
+    "sb_counters: only uint64_t counters, all in v[]");
+
+/* In sb_code_index()'s order. */
+const int sb_codes[SB_NCODE - 1] = {
+	200, 204, 206, 301, 302, 304, 400, 403, 404, 405, 408,
+	412, 413, 414, 416, 429, 431, 500, 501, 503, 505
+};
+
+/* Prometheus's usual web latencies, with room for slow downloads. */
+const uint64_t sb_bucket_ms[SB_NBUCKET - 1] = {
+	1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000, 60000
+};
+
 static struct {
 	struct scoreboard *board;
 } sb;
@@ -72,17 +86,99 @@ sb_add_counters(struct sb_counters *to, struct sb_counters *from, int clear)
 {
 	int k;
 
-	for (k = 0; k < SB_NCLASS; k++) {
-		SB_ADD(to->status[k], SB_LOAD(from->status[k]));
+	for (k = 0; k < SB_NCOUNTERS; k++) {
+		SB_ADD(to->v[k], SB_LOAD(from->v[k]));
 		if (clear)
-			__atomic_store_n(&from->status[k], 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&from->v[k], 0, __ATOMIC_RELAXED);
 	}
-	SB_ADD(to->bytes, SB_LOAD(from->bytes));
-	SB_ADD(to->accepted, SB_LOAD(from->accepted));
-	if (clear) {
-		__atomic_store_n(&from->bytes, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&from->accepted, 0, __ATOMIC_RELAXED);
+}
+
+/* The writer's half of the sequence lock (the master only). */
+static uint32_t
+sb_write_begin(void)
+{
+	struct sb_retired *r = &sb.board->retired;
+	uint32_t seq = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
+	/* Readers must see the odd sequence before any changed field. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return seq;
+}
+
+static void
+sb_write_end(uint32_t seq)
+{
+	__atomic_store_n(&sb.board->retired.seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+#define SB_SET(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+void
+sb_master_start(uint64_t now, uint32_t generation, uint64_t hash)
+{
+	struct sb_master *m = &sb.board->retired.m;
+	uint32_t seq = sb_write_begin();
+
+	SB_SET(m->start_time, now);
+	SB_SET(m->reload_time, now);
+	SB_SET(m->generation, generation);
+	SB_SET(m->config_hash, hash);
+	/* Loading the first file was a success too (Prometheus's choice). */
+	SB_SET(m->reload_ok, 1);
+	sb_write_end(seq);
+}
+
+void
+sb_master_reload(int ok, uint64_t now, uint32_t generation, uint64_t hash)
+{
+	struct sb_master *m = &sb.board->retired.m;
+	uint32_t seq = sb_write_begin();
+
+	SB_ADD(m->reloads[ok ? SB_RELOAD_SUCCESS : SB_RELOAD_FAILURE], 1);
+	SB_SET(m->reload_ok, ok ? 1 : 0);
+	if (ok) {
+		SB_SET(m->reload_time, now);
+		SB_SET(m->generation, generation);
+		SB_SET(m->config_hash, hash);
 	}
+	sb_write_end(seq);
+}
+
+void
+sb_master_exit(int reason)
+{
+	uint32_t seq = sb_write_begin();
+
+	SB_ADD(sb.board->retired.m.exits[reason], 1);
+	sb_write_end(seq);
+}
+
+void
+sb_master_draining(int on)
+{
+	uint32_t seq = sb_write_begin();
+
+	SB_SET(sb.board->retired.m.draining, on ? 1 : 0);
+	sb_write_end(seq);
+}
+
+/* A copy of the master's facts, field by field (readers run under seq). */
+static void
+sb_copy_master(struct sb_master *to, struct sb_master *from)
+{
+	int k;
+
+	for (k = 0; k < SB_NEXIT; k++)
+		to->exits[k] = SB_LOAD(from->exits[k]);
+	for (k = 0; k < SB_NRELOAD; k++)
+		to->reloads[k] = SB_LOAD(from->reloads[k]);
+	to->start_time = SB_LOAD(from->start_time);
+	to->reload_time = SB_LOAD(from->reload_time);
+	to->config_hash = SB_LOAD(from->config_hash);
+	to->generation = SB_LOAD(from->generation);
+	to->reload_ok = SB_LOAD(from->reload_ok);
+	to->draining = SB_LOAD(from->draining);
 }
 
 void
@@ -90,15 +186,12 @@ sb_fold(unsigned i)
 {
 	struct sb_retired *r = &sb.board->retired;
 	struct sb_slot *s = &sb.board->slot[i];
-	uint32_t seq = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+	uint32_t seq = sb_write_begin();
 
-	__atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
-	/* Readers must see the odd sequence before any moved count. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
 	sb_add_counters(&r->c, &s->c, 1);
 	__atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, SB_FREE, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->seq, seq + 2, __ATOMIC_RELEASE);
+	sb_write_end(seq);
 }
 
 uint64_t
@@ -116,7 +209,7 @@ int
 sb_read_totals(struct sb_totals *t)
 {
 	struct scoreboard *b = sb.board;
-	uint32_t s1, s2, tries, n, i;
+	uint32_t s1, s2, tries, n, i, st;
 	int k;
 
 	memset(t, 0, sizeof(*t));
@@ -135,10 +228,15 @@ sb_read_totals(struct sb_totals *t)
 			continue;
 		memset(t, 0, sizeof(*t));
 		sb_add_counters(&t->c, &b->retired.c, 0);
+		sb_copy_master(&t->m, &b->retired.m);
 		for (i = 0; i < n; i++) {
 			sb_add_counters(&t->c, &b->slot[i].c, 0);
 			t->open += __atomic_load_n(&b->slot[i].open,
 			    __ATOMIC_RELAXED);
+			st = __atomic_load_n(&b->slot[i].state,
+			    __ATOMIC_RELAXED);
+			if (st > SB_FREE && st < SB_NSTATE)
+				t->workers[st]++;
 		}
 		/* The loads above happen before the second look at seq. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -17,6 +17,10 @@
  *  - The master writes the retired totals, and clears a slot: when it
  *    has reaped a slot's worker, sb_fold() adds the slot's counters to
  *    the retired totals and zeroes them, under a sequence lock.
+ *  - The master also keeps its own facts in the header (struct
+ *    sb_master: start time, generation, config hash, reloads by result,
+ *    worker exits by reason, draining), under the same lock, so a
+ *    /metrics handler in a worker can show them (metrics.c).
  *
  * Readers (the master for `porter -s status` and systemd's STATUS line,
  * later a /metrics handler in any worker) call sb_totals(): total =
@@ -36,14 +40,79 @@
 
 #define SB_LINE		64	/* cache line, bytes */
 #define SB_NCLASS	5	/* status classes 1xx .. 5xx */
+#define SB_NCODE	22	/* exact codes of sb_codes[], then "other" */
+#define SB_NBUCKET	13	/* latency buckets: sb_bucket_ms[], then +Inf */
 
-enum { SB_FREE, SB_STARTING, SB_READY, SB_DRAINING };
+enum { SB_FREE, SB_STARTING, SB_READY, SB_DRAINING, SB_NSTATE };
 
-/* Monotonic counters; the ones in a slot count one worker's life. */
+/* Why a connection was closed right after accept, unserved. */
+enum {
+	SB_REJ_MAX_CONNECTIONS,		/* limits.max_connections reached */
+	SB_REJ_CLIENT_LIMIT,		/* per-address connection cap */
+	SB_REJ_BAN,			/* the address is banned */
+	SB_REJ_PROXY,			/* PROXY header untrusted or bad */
+	SB_NREJECT
+};
+
+/* Why the master reaped a worker (it counts them; see sb_master_exit()). */
+enum {
+	SB_EXIT_CRASH,			/* died unasked: signal, or exit */
+	SB_EXIT_HANG,			/* killed: no heartbeat in worker_timeout */
+	SB_EXIT_MAX_REQUESTS,		/* recycled itself after max_requests */
+	SB_EXIT_DRAINED,		/* told to go: reload, stop, drain */
+	SB_NEXIT
+};
+
+enum { SB_RELOAD_SUCCESS, SB_RELOAD_FAILURE, SB_NRELOAD };
+
+/*
+ * The exact status codes counted one by one, in index order (the index
+ * SB_NCODE - 1 counts every other code): a fixed, bounded label set for
+ * porter_http_requests_total{code}.
+ */
+extern const int sb_codes[SB_NCODE - 1];
+/*
+ * Upper bounds of the latency buckets, in ms, ascending (le, inclusive,
+ * as Prometheus has it); the last bucket, SB_NBUCKET - 1, is +Inf.
+ */
+extern const uint64_t sb_bucket_ms[SB_NBUCKET - 1];
+
+#define SB_NCOUNTERS	(SB_NCLASS + 2 + SB_NCODE + SB_NBUCKET + 1 + SB_NREJECT)
+
+/*
+ * Monotonic counters; the ones in a slot count one worker's life. All of
+ * them are uint64_t, so the fold and the readers walk them as v[].
+ */
 struct sb_counters {
-	uint64_t	 status[SB_NCLASS];	/* responses: [0] 1xx .. [4] 5xx */
-	uint64_t	 bytes;		/* bytes sent, headers included */
-	uint64_t	 accepted;	/* connections accepted */
+	union {
+		struct {
+			uint64_t status[SB_NCLASS]; /* [0] 1xx .. [4] 5xx */
+			uint64_t bytes;	/* bytes sent, headers included */
+			uint64_t accepted; /* connections accepted */
+			uint64_t code[SB_NCODE]; /* by sb_code_index() */
+			/* requests by latency bucket, not cumulative */
+			uint64_t dur[SB_NBUCKET];
+			uint64_t dur_ms; /* sum of the latencies, ms */
+			uint64_t rejected[SB_NREJECT];
+		};
+		uint64_t v[SB_NCOUNTERS];
+	};
+};
+
+/*
+ * What only the master knows, for any reader (a /metrics handler in a
+ * worker): written by the master under the sequence lock, so a reader
+ * sees one update whole. The counters only grow.
+ */
+struct sb_master {
+	uint64_t	 exits[SB_NEXIT];	/* workers reaped, by reason */
+	uint64_t	 reloads[SB_NRELOAD];	/* reloads ended, by result */
+	uint64_t	 start_time;	/* master start, s since the epoch */
+	uint64_t	 reload_time;	/* last good load (start or reload), s */
+	uint64_t	 config_hash;	/* FNV-1a 64 of the file in use */
+	uint32_t	 generation;	/* the one serving */
+	uint32_t	 reload_ok;	/* 1: the last reload succeeded (or none) */
+	uint32_t	 draining;	/* 1: stopping (later: porter -s drain) */
 };
 
 struct sb_slot {
@@ -59,6 +128,7 @@ struct sb_retired {
 	uint32_t	 seq;		/* odd while the master folds */
 	uint32_t	 nslots;
 	struct sb_counters c;		/* of every worker reaped so far */
+	struct sb_master m;
 } __attribute__((aligned(SB_LINE)));
 
 struct scoreboard {
@@ -71,6 +141,8 @@ struct sb_totals {
 	struct sb_counters c;		/* retired + every slot */
 	uint64_t	 requests;	/* sum of c.status[] */
 	uint64_t	 open;		/* gauge: sum of the live slots */
+	uint32_t	 workers[SB_NSTATE]; /* gauge: slots by state */
+	struct sb_master m;		/* the master's facts */
 };
 
 /* ---- the master ---------------------------------------------------------- */
@@ -96,6 +168,20 @@ void	 sb_slot_claim(unsigned i);
  * Only the master calls this, so writers never race each other.
  */
 void	 sb_fold(unsigned i);
+/*
+ * The master's facts (struct sb_master), each one update seen whole by
+ * readers. sb_master_start(): at start, wall-clock seconds now, the
+ * first generation and its config hash (metrics_hash_file()); also the
+ * last good load. sb_master_reload(): a reload ended (ok 1 or 0) at
+ * wall-clock now; a good one also sets generation and hash.
+ * sb_master_exit(): a worker was reaped, reason SB_EXIT_*.
+ * sb_master_draining(): 0 or 1.
+ */
+void	 sb_master_start(uint64_t now, uint32_t generation, uint64_t hash);
+void	 sb_master_reload(int ok, uint64_t now, uint32_t generation,
+	    uint64_t hash);
+void	 sb_master_exit(int reason);
+void	 sb_master_draining(int on);
 
 /* ---- any process -------------------------------------------------------- */
 
@@ -108,6 +194,48 @@ void	 sb_fold(unsigned i);
  * in the middle of a fold).
  */
 int	 sb_read_totals(struct sb_totals *t);
+/* Index in sb_counters.code[] of a status code: SB_NCODE - 1 if not listed. */
+static inline unsigned
+sb_code_index(int status)
+{
+	switch (status) {
+	case 200: return 0;
+	case 204: return 1;
+	case 206: return 2;
+	case 301: return 3;
+	case 302: return 4;
+	case 304: return 5;
+	case 400: return 6;
+	case 403: return 7;
+	case 404: return 8;
+	case 405: return 9;
+	case 408: return 10;
+	case 412: return 11;
+	case 413: return 12;
+	case 414: return 13;
+	case 416: return 14;
+	case 429: return 15;
+	case 431: return 16;
+	case 500: return 17;
+	case 501: return 18;
+	case 503: return 19;
+	case 505: return 20;
+	}
+	return SB_NCODE - 1;
+}
+
+/* Index in sb_counters.dur[] of a latency in ms (bounds are inclusive). */
+static inline unsigned
+sb_bucket_index(uint64_t ms)
+{
+	unsigned i;
+
+	for (i = 0; i < SB_NBUCKET - 1; i++)
+		if (ms <= sb_bucket_ms[i])
+			break;
+	return i;
+}
+
 /* A slot's own responses (sum of its status classes). */
 uint64_t sb_slot_requests(const struct sb_slot *s);
 /* Relaxed read of one 64-bit field written by another process. */
@@ -145,7 +273,27 @@ sb_request_done(int status, uint64_t bytes)
 	    SB_NCLASS - 1;
 
 	SB_ADD(sb_self->c.status[k], 1);
+	SB_ADD(sb_self->c.code[sb_code_index(status)], 1);
 	SB_ADD(sb_self->c.bytes, bytes);
+}
+
+/*
+ * A response took ms milliseconds, from its request head complete to its
+ * last byte handed to the kernel, on the loop clock (ev_now(): no extra
+ * syscall). Large files include the client's download time.
+ */
+static inline void
+sb_request_time(uint64_t ms)
+{
+	SB_ADD(sb_self->c.dur[sb_bucket_index(ms)], 1);
+	SB_ADD(sb_self->c.dur_ms, ms);
+}
+
+/* A connection was closed unserved right after accept (SB_REJ_*). */
+static inline void
+sb_conn_rejected(int reason)
+{
+	SB_ADD(sb_self->c.rejected[reason], 1);
 }
 
 #endif /* SCOREBOARD_H */

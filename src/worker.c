@@ -7,10 +7,12 @@
  * each (CHAN_* in porter.h): CHAN_GO start accepting (a reload's new
  * workers wait for it), CHAN_QUIT drain and exit, CHAN_ACCESS_LOG and
  * CHAN_ERROR_LOG a new log fd (SCM_RIGHTS). The worker says CHAN_READY
- * once, and CHAN_RECYCLE when max_requests is reached. Its scoreboard
- * slot (scoreboard.h) shows its state, heartbeat and counts. End of
- * file on the channel means the master is gone: drain and exit, by
- * shutdown_timeout at the latest, so no worker outlives it.
+ * once, CHAN_RECYCLE when max_requests is reached, and CHAN_DRAINED once
+ * its listeners are closed (a reload is over once every old worker has
+ * said it, or is gone). Its scoreboard slot (scoreboard.h) shows its
+ * state, heartbeat and counts. End of file on the channel means the
+ * master is gone: drain and exit, by shutdown_timeout at the latest, so
+ * no worker outlives it.
  * Signals: TERM and INT exit at once (fast stop), QUIT drains.
  *
  * Draining: stop accepting, take what is already queued, answer every
@@ -18,11 +20,14 @@
  * keep-alive connections only once they have been idle for a grace
  * period, so a close never crosses a request the client just sent.
  *
- * Two faults for the test suite only (tests/integration), each naming a
+ * Faults for the test suite only (tests/integration), each naming a
  * file whose existence turns it on, so a test can switch it off again:
  * PORTER_TEST_WORKER_CRASH makes new workers abort() at start (any value
  * not starting with '/' makes them always crash), PORTER_TEST_WORKER_STALL
- * makes them wait before they start serving. A third,
+ * makes them wait before they start serving. PORTER_TEST_DRAIN_STALL
+ * makes a worker told to drain (CHAN_QUIT) go on accepting as if it had
+ * not read the message yet, the window a loaded machine opens between
+ * the master's CHAN_QUIT and the worker's next turn. A fourth,
  * PORTER_TEST_GZIP_STALL, holds background gzip jobs (they make no
  * progress while the file exists), so a test can see a request answered
  * while a job is pending without timing anything.
@@ -69,6 +74,7 @@ struct worker {
 static struct worker worker_s, *worker;
 static int	 worker_drain_idle_due;	/* drain began in this loop turn */
 static const char *worker_gzip_stall;	/* test fault, see above */
+static const char *worker_drain_stall;	/* test fault, see above */
 
 static void	 worker_drain(const char *why);
 static void	 worker_exit(int code) __attribute__((noreturn));
@@ -153,6 +159,12 @@ worker_drain(const char *why)
 	conn_stop(!worker->p.hold);
 	worker->p.nlisteners = 0;
 	/*
+	 * Now nothing new can reach us: a reload waits for this before it
+	 * tells anyone the new configuration serves.
+	 */
+	(void)!send(worker->p.chan_fd, &(char){ CHAN_DRAINED }, 1,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	/*
 	 * Idle connections are closed after this batch of events, not now:
 	 * a request may be waiting in it, and closing over unread bytes
 	 * would reset the connection.
@@ -225,6 +237,17 @@ worker_hook(struct ev_loop *loop, void *arg)
 		worker_check_drained();
 }
 
+/* Test fault: the master's CHAN_QUIT counts once the file is gone. */
+static void
+worker_drain_stall_cb(struct ev_loop *loop, void *arg)
+{
+	if (access(worker_drain_stall, F_OK) == 0)
+		ev_timer_add(loop, WORKER_STALL_POLL_MS, worker_drain_stall_cb,
+		    NULL);
+	else
+		worker_drain("asked by the master");
+}
+
 static void
 worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
@@ -271,6 +294,13 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				conn_accepting(1);
 			break;
 		case CHAN_QUIT:
+			if (worker_drain_stall != NULL && !worker->draining &&
+			    access(worker_drain_stall, F_OK) == 0) {
+				log_notice("test: 'Q' held while %s exists",
+				    worker_drain_stall);
+				worker_drain_stall_cb(loop, NULL);
+				break;
+			}
 			worker_drain("asked by the master");
 			break;
 		case CHAN_ACCESS_LOG:
@@ -321,6 +351,7 @@ worker_test_faults(int chan)
 	struct pollfd pfd;
 
 	worker_gzip_stall = getenv("PORTER_TEST_GZIP_STALL");
+	worker_drain_stall = getenv("PORTER_TEST_DRAIN_STALL");
 
 	if (crash != NULL && (crash[0] != '/' || access(crash, F_OK) == 0)) {
 		/* A crash loop should not fill the disk with cores. */

@@ -11,7 +11,9 @@ request count or by the event it waits for, never by a wall-clock speed.
 
 Faults used here exist only for tests (see src/worker.c):
 PORTER_TEST_WORKER_CRASH=FILE and PORTER_TEST_WORKER_STALL=FILE make new
-workers abort, or wait, while FILE exists. A hung worker is made with
+workers abort, or wait, while FILE exists; PORTER_TEST_DRAIN_STALL=FILE
+makes workers told to drain go on accepting while FILE exists. A hung
+worker is made with
 SIGSTOP, which stops its heartbeat without any code for it.
 
 Run by ``make check`` or by hand:
@@ -320,8 +322,9 @@ class ReloadTest(SupervisionTestCase):
             root, body = (root_b, BODY_B) if i % 2 == 0 else (root_a, BODY_A)
             srv.write_config(root=root)
             self.reload(srv)
-            wait_until(lambda: serves(port, body),
-                       message="reload %d: new connections never got %r" % (i + 1, body))
+            # Once the answer came, no old worker accepts any more.
+            self.assertTrue(serves(port, body),
+                            "reload %d: a new connection did not get %r" % (i + 1, body))
             # load on both generations while the old one drains
             n = load.total()
             wait_until(lambda: load.total() >= n + 40, message="load stalled")
@@ -385,11 +388,11 @@ class ReloadTest(SupervisionTestCase):
         # and a good one goes through afterwards
         srv.write_config(root=root_b, listen=["%s:%d" % (HOST, port)])
         self.reload(srv)
-        wait_until(lambda: serves(port, BODY_B))
+        self.assertTrue(serves(port, BODY_B))
 
     def test_listen_workers_root_limits_and_logs_change(self):
         root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
-        srv, (p1, p2) = self.start_fixed(nports=2, root=root_a)
+        srv, (p1, p2) = self.start_fixed(nports=2, root=root_a, shutdown_timeout=2)
         p3 = free_port()
         kept = listen_inode(p2)
         self.assertIsNotNone(kept)
@@ -407,7 +410,15 @@ class ReloadTest(SupervisionTestCase):
                              listen=["%s:%d" % (HOST, p2), "%s:%d" % (HOST, p3)],
                              limits={"keepalive_requests": 1},
                              log={"access": os.path.join(srv.workdir, "access2.log")})
+            mark = len(srv.stderr_lines())
             self.reload(srv)
+            # Stopped, they could not say they stopped accepting: the
+            # answer waited until shutdown_timeout had them killed (and
+            # reaped).
+            for pid in old:
+                self.assertFalse(pid_alive(pid), "old worker %d alive after the answer" % pid)
+                srv.wait_for_stderr(r"worker %d still draining after 2 s; killing it" % pid,
+                                    start=mark)
             r = queued.read_response()
             self.assertEqual((r.status, r.body), (200, BODY_B))
         finally:
@@ -419,7 +430,7 @@ class ReloadTest(SupervisionTestCase):
 
         self.assertEqual(listen_inode(p2), kept, "the kept address was bound again")
         self.assertTrue(serves(p3, BODY_B))
-        wait_until(lambda: refused(p1), message="removed address %d still accepts" % p1)
+        self.assertTrue(refused(p1), "removed address %d still accepts after the reload" % p1)
         self.wait_workers(srv, 3)
         for pid in old:
             wait_until(lambda: not pid_alive(pid), message="old worker %d still there" % pid)
@@ -476,7 +487,7 @@ class ReloadTest(SupervisionTestCase):
         wait_until(lambda: srv.worker_pids() == workers,
                    message="workers %r, expected %r" % (srv.worker_pids(), workers))
         self.reload(srv)
-        wait_until(lambda: serves(port, BODY_B))
+        self.assertTrue(serves(port, BODY_B))
 
     def test_new_generation_serves_only_once_complete(self):
         """A reload's workers take no connection until every one of them is
@@ -563,6 +574,110 @@ class ReloadTest(SupervisionTestCase):
         wait_until(lambda: srv.processes() == [], message="processes left: %r" % srv.processes())
         self.assertIn("reload abandoned", srv.stderr_text())
 
+    def status_state(self, srv):
+        """The state line of ``porter -s status``."""
+        r = harness.run_porter("-s", "status", "-c", srv.conf_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.search(r"^state: (\S+)$", r.stdout, re.M)
+        self.assertIsNotNone(m, r.stdout)
+        return m.group(1)
+
+    def hold_old_workers(self, srv, old, mark):
+        """Wait until every worker in old (taken before the reload) has
+        the master's 'Q' and holds it (PORTER_TEST_DRAIN_STALL): each
+        still accepts."""
+        old = sorted(old)
+        held = re.compile(r"porter\[(\d+)\]: notice: test: 'Q' held")
+
+        def holding():
+            return sorted(int(m.group(1)) for m in
+                          (held.search(l) for l in srv.stderr_lines()[mark:]) if m)
+        wait_until(lambda: holding() == old,
+                   message="old workers %r, holding 'Q': %r" % (old, holding()))
+        return old
+
+    def test_reload_answers_once_old_workers_stopped_accepting(self):
+        """``porter -s reload`` answers only once no old worker can take a
+        connection. PORTER_TEST_DRAIN_STALL makes the old workers go on
+        accepting after the master's 'Q', as if they had not read it yet
+        (what a loaded machine does for a moment): the answer waits for
+        them, and every connection made after it gets the new files."""
+        root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
+        hold = os.path.join(self.make_tempdir(), "hold")
+        srv, (port,) = self.start_fixed(root=root_a, env={"PORTER_TEST_DRAIN_STALL": hold})
+        old = self.wait_workers(srv, 2)
+        write(hold, "")
+        srv.write_config(root=root_b)
+        mark = len(srv.stderr_lines())
+        client = self.reload_in_background(srv)
+        self.hold_old_workers(srv, old, mark)
+        # The old workers still accept: A or B, until the answer. The pause
+        # only gives a server that answers too early the time to show it.
+        for i in range(20):
+            answered = client.poll() is not None
+            r = get(port)
+            self.assertEqual(r.status, 200)
+            if answered:
+                self.assertEqual(r.body, BODY_B, "connection %d, made after `porter -s "
+                                 "reload` returned, got the old files" % i)
+            time.sleep(0.02)
+        self.assertIsNone(client.poll(), "porter -s reload returned while old workers "
+                          "could still accept")
+        # Nor does `porter -s status` call the reload over before its answer.
+        self.assertEqual(self.status_state(srv), "reloading")
+        os.unlink(hold)
+        out, err = client.communicate(timeout=30)
+        self.assertEqual(client.returncode, 0, err)
+        self.assertEqual(self.status_state(srv), "running")
+        for _ in range(20):
+            self.assertTrue(serves(port, BODY_B))
+        for pid in old:
+            wait_until(lambda: not pid_alive(pid), message="old worker %d still there" % pid)
+
+    def test_reload_or_stop_while_old_workers_still_accept(self):
+        """While the old workers have not yet stopped accepting, a second
+        reload waits for the first to end, then runs; a stop ends the wait
+        with "stopping"."""
+        root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
+        hold = os.path.join(self.make_tempdir(), "hold")
+        srv, (port,) = self.start_fixed(root=root_a, env={"PORTER_TEST_DRAIN_STALL": hold})
+        gen1 = self.wait_workers(srv, 2)
+        write(hold, "")
+        srv.write_config(root=root_b)
+        mark = len(srv.stderr_lines())
+        first = self.reload_in_background(srv)
+        self.hold_old_workers(srv, gen1, mark)
+        srv.write_config(root=root_a)
+        second = self.reload_in_background(srv)
+        srv.wait_for_stderr(r"reload asked for during a reload", start=mark)
+        self.assertIsNone(first.poll(), "porter -s reload returned while old workers "
+                          "could still accept")
+        self.assertIsNone(second.poll(), "the second reload ended before the first")
+        self.assertEqual(len(self.reload_times(srv, mark)), 1, srv.stderr_text())
+        os.unlink(hold)
+        for client in (first, second):
+            out, err = client.communicate(timeout=30)
+            self.assertEqual(client.returncode, 0, err)
+        wait_until(lambda: len(self.reload_times(srv, mark)) == 2,
+                   message="expected two reloads:\n" + srv.stderr_text())
+        self.assertTrue(serves(port, BODY_A))
+        for pid in gen1:
+            wait_until(lambda: not pid_alive(pid), message="old worker %d still there" % pid)
+
+        # a stop while the old workers hold their 'Q'
+        gen3 = self.wait_workers(srv, 2)     # the second generation gone too
+        write(hold, "")
+        srv.write_config(root=root_b)
+        mark = len(srv.stderr_lines())
+        client = self.reload_in_background(srv)
+        self.hold_old_workers(srv, gen3, mark)
+        srv.send_signal(signal.SIGTERM)
+        out, err = client.communicate(timeout=30)
+        self.assertNotEqual(client.returncode, 0)
+        self.assertIn("stopping", err)
+        os.unlink(hold)
+        self.assertEqual(srv.wait_exit(30), 0, srv.stderr_text())
+
     def test_reload_requested_during_a_reload(self):
         """A reload asked for while another is under way runs after it,
         reading the file as it is then; both callers get "ok"."""
@@ -586,7 +701,7 @@ class ReloadTest(SupervisionTestCase):
             self.assertEqual(client.returncode, 0, err)
         wait_until(lambda: len(self.reload_times(srv, mark)) == 2,
                    message="expected two reloads:\n" + srv.stderr_text())
-        wait_until(lambda: serves(port, BODY_A))
+        self.assertTrue(serves(port, BODY_A))
         self.wait_workers(srv, 1)
 
     def test_draining_generations_are_killed_after_shutdown_timeout(self):

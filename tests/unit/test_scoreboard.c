@@ -201,6 +201,68 @@ Test(scoreboard, fold_keeps_totals_and_clears_the_slot)
 }
 
 /*
+ * Every counter of struct sb_counters is folded (the status codes, the
+ * latency histogram and the rejections too), and the per-request helpers
+ * count where they say.
+ */
+Test(scoreboard, fold_moves_every_counter)
+{
+	struct sb_totals before, after;
+	int k;
+
+	cr_assert_eq(sb_init(2), 0);
+	sb_slot_claim(0);
+	sb_attach(0, 1);
+	sb_request_done(404, 7);
+	sb_request_time(3);
+	sb_conn_rejected(SB_REJ_PROXY);
+	cr_assert_eq(sb_read_totals(&before), 0);
+	cr_assert_eq(before.c.code[sb_code_index(404)], 1);
+	cr_assert_eq(before.c.dur[1], 1);	/* 3 ms: le 0.005 */
+	cr_assert_eq(before.c.dur_ms, 3);
+	cr_assert_eq(before.c.rejected[SB_REJ_PROXY], 1);
+	for (k = 0; k < SB_NCOUNTERS; k++)
+		SB_ADD(sb_self->c.v[k], (uint64_t)k + 1);
+	cr_assert_eq(sb_read_totals(&before), 0);
+	sb_fold(0);
+	cr_assert_eq(sb_read_totals(&after), 0);
+	for (k = 0; k < SB_NCOUNTERS; k++) {
+		cr_assert_eq(after.c.v[k], before.c.v[k], "counter %d", k);
+		cr_assert_eq(sb_slot(0)->c.v[k], 0, "counter %d not cleared", k);
+	}
+}
+
+/* The master's facts: kept across a reload's sb_init(), counts only grow. */
+Test(scoreboard, master_facts)
+{
+	struct sb_totals t;
+
+	cr_assert_eq(sb_init(1), 0);
+	sb_master_start(1000, 1, 0xabc);
+	sb_master_exit(SB_EXIT_HANG);
+	sb_master_reload(0, 1100, 9, 0xdef);
+	cr_assert_eq(sb_init(1), 0);
+	cr_assert_eq(sb_read_totals(&t), 0);
+	cr_assert_eq(t.m.start_time, 1000);
+	cr_assert_eq(t.m.exits[SB_EXIT_HANG], 1);
+	cr_assert_eq(t.m.reloads[SB_RELOAD_FAILURE], 1);
+	cr_assert_eq(t.m.reload_ok, 0);
+	/* A failed reload leaves the serving generation's facts. */
+	cr_assert_eq(t.m.generation, 1);
+	cr_assert_eq(t.m.config_hash, 0xabc);
+	cr_assert_eq(t.m.reload_time, 1000);
+	sb_master_reload(1, 1200, 2, 0xdef);
+	sb_master_draining(1);
+	cr_assert_eq(sb_read_totals(&t), 0);
+	cr_assert_eq(t.m.reloads[SB_RELOAD_SUCCESS], 1);
+	cr_assert_eq(t.m.reload_ok, 1);
+	cr_assert_eq(t.m.generation, 2);
+	cr_assert_eq(t.m.config_hash, 0xdef);
+	cr_assert_eq(t.m.reload_time, 1200);
+	cr_assert_eq(t.m.draining, 1);
+}
+
+/*
  * A child plays workers that serve and die, and the master that folds
  * them, over and over, and publishes after each response how many it
  * has made; the parent reads the totals all the while and checks each
