@@ -161,31 +161,3 @@ accesslog_append(const struct accesslog_rec *rec)
 	alog_len += accesslog_format(alog_buf + alog_len, ALOG_BUF - alog_len,
 	    rec);
 }
-
-void
-accesslog_write(struct conn *c)
-{
-	const struct http_req *q = &c->rq->req;
-	const char *buf = c->in != NULL ? c->in + c->in_off : NULL;
-	const struct resp *r = &c->rq->resp;
-	struct accesslog_rec rec;
-
-	if (alog_fd == -1)
-		return;
-	memset(&rec, 0, sizeof(rec));
-	rec.peer = &c->peer.sa;
-	rec.time = ev_time(worker->loop);
-	if (buf != NULL && q->line_len) {
-		rec.line = buf;
-		rec.line_len = q->line_len;
-	}
-	rec.status = r->status;
-	rec.bytes = r->sent > r->hdr_len ? r->sent - r->hdr_len : 0;
-	if (buf != NULL && q->head_len) {
-		rec.referer = buf + q->known[HTTP_H_REFERER].off;
-		rec.referer_len = q->known[HTTP_H_REFERER].len;
-		rec.agent = buf + q->known[HTTP_H_USER_AGENT].off;
-		rec.agent_len = q->known[HTTP_H_USER_AGENT].len;
-	}
-	accesslog_append(&rec);
-}

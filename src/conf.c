@@ -59,6 +59,8 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT64, 0, 1LL << 40 },
 	{ "max_connections", offsetof(struct conf, max_connections),
 	    CONF_NUM_INT, 16, 1000000 },
+	{ "echo_idle_timeout", offsetof(struct conf, echo_idle_timeout),
+	    CONF_NUM_INT, 1, 86400 },
 	{ "min_body_rate", offsetof(struct conf, min_body_rate),
 	    CONF_NUM_INT, 0, 1 << 30 },
 	{ "min_send_rate", offsetof(struct conf, min_send_rate),
@@ -86,7 +88,8 @@ static const char *const conf_log_keys[] = { "error", "access", NULL };
 static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
-	"max_connections", "min_body_rate", "min_send_rate", NULL
+	"max_connections", "echo_idle_timeout", "min_body_rate",
+	"min_send_rate", NULL
 };
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
@@ -235,6 +238,61 @@ conf_check_mime(struct conf_ctx *ctx, const config_setting_t *s, char *str)
 	return 0;
 }
 
+static const char *const conf_protocols[] = { "http", "echo", NULL };
+
+const char *
+conf_protocol_name(int protocol)
+{
+	if (protocol < 0 || protocol > PROTO_ECHO)
+		return "?";
+	return conf_protocols[protocol];
+}
+
+/*
+ * One element of 'listen': a string (the address alone) or a group
+ * { address = "..."; protocol = "..."; }. Stores the address in
+ * conf->listen[i] and the rest in conf->listeners[i].
+ */
+static int
+conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
+    struct conf *conf, size_t i)
+{
+	static const char *const keys[] = { "address", "protocol", NULL };
+	struct conf_listen	*l = &conf->listeners[i];
+	const config_setting_t	*a, *p;
+	const char		*str;
+	int			 k;
+
+	l->protocol = PROTO_HTTP;
+	if (config_setting_type(e) == CONFIG_TYPE_STRING)
+		a = e;
+	else if (config_setting_is_group(e)) {
+		if (confval_keys(ctx, e, keys, "a 'listen' entry") == -1)
+			return -1;
+		if ((a = config_setting_get_member(e, "address")) == NULL)
+			return confval_err(ctx, e, "'listen' entry needs an "
+			    "'address'");
+		if ((p = config_setting_get_member(e, "protocol")) != NULL) {
+			if (confval_string(ctx, p, &str) == -1)
+				return -1;
+			for (k = 0; conf_protocols[k] != NULL; k++)
+				if (strcmp(str, conf_protocols[k]) == 0)
+					break;
+			if (conf_protocols[k] == NULL)
+				return confval_err(ctx, p, "unknown protocol "
+				    "'%s' (http or echo)", str);
+			l->protocol = k;
+		}
+	} else
+		return confval_err(ctx, e, "a 'listen' entry must be an "
+		    "address string or a group { address = ...; }");
+	if (confval_strdup(ctx, a, &conf->listen[i]) == -1)
+		return -1;
+	l->address = conf->listen[i];
+	conf->nlisten = i + 1;
+	return conf_check_listen(ctx, a, conf->listen[i]);
+}
+
 static int
 conf_listen(struct conf_ctx *ctx, const config_setting_t *top,
     struct conf *conf)
@@ -242,18 +300,34 @@ conf_listen(struct conf_ctx *ctx, const config_setting_t *top,
 	const config_setting_t	*s, *e;
 	struct net_addr		 a[2], b[2];
 	char			 why[256];
-	size_t			 i, j;
-	int			 na, nb, k;
+	size_t			 i, j, n = 1;
+	int			 na, nb, k, list;
 
 	if ((s = config_setting_get_member(top, "listen")) == NULL) {
 		static const char *const def[] = { "*:80", NULL };
 
-		return confval_strv_default(ctx, def, &conf->listen,
-		    &conf->nlisten);
+		if (confval_strv_default(ctx, def, &conf->listen,
+		    &conf->nlisten) == -1)
+			return -1;
+		if ((conf->listeners = calloc(1, sizeof(*conf->listeners))) ==
+		    NULL)
+			return confval_oom(ctx);
+		conf->listeners[0].address = conf->listen[0];
+		conf->listeners[0].protocol = PROTO_HTTP;
+		return 0;
 	}
-	if (confval_strv(ctx, s, conf_check_listen, &conf->listen,
-	    &conf->nlisten) == -1)
-		return -1;
+	/* A group alone is one entry; a list or array holds entries. */
+	list = config_setting_is_array(s) || config_setting_is_list(s);
+	if (list)
+		n = (size_t)config_setting_length(s);
+	if ((conf->listen = calloc(n + 1, sizeof(*conf->listen))) == NULL ||
+	    (conf->listeners = calloc(n + 1, sizeof(*conf->listeners))) == NULL)
+		return confval_oom(ctx);
+	for (i = 0; i < n; i++) {
+		e = list ? config_setting_get_elem(s, (unsigned int)i) : s;
+		if (conf_listen_entry(ctx, e, conf, i) == -1)
+			return -1;
+	}
 	if (conf->nlisten == 0)
 		return confval_err(ctx, s, "'listen' needs at least one "
 		    "address");
@@ -279,8 +353,7 @@ conf_listen(struct conf_ctx *ctx, const config_setting_t *top,
 					break;
 			if (k == na * nb)
 				continue;
-			e = config_setting_is_aggregate(s) ?
-			    config_setting_get_elem(s, (unsigned int)i) : s;
+			e = list ? config_setting_get_elem(s, (unsigned int)i) : s;
 			return confval_err(ctx, e, "listen address '%s' "
 			    "overlaps '%s'", conf->listen[i], conf->listen[j]);
 		}
@@ -741,6 +814,7 @@ conf_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	conf->keepalive_timeout = 15;
+	conf->echo_idle_timeout = 60;
 	conf->keepalive_requests = 1000;
 	conf->header_timeout = 10;
 	conf->body_timeout = 30;
@@ -862,6 +936,7 @@ conf_free(struct conf *conf)
 		return;
 	free(conf->path);
 	confval_strv_free(conf->listen, conf->nlisten);
+	free(conf->listeners);
 	free(conf->user);
 	free(conf->group);
 	free(conf->pid_file);

@@ -79,6 +79,9 @@ struct fcache_watch {
 };
 
 static struct {
+	struct ev_loop	*loop;
+	const struct conf *conf;	/* the sites' root paths */
+	int		*rootfds;	/* the worker's, one per site */
 	int		 ifd;		/* inotify, -1: caching off */
 	struct ev_io	 io;
 	struct fcache_entry *buckets[FCACHE_BUCKETS];
@@ -301,12 +304,16 @@ fcache_event_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 }
 
 int
-fcache_init(struct ev_loop *loop)
+fcache_init(struct ev_loop *loop, const struct conf *conf, int *rootfds)
 {
 	struct sigaction sa;
 	sigset_t set;
 	int fd;
 
+	/* First: fcache_tick() works with the cache off, too. */
+	fc.loop = loop;
+	fc.conf = conf;
+	fc.rootfds = rootfds;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = fcache_sigio;
 	sa.sa_flags = SA_RESTART;
@@ -508,7 +515,7 @@ fcache_open(size_t site, int rootfd, const char *path)
 
 	if (fc.ifd == -1)
 		return NULL;
-	now = ev_now(worker->loop);
+	now = ev_now(fc.loop);
 	h = fcache_hash(site, path, len);
 	for (e = fc.buckets[h & (FCACHE_BUCKETS - 1)]; e != NULL; e = e->hnext) {
 		if (e->hash == h && e->site == site && e->pathlen == len &&
@@ -570,18 +577,63 @@ fcache_open(size_t site, int rootfd, const char *path)
 }
 
 /*
+ * The lookup front: the cache when it can vouch for the path (misses
+ * included), else open beneath the root and fstat.
+ */
+int
+fcache_lookup(size_t site, int rootfd, const char *path,
+    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp)
+{
+	struct fcache_entry *fe;
+	int fd;
+
+	*fep = NULL;
+	*fdp = -1;
+	if ((fe = fcache_open(site, rootfd, path)) != NULL) {
+		if (fe->err != 0) {
+			*errp = fe->err;
+			fcache_unref(fe);
+			return -1;
+		}
+		*fep = fe;
+		*fdp = fe->fd;
+		*st = fe->st;
+		return 0;
+	}
+	if ((fd = file_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK,
+	    errp)) == -1)
+		return -1;
+	if (fstat(fd, st) == -1) {
+		*errp = errno;
+		close(fd);
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+void
+fcache_lookup_done(struct fcache_entry *fe, int fd)
+{
+	if (fe != NULL)
+		fcache_unref(fe);
+	else if (fd != -1)
+		close(fd);
+}
+
+/*
  * About once a second (the worker's tick): has a site root been renamed
  * away and something else put at its path (a deploy by rename, or a
  * symlink root swapped)? Then open the new one onto the same fd number,
- * so every user of worker->rootfds[] sees the new tree from now on, and
- * forget everything cached for the site. A root that is gone keeps the
+ * so every user of the worker's rootfds[] sees the new tree from now
+ * on, and forget everything cached for the site. A root that is gone keeps the
  * tree we have: serving it beats 404 until a new one appears. Costs a
  * stat() and an fstat() per site and tick, and works with the cache off.
  */
 void
 fcache_tick(void)
 {
-	const struct conf *conf = worker->conf;
+	const struct conf *conf = fc.conf;
 	struct stat cur, old;
 	size_t i;
 	int fd;
@@ -589,18 +641,18 @@ fcache_tick(void)
 	for (i = 0; i < conf->nsites; i++) {
 		if (stat(conf->sites[i].root, &cur) == -1 || !S_ISDIR(cur.st_mode))
 			continue;
-		if (worker->rootfds[i] != -1 &&
-		    fstat(worker->rootfds[i], &old) == 0 &&
+		if (fc.rootfds[i] != -1 &&
+		    fstat(fc.rootfds[i], &old) == 0 &&
 		    old.st_ino == cur.st_ino && old.st_dev == cur.st_dev)
 			continue;
 		fd = open(conf->sites[i].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fd == -1)
 			continue;
-		if (worker->rootfds[i] == -1)
-			worker->rootfds[i] = fd;
+		if (fc.rootfds[i] == -1)
+			fc.rootfds[i] = fd;
 		else {
 			/* Atomic: no moment without a root at that number. */
-			if (dup3(fd, worker->rootfds[i], O_CLOEXEC) == -1)
+			if (dup3(fd, fc.rootfds[i], O_CLOEXEC) == -1)
 				log_warn("site root %s: dup3", conf->sites[i].root);
 			close(fd);
 		}

@@ -82,6 +82,12 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 			}
 			l = &g->ls[g->nls];
 			l->addr = addrs[k];
+			/*
+			 * A kept socket takes the new protocol: old workers
+			 * keep their copy of the old listener, so each side
+			 * speaks what its generation says.
+			 */
+			l->protocol = g->conf->listeners[i].protocol;
 			fd = -1;
 			for (j = 0; old != NULL && j < old->nls; j++) {
 				/* Port 0 asks for a new ephemeral port: never shared. */

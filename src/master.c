@@ -404,7 +404,8 @@ master_reload(void)
 		log_debug("%s", err);
 	for (i = 0; i < m.next.nls; i++)
 		if (!m.next.ls[i].keep)
-			log_info("listening on %s", m.next.ls[i].text);
+			log_info("listening on %s (%s)", m.next.ls[i].text,
+			    conf_protocol_name(m.next.ls[i].protocol));
 	m.state = MS_RELOADING;
 	master_fill();
 	return;
@@ -990,7 +991,8 @@ master_run(struct conf *conf, const char *conf_path)
 		    "is not in the listen list of %s", text, conf_path);
 	}
 	for (i = 0; i < m.cur.nls; i++)
-		log_info("listening on %s", m.cur.ls[i].text);
+		log_info("listening on %s (%s)", m.cur.ls[i].text,
+		    conf_protocol_name(m.cur.ls[i].protocol));
 	if (gen_open_access(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 

@@ -19,6 +19,7 @@
 #include "net.h"
 #include "http_parse.h"
 #include "scoreboard.h"
+#include "xprt.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -63,10 +64,23 @@ struct conf_site {
 	size_t		 nerror_pages;
 };
 
+/* What a listener speaks (listen entry key "protocol"). */
+enum { PROTO_HTTP, PROTO_ECHO };
+
+/*
+ * One entry of 'listen': a plain string is { address = "..."; }. The
+ * TLS, PROXY-protocol and status features add their keys here.
+ */
+struct conf_listen {
+	const char	*address;	/* as written; conf->listen[i] owns it */
+	int		 protocol;	/* PROTO_* */
+};
+
 struct conf {
 	char		*path;		/* the file this came from */
 
-	char		**listen;	/* as written: "*:80", "[::1]:8000" */
+	char		**listen;	/* addresses as written: "*:80", "[::1]:8000" */
+	struct conf_listen *listeners;	/* nlisten, in the same order */
 	size_t		 nlisten;
 	int		 workers;	/* resolved: 1..PORTER_MAX_WORKERS */
 	char		*user;		/* NULL: keep the starting user */
@@ -85,6 +99,7 @@ struct conf {
 	int		 max_header_size;
 	int64_t		 max_body_size;
 	int		 max_connections;	/* per worker */
+	int		 echo_idle_timeout;	/* echo listeners: no byte either way */
 	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
 	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
 
@@ -113,6 +128,8 @@ struct conf {
  */
 struct conf	*conf_load(const char *path, char *err, size_t errlen);
 void		 conf_free(struct conf *conf);
+/* "http", "echo": a PROTO_* as the configuration spells it. */
+const char	*conf_protocol_name(int protocol);
 
 
 /* ---- log.c ------------------------------------------------------------- */
@@ -243,24 +260,17 @@ enum {
 
 /* ---- worker.c ---------------------------------------------------------- */
 
+struct proto;
+
 struct listener {
 	struct ev_io	 io;
 	int		 fd;
 	struct net_addr	 addr;
 	char		 text[NET_ADDRSTRLEN];
 	int		 keep;		/* reload bookkeeping (master.c) */
-};
-
-/* Per-conn timeout classes; each has one fixed timeout, so each list stays sorted. */
-enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T__COUNT };
-
-struct conn;
-struct gzcache;
-struct fcache_entry;
-struct conn_list {
-	struct conn	*head, *tail;
-	uint64_t	 timeout_ms;
+	int		 protocol;	/* PROTO_*: what its connections speak */
+	const struct proto *proto;	/* its code, set by the worker */
+	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
 };
 
 struct worker_params {
@@ -277,43 +287,16 @@ struct worker_params {
 	int		 hold;		/* accept only after CHAN_GO */
 };
 
-struct worker {
-	struct ev_loop	*loop;
-	struct conf	*conf;
-	struct worker_params p;
-	struct ev_io	 chan_io;
-	struct ev_io	 sig_io;
-	int		 sig_fd;
-	int		*rootfds;	/* one per conf->sites[] */
-	int		 accepting;
-	int		 draining;
-	int		 orphaned;	/* the master is gone: exit by the deadline */
-	uint64_t	 drain_start;
-	size_t		 nconns;
-	struct conn_list lists[CONN_T__COUNT];
-	struct conn	*zombies;	/* closed this turn, freed after it */
-	struct conn	*free_conns;	/* reuse, no malloc churn */
-	char		*free_bufs;	/* free input buffers, linked through their first bytes */
-	struct creq	*free_rqs;
-	unsigned	 nfree_bufs, nfree_rqs;	/* capped: a burst is not kept forever */
-	long		 accept_timer;
-	uint64_t	 requests;
-	uint64_t	 max_requests;
-	struct gzcache	*gz;		/* on-the-fly gzip, per worker */
-	struct conn	*queue_head;	/* heads parsed this batch, to answer */
-	struct conn	*queue_tail;
-};
-
-extern struct worker *worker;
-
+/* The worker process: never returns. */
 void	 worker_main(struct worker_params *p) __attribute__((noreturn));
-void	 worker_accept_pause(void);
-void	 worker_check_drained(void);
 
-/* ---- conn.c ------------------------------------------------------------ */
+/* ---- resp.c (the response builder) --------------------------------------- */
 
-#define CONN_INBUF	4096	/* first input buffer; grows to max_header_size */
+struct fcache_entry;
+
 #define RESP_MAXSEG	64
+#define RESP_HEAD_ROOM	128	/* in front of the fields: a status line, Server, Date */
+#define RESP_TAIL_ROOM	32	/* behind them: Connection and the empty line */
 
 enum { SEG_BUF, SEG_MEM, SEG_FILE };
 
@@ -327,16 +310,24 @@ struct seg {
 	} u;
 };
 
+/*
+ * A response whatever the wire format (see resp.c for the layout of
+ * buf): the status, the fields as "Name: value\r\n" bytes, the body as
+ * segments, and the file it is sent from. Segment 0 is the head; the
+ * protocol renders its bounds.
+ */
 struct resp {
 	int		 status;
-	int		 close;		/* Connection: close after this one */
-	char		*buf;		/* headers and generated bodies */
+	int		 close;		/* the connection ends after this one */
+	char		*buf;		/* head room, fields, tail room, generated bodies */
 	size_t		 buf_len, buf_cap;
+	size_t		 fields_end;	/* the fields are buf[RESP_HEAD_ROOM, fields_end) */
 	struct seg	 segs[RESP_MAXSEG];
 	int		 nsegs, cur;	/* next segment to send */
 	size_t		 cur_done;	/* bytes of segs[cur] sent */
-	size_t		 hdr_len;	/* header bytes, not counted in the log */
+	size_t		 hdr_len;	/* head bytes, not counted in the log */
 	uint64_t	 sent;		/* all bytes written */
+	uint64_t	 send_start;	/* ev_now() ms when sending began */
 	int		 fd;		/* SEG_FILE source, -1 */
 	int		 fd_owned;	/* close fd when done (not the cache's) */
 	struct fcache_entry *fe;	/* held while sending, or NULL */
@@ -345,38 +336,76 @@ struct resp {
 	char		*heap;		/* a malloc'd body to free (listing) */
 };
 
-enum { CS_HEAD, CS_BODY, CS_QUEUED, CS_SEND, CS_LINGER };
+const char *resp_status_text(int status);
+/* Room for more bytes at buf + buf_len, to be filled in place. */
+void	 resp_reserve(struct resp *r, size_t more);
+void	 resp_reset(struct resp *r);
+/* Start the head for status; fields are appended next, then resp_head_done(). */
+void	 resp_begin(struct resp *r, int status);
+void	 resp_head_done(struct resp *r);
+void	 resp_printf(struct resp *r, const char *fmt, ...) PRINTF(2, 3);
+void	 resp_append(struct resp *r, const char *p, size_t len);
+void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
+void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
+void	 resp_seg_file(struct resp *r, off_t off, size_t len);
+void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
+void	 resp_file_mem(struct resp *r);
+void	 resp_file_release(struct resp *r);
+
+/* ---- the request, as the HTTP layer sees it (h1.c fills it) ----------------- */
 
 /*
- * What a connection needs only while a request is under way: attached
- * with the input buffer when bytes arrive, returned to a free list when
- * the connection goes idle. An idle keep-alive connection is just its
- * struct conn.
+ * A request whatever the wire format: the parsed head (spans index
+ * buf), the peer, the time it is answered at (Date, Expires, the log).
+ * Everything is the protocol's and lives until the response is logged.
  */
-struct creq {
-	struct creq	*next_free;
-	int64_t		 body_left;	/* Content-Length body still to skip */
-	int		 body_chunked;
-	struct http_chunked chunk;
-	uint64_t	 rate_start;	/* ev_now() when the body or response began */
-	uint64_t	 rate_bytes;	/* body bytes read since then */
-	struct http_req	 req;
-	struct resp	 resp;
+struct request {
+	const struct http_req *h;
+	const char	*buf;
+	const struct sockaddr *peer;
+	time_t		 now;
 };
 
+/* ---- conn.c (the connection core) ---------------------------------------- */
+
+/*
+ * Per-conn timeout classes; each has one fixed timeout (conn_init()
+ * reads them from the configuration), so each list stays sorted. The
+ * protocols choose theirs: h1.c HEADER to LINGER, echo.c ECHO; the core
+ * uses SEND in its segment writer and takes room from IDLE
+ * (conn_close_oldest_idle()). A new protocol adds its own.
+ */
+enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
+    CONN_T_ECHO, CONN_T__COUNT };
+
+#define CONN_INBUF	4096	/* a pool input buffer */
+
+struct creq;
+struct echo_sess;
+
+/*
+ * One client connection. The core owns the list links, the socket and
+ * its transport, the input buffer and the counters; state, keepalive,
+ * nreq, rdhup/rdclosed and the union belong to the protocol.
+ */
 struct conn {
 	struct ev_io	 io;
-	struct conn	*prev, *next;	/* in worker->lists[tclass] */
+	struct conn	*prev, *next;	/* in the core's timeout list tclass */
 	struct conn	*zombie_next;
-	struct conn	*qnext;		/* in worker->queue */
+	struct conn	*qnext;		/* in the core's answer queue */
 	uint64_t	 deadline;
 	int		 tclass;
-	int		 fd;
-	uint8_t		 state;		/* CS_* */
+	struct xprt_io	 xio;		/* the socket and its transport's state */
+	const struct xprt *xp;		/* how bytes reach the socket */
+	const struct proto *proto;	/* what the bytes mean */
+	uint8_t		 state;		/* the protocol's */
 	unsigned	 closed:1;
 	unsigned	 keepalive:1;
 	unsigned	 readable:1;	/* the socket may hold unread bytes */
 	unsigned	 registered:1;	/* in the worker's epoll set */
+	unsigned	 queued:1;	/* in the answer queue */
+	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
+	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
 	uint32_t	 nreq;
 	union {
 		struct sockaddr		sa;
@@ -384,11 +413,63 @@ struct conn {
 		struct sockaddr_in6	sin6;
 	} peer;
 	char		*in;		/* input buffer, NULL when idle */
-	uint32_t	 in_len, in_cap, in_off;	/* request starts at in_off */
-	struct creq	*rq;		/* NULL when idle */
+	uint32_t	 in_len, in_cap, in_off;
+	union {
+		struct creq	*rq;	/* HTTP: NULL when idle */
+		struct echo_sess *es;	/* echo: the session's counters */
+	};
 };
 
-int	 conn_accept(struct listener *l);
+/*
+ * A protocol: what the core calls for a connection accepted on a
+ * listener of that protocol. Every function may close c.
+ *   start    just accepted; the transport is ready
+ *   event    epoll says something (EPOLL* bits)
+ *   answer   c's turn in the answer queue (conn_queue()), at the end of
+ *            the batch of events
+ *   timeout  c's timer ran out: answer (408) or close
+ *   idle     may a graceful stop close c now? (nothing under way)
+ *   close    c is closing, for whatever reason: free the protocol's
+ *            state (not the input buffer, not the socket)
+ */
+struct proto {
+	const char	*name;
+	void		(*start)(struct conn *c);
+	void		(*event)(struct conn *c, uint32_t events);
+	void		(*answer)(struct conn *c);
+	void		(*timeout)(struct conn *c);
+	int		(*idle)(const struct conn *c);
+	void		(*close)(struct conn *c);
+};
+
+/*
+ * The core's life: conn_init() once per worker (the listeners are the
+ * worker's, each with its proto set), conn_accepting() to listen or
+ * not, conn_stop() when the worker drains (accept what is queued
+ * unless take_queued is 0, then close the listeners).
+ */
+void	 conn_init(struct ev_loop *loop, const struct conf *conf,
+	    struct listener *ls, size_t nls);
+/*
+ * Take fd (a connected, non-blocking socket, now owned) from peer as a
+ * connection of listener l: its transport starts, then its protocol.
+ * What accept does for each connection; tests call it with a fake
+ * transport. Returns c, which may already be closed (a zombie until
+ * conn_free_zombies()).
+ */
+struct conn *conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
+	    const struct listener *l);
+void	 conn_accepting(int on);
+void	 conn_stop(int take_queued);
+int	 conn_draining(void);
+size_t	 conn_count(void);
+struct ev_loop *conn_loop(void);
+const struct conf *conn_conf(void);
+/* A request was answered (status, bytes sent with the head): for the
+ * scoreboard and max_requests. */
+void	 conn_count_request(int status, uint64_t bytes);
+uint64_t conn_requests(void);
+
 void	 conn_timeouts(uint64_t now);
 void	 conn_close(struct conn *c);
 void	 conn_free_zombies(void);
@@ -402,25 +483,75 @@ void	 conn_drain_idle(uint64_t now, uint64_t grace_ms);
  */
 int	 conn_close_oldest_idle(void);
 int	 conn_have_idle(void);
+void	 conn_queue(struct conn *c);
 void	 conn_run_queue(void);
 
-/* ---- http.c ------------------------------------------------------------ */
+/*
+ * Services to a protocol: restart c's timer of class tclass; join the
+ * epoll set (extra: EPOLLOUT or 0; returns -1 and closes c on
+ * failure); want EPOLLOUT or not; attach a CONN_INBUF input buffer from
+ * the pool (c->in, c->in_cap), give it back (any size: not pool-sized
+ * ones are freed).
+ */
+void	 conn_timer(struct conn *c, int tclass);
+/*
+ * Minimum data rates (mod_reqtimeout's MinRate): 1 if bytes since start
+ * (ev_now() ms) average below min_rate bytes/s once a first timeout of
+ * class tclass has passed; 0 otherwise, or when min_rate is 0.
+ */
+int	 conn_too_slow(uint64_t start, uint64_t bytes, int tclass,
+	    int min_rate);
+int	 conn_watch(struct conn *c, uint32_t extra);
+void	 conn_want_write(struct conn *c, int on);
+void	 conn_buf_attach(struct conn *c);
+void	 conn_buf_release(struct conn *c);
+/*
+ * The segment writer: send r's segments from r->cur on through c's
+ * transport. closing: the connection ends after them (the last bytes
+ * may share a packet with the FIN). Returns 1 when all is out, 0 when
+ * the socket is full (EPOLLOUT is on, c in CONN_T_SEND), -1 if c was
+ * closed.
+ */
+int	 conn_send(struct conn *c, struct resp *r, int closing);
 
+/* ---- h1.c (protocol "http": HTTP/1.1) ------------------------------------- */
+
+extern const struct proto h1_proto;
+void	 h1_init(const struct conf *conf);
+
+/* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
+
+extern const struct proto echo_proto;
+
+/* ---- http.c (request -> handler: site, method, path) ----------------------- */
+
+/* The site a request is for, with its root. */
+struct site {
+	size_t		 idx;		/* into conf->sites */
+	const struct conf_site *conf;
+	int		 rootfd;	/* -1: the root could not be opened */
+};
+
+/* conf, one open root per conf->sites[] and the loop (the worker's). */
+void	 http_init(const struct conf *conf, const int *rootfds,
+	    struct ev_loop *loop);
 /*
- * Build the response to the parsed request in c->rq->req into
- * c->rq->resp. A method porter does not know is 501, one it knows but
- * does not allow 405 with Allow (RFC 9110 9.1, 15.5.6, 15.6.2). The
- * response to HEAD is the one GET would get without its content (RFC
- * 9110 9.3.2): dropped here, once, whatever built the response.
+ * Build the response to q into r (status, fields, body). A method
+ * porter does not know is 501, one it knows but does not allow 405 with
+ * Allow (RFC 9110 9.1, 15.5.6, 15.6.2). The response to HEAD is the one
+ * GET would get without its content (RFC 9110 9.3.2): dropped here,
+ * once, whatever built the response.
  */
-void	 http_handle(struct conn *c);
+void	 http_handle(const struct request *q, struct resp *r);
 /*
- * An error response (small HTML body, none for HEAD); close says
- * Connection: close. Also for requests that failed to parse: the body
- * is dropped only if the parser got as far as a whole "HEAD" method.
+ * An error response (small HTML body, none for HEAD); the site's own
+ * page if it has one. r->close is kept (the caller's). Also for
+ * requests that failed to parse: the body is dropped only if the parser
+ * got as far as a whole "HEAD" method.
  */
-void	 http_error(struct conn *c, int status, int close);
-void	 http_error_site(struct conn *c, size_t site, int status, int close);
+void	 http_error(const struct request *q, struct resp *r, int status);
+void	 http_error_site(const struct request *q, struct resp *r,
+	    const struct site *site, int status);
 /*
  * The index of the site one of whose names matches the host name p
  * (len bytes, no port; RFC 9110 7.2 for Host, RFC 6066 3 for SNI):
@@ -429,21 +560,6 @@ void	 http_error_site(struct conn *c, size_t site, int status, int close);
  * caller picks its default). Pure: no worker state.
  */
 size_t	 http_site_match(const struct conf *conf, const char *p, size_t len);
-void	 http_head_begin(struct conn *c, int status);
-int	 http_lookup(size_t site, int rootfd, const char *path,
-	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
-void	 http_lookup_done(struct fcache_entry *fe, int fd);
-void	 http_head_end(struct conn *c);
-void	 resp_reset(struct resp *r);
-void	 resp_printf(struct resp *r, const char *fmt, ...) PRINTF(2, 3);
-void	 resp_append(struct resp *r, const char *p, size_t len);
-void	 resp_seg_buf(struct resp *r, size_t off, size_t len);
-void	 resp_seg_mem(struct resp *r, const char *p, size_t len);
-void	 resp_seg_file(struct resp *r, off_t off, size_t len);
-void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
-void	 resp_file_mem(struct resp *r);
-void	 resp_file_release(struct resp *r);
-const char *http_status_text(int status);
 
 /* ---- fcache.c ---------------------------------------------------------- */
 
@@ -463,23 +579,53 @@ struct fcache_entry {
 	int		 linked;	/* in the table */
 };
 
-int	 fcache_init(struct ev_loop *loop);
+/* rootfds: one open root per conf->sites[], the worker's; fcache_tick()
+ * may replace one in place. */
+int	 fcache_init(struct ev_loop *loop, const struct conf *conf,
+	    int *rootfds);
 struct fcache_entry *fcache_open(size_t site, int rootfd, const char *path);
 void	 fcache_unref(struct fcache_entry *e);
 void	 fcache_sync(void);
 /*
+ * Find path beneath the site root: from the cache when it can vouch for
+ * it, else open and fstat. On success 0, *fdp the file (-1 for a cached
+ * directory) and *fep the cache entry or NULL; give both back with
+ * fcache_lookup_done() unless a response holds them. -1 and *errp.
+ */
+int	 fcache_lookup(size_t site, int rootfd, const char *path,
+	    struct fcache_entry **fep, int *fdp, struct stat *st, int *errp);
+void	 fcache_lookup_done(struct fcache_entry *fe, int fd);
+/*
  * Once a second from the worker's tick: reopen a site root whose path
  * now names another directory (renamed away and replaced), onto the
- * same worker->rootfds[] number, and drop that site's cached entries.
+ * same rootfds[] number (fcache_init's array, the worker's), and drop
+ * that site's cached entries.
  */
 void	 fcache_tick(void);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
-void	 serve_file(struct conn *c, size_t site, struct fcache_entry *fe,
-	    int fd, const struct stat *st, const char *path);
-void	 serve_listing(struct conn *c, size_t site, const char *path);
-int	 serve_error_page(struct conn *c, size_t site, int status);
+/*
+ * The handlers, in the shape of OpenBSD httpd's server_file(): each
+ * builds r for q and returns 0, or returns an error status for the
+ * caller to render (http_error_site()). serve_file() takes fe and fd
+ * (fcache_lookup()) in every case. serve_error_page() returns 1 if it
+ * built the site's own page for status, 0 to use the built-in one.
+ */
+void	 serve_init(const struct conf *conf, struct ev_loop *loop);
+/*
+ * Run background gzip jobs for up to budget input bytes (GZCACHE_SLICE
+ * per loop turn; 0 runs none); returns the jobs left: the worker's loop
+ * then polls instead of sleeping.
+ */
+size_t	 serve_background(size_t budget);
+int	 serve_file(const struct request *q, struct resp *r,
+	    const struct site *site, struct fcache_entry *fe, int fd,
+	    const struct stat *st, const char *path);
+int	 serve_listing(const struct request *q, struct resp *r,
+	    const struct site *site, const char *path);
+int	 serve_error_page(const struct request *q, struct resp *r,
+	    const struct site *site, int status);
 
 /* ---- accesslog.c ------------------------------------------------------- */
 
@@ -513,11 +659,10 @@ struct accesslog_rec {
 
 void	 accesslog_init(int fd);
 void	 accesslog_set_fd(int fd);
-/* Log the request of c, answered by c->rq->resp. */
-void	 accesslog_write(struct conn *c);
-/* Log rec: buffered; written by accesslog_flush() or when the buffer
- * might not hold one more line. A failed write drops the buffered lines
- * and is logged at most once a second (log_limited()). */
+/* Log rec (h1.c builds it from a request and its response): buffered;
+ * written by accesslog_flush() or when the buffer might not hold one
+ * more line. A failed write drops the buffered lines and is logged at
+ * most once a second (log_limited()). */
 void	 accesslog_append(const struct accesslog_rec *rec);
 void	 accesslog_flush(void);
 /*

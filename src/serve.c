@@ -5,7 +5,12 @@
  * ranges, and add validators and cache headers. Also directory
  * listings and per-site error pages.
  *
- * serve_file() takes the file http_lookup() found, a cache entry or an
+ * Each handler takes a request, a response and a site, and returns 0
+ * when it built the response, or an error status for its caller to
+ * render (OpenBSD httpd's server_file() shape). None writes protocol
+ * bytes: no status line, no Date, no Connection (h1.c does).
+ *
+ * serve_file() takes the file fcache_lookup() found, a cache entry or an
  * fd of its own, and hands it to the response on every path: the
  * response holds the file its body comes from (that one, or a
  * precompressed sibling, or an error page) and lets go of it when sent;
@@ -75,9 +80,33 @@ struct serve_rep {
 	struct gzcache_entry	*gz;
 };
 
-/* Mixed into multipart boundaries: two responses built in the same
- * loop turn (same request count) still get different ones. */
-static uint64_t serve_nmultipart;
+/*
+ * serve.c's own state: the configuration (compression settings), the
+ * on-the-fly gzip cache it alone uses, and a count mixed into multipart
+ * boundaries so that no two responses get the same one.
+ */
+static struct {
+	const struct conf *conf;
+	struct ev_loop	*loop;		/* its clock, for rate-limited logs */
+	struct gzcache	*gz;		/* made on first use */
+	uint64_t	 nmultipart;
+} serve;
+
+void
+serve_init(const struct conf *conf, struct ev_loop *loop)
+{
+	serve.conf = conf;
+	serve.loop = loop;
+}
+
+/* A slice of the background gzip jobs; how many are left. */
+size_t
+serve_background(size_t budget)
+{
+	if (serve.gz == NULL)
+		return 0;
+	return gzcache_run(serve.gz, budget);
+}
 
 /*
  * "Name: value" and its CRLF, without printf: these run for every file
@@ -115,10 +144,10 @@ serve_gz_release(void *arg)
  * and is ignored as invalid, which is what the RFC asks for.
  */
 static void
-serve_fields(const struct conn *c, struct serve_fields *sf)
+serve_fields(const struct request *rq, struct serve_fields *sf)
 {
-	const struct http_req *q = &c->rq->req;
-	const char *buf = c->in + c->in_off;
+	const struct http_req *q = rq->h;
+	const char *buf = rq->buf;
 	size_t i, nlen, total, n, k;
 	unsigned h;
 	char *p;
@@ -188,12 +217,12 @@ serve_last_modified(time_t mtime, time_t now)
 
 /*
  * The precompressed sibling path+suffix if it is usable: a regular file
- * not older than the original. Found like any file (http_lookup(): from
+ * not older than the original. Found like any file (fcache_lookup(): from
  * the open-file cache when it can vouch for the path, misses included).
  * Returns its fd, with *fep its cache entry or NULL (then the fd is ours).
  */
 static int
-serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
+serve_sibling(const struct site *site, const char *path, int coding, const struct stat *st,
     struct stat *sst, struct fcache_entry **fep)
 {
 	char spath[4200];
@@ -202,7 +231,7 @@ serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
 	n = snprintf(spath, sizeof(spath), "%s%s", path,
 	    encoding_suffix(coding));
 	if (n < 0 || (size_t)n >= sizeof(spath) ||
-	    http_lookup(site, worker->rootfds[site], spath, fep, &fd, sst,
+	    fcache_lookup(site->idx, site->rootfd, spath, fep, &fd, sst,
 	    &err) == -1)
 		return -1;
 	/* Older means stale: the original was edited after compressing. */
@@ -210,7 +239,7 @@ serve_sibling(size_t site, const char *path, int coding, const struct stat *st,
 	    sst->st_mtim.tv_sec < st->st_mtim.tv_sec ||
 	    (sst->st_mtim.tv_sec == st->st_mtim.tv_sec &&
 	    sst->st_mtim.tv_nsec < st->st_mtim.tv_nsec)) {
-		http_lookup_done(*fep, fd);
+		fcache_lookup_done(*fep, fd);
 		*fep = NULL;
 		return -1;
 	}
@@ -227,13 +256,13 @@ static struct gzcache_entry *
 serve_gzip(const struct stat *st, int fd, const char *path)
 {
 	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_WARN, "gzip");
-	int level = worker->conf->compression.level;
+	int level = serve.conf->compression.level;
 	struct gzcache_entry *e;
 
-	if (worker->gz == NULL && (worker->gz = gzcache_create(GZCACHE_MAX_BYTES,
+	if (serve.gz == NULL && (serve.gz = gzcache_create(GZCACHE_MAX_BYTES,
 	    GZCACHE_MAX_FILE)) == NULL)
 		return NULL;
-	e = gzcache_fetch(worker->gz, st, level, fd);
+	e = gzcache_fetch(serve.gz, st, level, fd);
 	/*
 	 * ESTALE: changed while being read; the next request sees it.
 	 * EINPROGRESS, EAGAIN: a job runs, or too many do. EMFILE, ENFILE:
@@ -242,7 +271,7 @@ serve_gzip(const struct stat *st, int fd, const char *path)
 	if (e == NULL && errno != ESTALE && errno != EFBIG &&
 	    errno != ENOMEM && errno != EINPROGRESS && errno != EAGAIN &&
 	    errno != EMFILE && errno != ENFILE)
-		log_limited(&ll, ev_now(worker->loop), errno, "gzip %s", path);
+		log_limited(&ll, ev_now(serve.loop), errno, "gzip %s", path);
 	return e;
 }
 
@@ -252,11 +281,11 @@ serve_gzip(const struct stat *st, int fd, const char *path)
  * describing identity.
  */
 static void
-serve_negotiate(size_t site, const char *path, const struct stat *st,
+serve_negotiate(const struct site *site, const char *path, const struct stat *st,
     struct rep_str ae, time_t now, struct serve_rep *rep)
 {
 	static const int order[] = { ENCODING_BR, ENCODING_ZSTD, ENCODING_GZIP };
-	const struct conf *conf = worker->conf;
+	const struct conf *conf = serve.conf;
 	struct gzcache_entry *gz = NULL;
 	struct stat sst[3];
 	struct fcache_entry *sfe[3] = { NULL, NULL, NULL };
@@ -304,7 +333,7 @@ serve_negotiate(size_t site, const char *path, const struct stat *st,
 		if (sfd[i] == -1)
 			continue;
 		if (order[i] != chosen) {
-			http_lookup_done(sfe[i], sfd[i]);
+			fcache_lookup_done(sfe[i], sfd[i]);
 			continue;
 		}
 		rep->fd = sfd[i];
@@ -412,18 +441,17 @@ serve_buf_seg(struct resp *r, const char *p, size_t len)
  * checked that the length can be represented.
  */
 static void
-serve_multipart(struct conn *c, const struct serve_rep *rep,
+serve_multipart(struct resp *r, const struct serve_rep *rep,
     const struct range_set *rs, const char *ctype, const char *boundary,
     off_t clen)
 {
-	struct resp *r = &c->rq->resp;
 	char part[512], *big;
 	size_t i;
 	int n;
 
 	resp_printf(r, "Content-Type: multipart/byteranges; boundary=%s\r\n"
 	    "Content-Length: %lld\r\n", boundary, (long long)clen);
-	http_head_end(c);
+	resp_head_done(r);
 	for (i = 0; i < rs->n; i++) {
 		n = range_part_header(part, sizeof(part), boundary, ctype,
 		    &rs->r[i], rep->size);
@@ -446,19 +474,17 @@ serve_multipart(struct conn *c, const struct serve_rep *rep,
 	serve_buf_seg(r, part, (size_t)n);
 }
 
-void
-serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
-    const struct stat *st, const char *path)
+int
+serve_file(const struct request *q, struct resp *r, const struct site *site,
+    struct fcache_entry *fe, int fd, const struct stat *st, const char *path)
 {
-	const struct conf *conf = worker->conf;
-	const struct conf_site *site = &conf->sites[site_idx];
-	struct resp *r = &c->rq->resp;
+	const struct conf *conf = serve.conf;
 	struct serve_fields sf;
 	struct serve_rep rep;
 	struct cond_hdrs ch;
 	struct range_set rs;
 	const char *name = strrchr(path, '/'), *ctype;
-	time_t now = ev_time(worker->loop);	/* the Date header's time */
+	time_t now = q->now;	/* the Date header's time */
 	char cr[128], boundary[RANGE_BOUNDARY_SIZE];
 	off_t clen = 0;
 	int status = 0, vary, coded;
@@ -468,7 +494,7 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	nlen = strlen(name);
 	ctype = mime_type(name, nlen);
 	coded = mime_coding(name, nlen);
-	serve_fields(c, &sf);
+	serve_fields(q, &sf);
 
 	/*
 	 * A .svgz is the gzip coding of an SVG: it goes out as it is, with
@@ -500,10 +526,10 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	    encoding_type_compressible(ctype, conf->compression.types,
 	    conf->compression.ntypes);
 	if (vary && sf.f[SERVE_F_ACCEPT_ENCODING].p != NULL)
-		serve_negotiate(site_idx, path, st,
+		serve_negotiate(site, path, st,
 		    sf.f[SERVE_F_ACCEPT_ENCODING], now, &rep);
 	if (rep.fd != fd)
-		http_lookup_done(fe, fd);	/* a sibling goes instead */
+		fcache_lookup_done(fe, fd);	/* a sibling goes instead */
 	resp_file_hold(r, rep.fe, rep.fd);
 	if (rep.gz != NULL) {
 		r->release = serve_gz_release;
@@ -518,15 +544,13 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	if (ch.if_match.p != NULL || ch.if_none_match.p != NULL ||
 	    ch.if_modified_since.p != NULL || ch.if_unmodified_since.p != NULL)
 		status = cond_evaluate(1, rep.etag, rep.mtime, &ch);
-	if (status == 412) {
-		/* Lets go of our file, and may hold the error page. */
-		http_error_site(c, site_idx, 412, 0);
-		goto done;
-	}
+	if (status == 412)
+		goto done;	/* rendering it lets go of our file */
 	if (status == 304) {
-		http_head_begin(c, 304);
-		serve_validators(r, &rep, vary, site, path, now);
-		http_head_end(c);
+		resp_begin(r, 304);
+		serve_validators(r, &rep, vary, site->conf, path, now);
+		resp_head_done(r);
+		status = 0;
 		goto done;
 	}
 
@@ -536,15 +560,14 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	 * it is a strong validator (8.8.2.2): a file modified this very
 	 * second may change again within it, so it does not match.
 	 */
-	if (c->rq->req.method == HTTP_M_GET && sf.f[SERVE_F_RANGE].p != NULL &&
+	if (q->h->method == HTTP_M_GET && sf.f[SERVE_F_RANGE].p != NULL &&
 	    (sf.f[SERVE_F_IF_RANGE].p == NULL ||
 	    cond_if_range(sf.f[SERVE_F_IF_RANGE].p, sf.f[SERVE_F_IF_RANGE].len,
 	    rep.etag, rep.mtime < now ? rep.mtime : -1)))
 		status = range_parse(sf.f[SERVE_F_RANGE].p,
 		    sf.f[SERVE_F_RANGE].len, rep.size, &rs);
 	if (status == 206 && rs.n > 1) {
-		range_boundary(boundary, (uint64_t)getpid(),
-		    worker->requests ^ (++serve_nmultipart << 40));
+		range_boundary(boundary, (uint64_t)getpid(), ++serve.nmultipart);
 		/* Past what an off_t holds: ignore the Range, send it all. */
 		if ((clen = range_multipart_length(&rs, boundary, ctype,
 		    rep.size)) < 0)
@@ -552,19 +575,21 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 	}
 	if (status == 416) {
 		range_content_range(cr, sizeof(cr), NULL, rep.size);
-		http_head_begin(c, 416);
+		resp_begin(r, 416);
 		resp_printf(r, "Content-Range: %s\r\nContent-Length: 0\r\n", cr);
-		http_head_end(c);
+		resp_head_done(r);
+		status = 0;
 		goto done;
 	}
 
-	http_head_begin(c, status == 206 ? 206 : 200);
+	resp_begin(r, status == 206 ? 206 : 200);
 	resp_append(r, "Accept-Ranges: bytes\r\n", 22);
 	if (rep.coding != ENCODING_IDENTITY)
 		serve_header(r, "Content-Encoding", encoding_token(rep.coding));
-	serve_validators(r, &rep, vary, site, path, now);
+	serve_validators(r, &rep, vary, site->conf, path, now);
 	if (status == 206 && rs.n > 1) {
-		serve_multipart(c, &rep, &rs, ctype, boundary, clen);
+		serve_multipart(r, &rep, &rs, ctype, boundary, clen);
+		status = 0;
 		goto done;
 	}
 	serve_header(r, "Content-Type", ctype);
@@ -572,17 +597,20 @@ serve_file(struct conn *c, size_t site_idx, struct fcache_entry *fe, int fd,
 		range_content_range(cr, sizeof(cr), &rs.r[0], rep.size);
 		resp_printf(r, "Content-Range: %s\r\nContent-Length: %lld\r\n",
 		    cr, (long long)(rs.r[0].end - rs.r[0].start + 1));
-		http_head_end(c);
+		resp_head_done(r);
 		serve_body(r, &rep, rs.r[0].start,
 		    rs.r[0].end - rs.r[0].start + 1);
+		status = 0;
 		goto done;
 	}
 	serve_header_num(r, "Content-Length", (uint64_t)rep.size);
-	http_head_end(c);
+	resp_head_done(r);
 	serve_body(r, &rep, 0, rep.size);
+	status = 0;
 done:
 	resp_file_mem(r);	/* now that the segments are in place */
 	serve_fields_free(&sf);
+	return status;
 }
 
 /* ---- directory listings ---------------------------------------------- */
@@ -612,32 +640,32 @@ serve_listing_follow(void *arg, const char *name, struct stat *st)
 }
 
 /* A directory without an index, where the site allows listings. */
-void
-serve_listing(struct conn *c, size_t site_idx, const char *path)
+int
+serve_listing(const struct request *q, struct resp *r, const struct site *site,
+    const char *path)
 {
-	struct resp *r = &c->rq->resp;
 	struct serve_follow sf;
 	char *html = NULL;
 	size_t len = 0;
 	int fd, err = 0;
 
-	sf.rootfd = worker->rootfds[site_idx];
+	sf.rootfd = site->rootfd;
 	sf.dir = path;
 	fd = file_open_beneath(sf.rootfd, path, O_RDONLY | O_DIRECTORY, &err);
 	if (fd == -1 || listing_html(fd, path, serve_listing_follow, &sf,
 	    &html, &len) == -1) {
 		if (fd != -1)
 			err = errno;
-		http_error_site(c, site_idx, file_errno_status(err), 0);
-		return;
+		return file_errno_status(err);
 	}
 	r->heap = html;
-	http_head_begin(c, 200);
+	resp_begin(r, 200);
 	/* Made afresh each time and changes with the directory: revalidate. */
 	resp_printf(r, "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-cache\r\n", len);
-	http_head_end(c);
+	resp_head_done(r);
 	resp_seg_mem(r, html, len);
+	return 0;
 }
 
 /* ---- error pages ----------------------------------------------------- */
@@ -645,13 +673,13 @@ serve_listing(struct conn *c, size_t site_idx, const char *path)
 /*
  * The site's own page for this status, if it has one and it can be
  * opened; 0 when the built-in page should be used. Found like any file
- * (http_lookup()), and held by the response.
+ * (fcache_lookup()), and held by the response.
  */
 int
-serve_error_page(struct conn *c, size_t site_idx, int status)
+serve_error_page(const struct request *q, struct resp *r,
+    const struct site *s, int status)
 {
-	const struct conf_site *site = &worker->conf->sites[site_idx];
-	struct resp *r = &c->rq->resp;
+	const struct conf_site *site = s->conf;
 	char path[4200];
 	struct fcache_entry *fe;
 	struct stat st;
@@ -662,21 +690,20 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 	for (i = 0; i < site->nerror_pages; i++)
 		if (site->error_pages[i].status == status)
 			break;
-	if (i == site->nerror_pages || worker->rootfds[site_idx] == -1)
+	if (i == site->nerror_pages || s->rootfd == -1)
 		return 0;
 	if (file_clean_path(site->error_pages[i].path,
 	    strlen(site->error_pages[i].path), path, sizeof(path)) != 0)
 		return 0;
-	if (http_lookup(site_idx, worker->rootfds[site_idx], path, &fe, &fd,
-	    &st, &err) == -1)
+	if (fcache_lookup(s->idx, s->rootfd, path, &fe, &fd, &st, &err) == -1)
 		return 0;
 	if (!S_ISREG(st.st_mode)) {
-		http_lookup_done(fe, fd);
+		fcache_lookup_done(fe, fd);
 		return 0;
 	}
 	name = strrchr(path, '/');
 	name = name ? name + 1 : path;
-	http_head_begin(c, status);
+	resp_begin(r, status);
 	resp_printf(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
 	    mime_type(name, strlen(name)), (long long)st.st_size);
 	/* A page kept as .svgz is coded as a file of it would be. */
@@ -684,7 +711,7 @@ serve_error_page(struct conn *c, size_t site_idx, int status)
 		resp_append(r, "Content-Encoding: gzip\r\n", 24);
 	if (status == 405)
 		resp_append(r, "Allow: GET, HEAD, OPTIONS\r\n", 27);
-	http_head_end(c);
+	resp_head_done(r);
 	resp_seg_file(r, 0, (size_t)st.st_size);
 	resp_file_hold(r, fe, fd);
 	return 1;

@@ -50,12 +50,28 @@
 
 #define WORKER_TICK_MS		1000
 #define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
-#define WORKER_ACCEPT_PAUSE_MS	500
 
 #define WORKER_STALL_POLL_MS	20
 
-struct worker *worker;
-static struct worker worker_s;
+/*
+ * Process concerns only: the connections, their pools and lists are
+ * conn.c's, the gzip cache serve.c's.
+ */
+struct worker {
+	struct ev_loop	*loop;
+	struct conf	*conf;
+	struct worker_params p;
+	struct ev_io	 chan_io;
+	struct ev_io	 sig_io;
+	int		 sig_fd;
+	int		*rootfds;	/* one per conf->sites[] */
+	int		 draining;
+	int		 orphaned;	/* the master is gone: exit by the deadline */
+	uint64_t	 drain_start;
+	uint64_t	 max_requests;
+};
+
+static struct worker worker_s, *worker;
 static int	 worker_drain_idle_due;	/* drain began in this loop turn */
 static const char *worker_gzip_stall;	/* test fault, see above */
 static const char *worker_drain_stall;	/* test fault, see above */
@@ -121,102 +137,26 @@ worker_open_roots(void)
 }
 
 static void
-worker_listen_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	/* Drained earlier in this batch: the listener is closed. */
-	if (worker->draining)
-		return;
-	(void)conn_accept(io->arg);
-}
-
-static void
-worker_accepting(int on)
-{
-	/* Retried after every accept pause: at most a line a second. */
-	static struct log_limit ll = LOG_LIMIT_INIT(LOG_LVL_ERR,
-	    "epoll_ctl on a listener");
-	size_t i;
-
-	if (worker->accepting == on)
-		return;
-	for (i = 0; i < worker->p.nlisteners; i++) {
-		struct listener *l = &worker->p.listeners[i];
-
-		if (on) {
-			/* EPOLLEXCLUSIVE: one worker wakes per new connection. */
-			if (ev_add(worker->loop, &l->io, l->fd,
-			    EPOLLIN | EPOLLEXCLUSIVE, worker_listen_cb, l) == -1)
-				log_limited(&ll, ev_now(worker->loop), errno,
-				    "epoll_ctl %s", l->text);
-		} else
-			ev_del(worker->loop, &l->io);
-	}
-	worker->accepting = on;
-}
-
-static void
-worker_accept_resume(struct ev_loop *loop, void *arg)
-{
-	worker->accept_timer = 0;
-	/* At the limit, idle keep-alive connections can make room. */
-	if (!worker->draining &&
-	    (worker->nconns < (size_t)worker->conf->max_connections ||
-	    conn_have_idle()))
-		worker_accepting(1);
-	else if (!worker->draining)
-		worker_accept_pause();
-}
-
-/* Out of descriptors or at max_connections: stop accepting for a while. */
-void
-worker_accept_pause(void)
-{
-	worker_accepting(0);
-	if (worker->accept_timer == 0)
-		worker->accept_timer = ev_timer_add(worker->loop,
-		    WORKER_ACCEPT_PAUSE_MS, worker_accept_resume, NULL);
-}
-
-void
 worker_check_drained(void)
 {
-	if (worker->draining && worker->nconns == 0)
+	if (worker->draining && conn_count() == 0)
 		worker_exit(0);
-}
-
-/*
- * Accept everything queued on l now. With EPOLLEXCLUSIVE the kernel may
- * have handed these connections to us alone, and when we are the last
- * holder of a removed address, our close() would reset them.
- */
-static void
-worker_accept_rest(struct listener *l)
-{
-	while (conn_accept(l) == 1)
-		;
 }
 
 static void
 worker_drain(const char *why)
 {
-	size_t i;
-
 	if (worker->draining)
 		return;
 	log_debug("draining: %s", why);
 	worker->draining = 1;
 	worker->drain_start = ev_now(worker->loop);
 	sb_set_state(SB_DRAINING);
-	worker_accepting(0);
 	/*
 	 * New arrivals wake the workers still accepting. A worker of a
 	 * failed reload never accepted: what is queued is not its to take.
 	 */
-	for (i = 0; i < worker->p.nlisteners; i++) {
-		if (!worker->p.hold)
-			worker_accept_rest(&worker->p.listeners[i]);
-		close(worker->p.listeners[i].fd);
-	}
+	conn_stop(!worker->p.hold);
 	worker->p.nlisteners = 0;
 	/*
 	 * Now nothing new can reach us: a reload waits for this before it
@@ -249,7 +189,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 	    (uint64_t)worker->conf->shutdown_timeout * 1000) {
 		log_warnx("master gone and shutdown_timeout (%ds) reached: "
 		    "closing %zu connections", worker->conf->shutdown_timeout,
-		    worker->nconns);
+		    conn_count());
 		worker_exit(0);
 	}
 	accesslog_flush();
@@ -266,7 +206,7 @@ static void
 worker_hook(struct ev_loop *loop, void *arg)
 {
 	/* First, so what the drain's last accept read is answered below. */
-	if (worker->max_requests && worker->requests >= worker->max_requests &&
+	if (worker->max_requests && conn_requests() >= worker->max_requests &&
 	    !worker->draining) {
 		/* Tell the master first, so it starts our replacement. */
 		(void)!send(worker->p.chan_fd, &(char){ CHAN_RECYCLE }, 1,
@@ -279,16 +219,16 @@ worker_hook(struct ev_loop *loop, void *arg)
 	 * GZCACHE_SLICE, and with jobs left the loop polls rather than
 	 * sleeps. Requests that arrive meanwhile are answered first.
 	 */
-	if (worker->gz != NULL) {
+	{
 		int stalled = worker_gzip_stall != NULL &&
 		    access(worker_gzip_stall, F_OK) == 0;
 
-		if (gzcache_run(worker->gz, stalled ? 0 : GZCACHE_SLICE) > 0 &&
+		if (serve_background(stalled ? 0 : GZCACHE_SLICE) > 0 &&
 		    !stalled)
 			ev_busy(loop);
 	}
 	conn_free_zombies();
-	sb_heartbeat(ev_now(loop), worker->nconns);
+	sb_heartbeat(ev_now(loop), conn_count());
 	if (worker_drain_idle_due) {
 		worker_drain_idle_due = 0;
 		conn_drain_idle(ev_now(loop), WORKER_DRAIN_GRACE_MS);
@@ -351,7 +291,7 @@ worker_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		case CHAN_GO:
 			worker->p.hold = 0;
 			if (!worker->draining)
-				worker_accepting(1);
+				conn_accepting(1);
 			break;
 		case CHAN_QUIT:
 			if (worker_drain_stall != NULL && !worker->draining &&
@@ -434,7 +374,7 @@ worker_main(struct worker_params *p)
 {
 	struct conf *conf = p->conf;
 	sigset_t set;
-	int t;
+	size_t i;
 
 	worker = &worker_s;
 	memset(worker, 0, sizeof(*worker));
@@ -472,15 +412,16 @@ worker_main(struct worker_params *p)
 		log_crit("epoll");
 		_exit(EXIT_TEMP);
 	}
-	if (fcache_init(worker->loop) == -1)
+	if (fcache_init(worker->loop, conf, worker->rootfds) == -1)
 		log_warn("inotify: open-file cache off");
-	for (t = 0; t < CONN_T__COUNT; t++)
-		worker->lists[t].head = worker->lists[t].tail = NULL;
-	worker->lists[CONN_T_HEADER].timeout_ms = (uint64_t)conf->header_timeout * 1000;
-	worker->lists[CONN_T_BODY].timeout_ms = (uint64_t)conf->body_timeout * 1000;
-	worker->lists[CONN_T_SEND].timeout_ms = (uint64_t)conf->send_timeout * 1000;
-	worker->lists[CONN_T_IDLE].timeout_ms = (uint64_t)conf->keepalive_timeout * 1000;
-	worker->lists[CONN_T_LINGER].timeout_ms = 2000;
+	/* Each listener gets its protocol's code; the rest is the core's. */
+	for (i = 0; i < p->nlisteners; i++)
+		p->listeners[i].proto = p->listeners[i].protocol == PROTO_ECHO ?
+		    &echo_proto : &h1_proto;
+	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
+	h1_init(conf);
+	http_init(conf, worker->rootfds, worker->loop);
+	serve_init(conf, worker->loop);
 
 	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,
 	    worker_signal_cb, NULL);
@@ -488,7 +429,7 @@ worker_main(struct worker_params *p)
 	ev_add(worker->loop, &worker->chan_io, p->chan_fd, EPOLLIN,
 	    worker_chan_cb, NULL);
 	if (!p->hold)
-		worker_accepting(1);
+		conn_accepting(1);
 	ev_set_hook(worker->loop, worker_hook, NULL);
 	ev_timer_add(worker->loop, WORKER_TICK_MS, worker_tick, NULL);
 

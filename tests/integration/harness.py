@@ -229,6 +229,10 @@ def _render_value(v, indent):
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
+        # A libconfig array holds scalars only: with a group inside
+        # (listen = ( "*:80", { address = ...; } )) it must be a list.
+        if any(isinstance(x, dict) for x in v):
+            return "( " + ", ".join(_render_value(x, indent) for x in v) + " )"
         return "[ " + ", ".join(_render_value(x, indent) for x in v) + " ]"
     if isinstance(v, dict):
         pad = "  " * (indent + 1)
@@ -245,8 +249,8 @@ def _render_value(v, indent):
 def render_config(settings, extra=""):
     """libconfig text for a dict of settings.
 
-    str -> "string", int -> int, bool -> true/false, list -> [ array ],
-    dict -> { group }. Keys whose value is None are left out. ``extra`` is
+    str -> "string", int -> int, bool -> true/false, list -> [ array ]
+    (or ( list ) when it holds a dict), dict -> { group }. Keys whose value is None are left out. ``extra`` is
     appended verbatim (for syntax the dict cannot express).
     """
     lines = ["# written by tests/integration/harness.py"]

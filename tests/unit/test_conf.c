@@ -561,6 +561,56 @@ Test(conf, listen)
 	    "listen address '0.0.0.0:8080' overlaps '*:8080'");
 }
 
+Test(conf, listen_groups)
+{
+	struct conf	*conf;
+	size_t		 i;
+
+	conf = load_ok("good-listen-groups.conf");
+	cr_assert_eq(conf->nlisten, 4);
+	cr_assert_str_eq(conf->listen[0], "127.0.0.1:0");
+	cr_assert_str_eq(conf->listen[1], "127.0.0.1:10000");
+	cr_assert_str_eq(conf->listen[2], "[::1]:8080");
+	cr_assert_str_eq(conf->listen[3], "*:8081");
+	for (i = 0; i < conf->nlisten; i++)
+		cr_assert_eq(conf->listeners[i].address, conf->listen[i]);
+	cr_assert_eq(conf->listeners[0].protocol, PROTO_HTTP);
+	cr_assert_eq(conf->listeners[1].protocol, PROTO_ECHO);
+	cr_assert_eq(conf->listeners[2].protocol, PROTO_HTTP);
+	cr_assert_eq(conf->listeners[3].protocol, PROTO_HTTP);
+	cr_assert_str_eq(conf_protocol_name(PROTO_ECHO), "echo");
+	conf_free(conf);
+
+	/* Plain strings are http listeners. */
+	conf = load_ok("good-full.conf");
+	for (i = 0; i < conf->nlisten; i++)
+		cr_assert_eq(conf->listeners[i].protocol, PROTO_HTTP);
+	conf_free(conf);
+	conf = load_ok("good-defaults.conf");
+	cr_assert_eq(conf->listeners[0].protocol, PROTO_HTTP);
+	cr_assert_eq(conf->listeners[0].address, conf->listen[0]);
+	conf_free(conf);
+}
+
+Test(conf, listen_groups_bad)
+{
+	expect_err("bad-listen-noaddr.conf", 3,
+	    "'listen' entry needs an 'address'");
+	expect_err("bad-listen-proto.conf", 4,
+	    "unknown protocol 'gopher' (http or echo)");
+	expect_err("bad-listen-key.conf", 4,
+	    "unknown key 'tls' in a 'listen' entry");
+	expect_err("bad-listen-groupdup.conf", 4,
+	    "listen address '127.0.0.1:9000' overlaps '127.0.0.1:9000'");
+	expect_err("bad-listen-addrtype.conf", 2,
+	    "'address' must be a string");
+	expect_err("bad-listen-prototype.conf", 3,
+	    "'protocol' must be a string");
+	expect_err("bad-listen-elem.conf", 3, "a 'listen' entry must be an "
+	    "address string or a group { address = ...; }");
+	expect_err_naming("bad-listen-groupaddr.conf", 3, "'localhost:7'");
+}
+
 Test(conf, site_names)
 {
 	expect_err("bad-dup-name.conf", 5,
