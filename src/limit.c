@@ -501,3 +501,29 @@ limit_info(struct limit *l, const struct limit_key *k, int aggregate,
 	limit_unlock(lk);
 	return out->tracked;
 }
+
+int
+limit_unban(struct limit *l, const struct limit_key *k, uint64_t now_ms)
+{
+	struct limit_shm	*s = l->l_shm;
+	struct limit_ekey	 ek;
+	struct limit_now	 n;
+	struct limit_entry	*e;
+	struct limit_lock	*lk;
+	uint32_t		 b;
+	int			 whole = k->lk_agent == 0;
+
+	limit_now(s, now_ms, &n);
+	limit_ekey(l->l_p, k, whole, &ek);
+	b = limit_bucket(s, &ek);
+	lk = limit_shard(s, b);
+	limit_lock(lk, l->l_owner);
+	/* a fresh start: no probe points, no run of refusals */
+	if ((e = limit_find(l, &ek, b, 0, NULL, &n)) != NULL) {
+		e->le_pen = 0;
+		e->le_flags &= (uint8_t)~(LF_RUN | LF_BANNED);
+		memset(e->le_paths, 0, sizeof(e->le_paths));
+	}
+	limit_unlock(lk);
+	return limit_ban_lift(l, &ek, whole, &n);
+}

@@ -170,30 +170,20 @@ limit_ban(struct limit *l, const struct limit_key *k, uint32_t seconds,
 	return 0;
 }
 
+/*
+ * End ek's ban (whole: every ban of its address, fine keys included) in
+ * the ban table; returns how many were in force. The client entry is
+ * limit_unban()'s (limit.c), so this file needs nothing of the table's.
+ */
 int
-limit_unban(struct limit *l, const struct limit_key *k, uint64_t now_ms)
+limit_ban_lift(struct limit *l, const struct limit_ekey *ek, int whole,
+    const struct limit_now *n)
 {
 	struct limit_shm	*s = l->l_shm;
-	struct limit_ekey	 ek;
-	struct limit_now	 n;
-	struct limit_entry	*e;
 	struct limit_banent	*bk;
 	struct limit_lock	*lk;
 	uint32_t		 b, first, last;
-	int			 i, lifted = 0, whole = k->lk_agent == 0;
-
-	limit_now(s, now_ms, &n);
-	limit_ekey(l->l_p, k, whole, &ek);
-	b = limit_bucket(s, &ek);
-	lk = limit_shard(s, b);
-	limit_lock(lk, l->l_owner);
-	/* a fresh start: no probe points, no run of refusals */
-	if ((e = limit_find(l, &ek, b, 0, NULL, &n)) != NULL) {
-		e->le_pen = 0;
-		e->le_flags &= (uint8_t)~(LF_RUN | LF_BANNED);
-		memset(e->le_paths, 0, sizeof(e->le_paths));
-	}
-	limit_unlock(lk);
+	int			 i, lifted = 0;
 
 	/*
 	 * One key's bans sit in one bucket; an address's fine keys are
@@ -204,7 +194,7 @@ limit_unban(struct limit *l, const struct limit_key *k, uint64_t now_ms)
 		first = 0;
 		last = s->ls_nban_buckets;
 	} else {
-		first = (uint32_t)(limit_ekey_hash(s, &ek) % s->ls_nban_buckets);
+		first = (uint32_t)(limit_ekey_hash(s, ek) % s->ls_nban_buckets);
 		last = first + 1;
 	}
 	for (b = first; b < last; b++) {
@@ -212,13 +202,13 @@ limit_unban(struct limit *l, const struct limit_key *k, uint64_t now_ms)
 		limit_lock(lk, l->l_owner);
 		bk = &limit_bans(s)[(size_t)b * LIMIT_WAYS];
 		for (i = 0; i < LIMIT_WAYS; i++) {
-			if (bk[i].lb_until <= n.s || !(whole ?
-			    (bk[i].lb_flags & LF_V6) == (ek.flags & LF_V6) &&
-			    bk[i].lb_prefix == ek.prefix &&
-			    memcmp(bk[i].lb_addr, ek.addr, 16) == 0 :
-			    limit_ban_is(&bk[i], &ek)))
+			if (bk[i].lb_until <= n->s || !(whole ?
+			    (bk[i].lb_flags & LF_V6) == (ek->flags & LF_V6) &&
+			    bk[i].lb_prefix == ek->prefix &&
+			    memcmp(bk[i].lb_addr, ek->addr, 16) == 0 :
+			    limit_ban_is(&bk[i], ek)))
 				continue;
-			bk[i].lb_until = n.s;
+			bk[i].lb_until = n->s;
 			lifted++;
 		}
 		limit_unlock(lk);

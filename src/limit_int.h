@@ -280,6 +280,9 @@ int	 limit_ledger_drop(struct limit *, uint32_t slot, uint32_t pos,
 
 /* ---- limit_ban.c (the caller holds no ban lock) ---------------------- */
 
+/* End ek's bans in the ban table (whole: the address's, every agent). */
+int	 limit_ban_lift(struct limit *, const struct limit_ekey *ek, int whole,
+	    const struct limit_now *n);
 /*
  * Milliseconds (since the epoch) until which ek is banned; 0: not.
  * count (may be NULL) gets ek's bans within ban_memory.
