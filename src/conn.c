@@ -363,10 +363,12 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	c->io.fd = fd;
 	c->xp = l->xprt != NULL ? l->xprt : &xprt_plain;
 	c->proto = l->proto;
+	c->status = l->status ? 1 : 0;
 	memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
 	c->tclass = -1;
 	core.nconns++;
-	sb_conn_opened();	/* any protocol */
+	if (!l->status)
+		sb_conn_opened();	/* any protocol; scrapes are not traffic */
 	/*
 	 * The plain transport has nothing to negotiate; a handshake that
 	 * must wait will need a state of its own here (TLS).

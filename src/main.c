@@ -8,7 +8,9 @@
  * over the control socket next to the pid file and waits for the
  * outcome; "stop" signals TERM and waits until the master has exited;
  * "status" asks over the control socket and prints the master's
- * "key: value" lines on stdout.
+ * "key: value" lines on stdout; "drain" and "undrain" turn the master's
+ * drain flag on and off the same way (health checks fail, keep-alive
+ * clients are told Connection: close, requests are still served).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -48,12 +50,14 @@ static void __attribute__((noreturn))
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: porter [-c file] [-t] [-s reload|stop|quit|reopen|status] [-V] [-h]\n"
+	    "usage: porter [-c file] [-t] [-s reload|stop|quit|reopen|status|drain|undrain]\n"
+	    "              [-V] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        check the configuration and exit\n"
 	    "  -s signal tell the running master to reload (and wait for the\n"
 	    "            outcome), stop (and wait), quit (graceful, no wait)\n"
-	    "            or reopen its log files, or print its status\n"
+	    "            or reopen its log files, or print its status; drain\n"
+	    "            (fail /health, close keep-alive) or undrain\n"
 	    "  -V        print the version and exit\n"
 	    "  -h        this help\n", PORTER_CONF_DEFAULT);
 	exit(code);
@@ -166,13 +170,15 @@ main_reload(const char *pid_file)
 }
 
 /*
- * `porter -s status`: the master's own account, through the control
- * socket (its workers, their heartbeats, the monotonic totals). No
+ * `porter -s status` (the master's own account, through the control
+ * socket: its workers, their heartbeats, the monotonic totals), `-s
+ * drain` and `-s undrain`: send cmd, print the lines after "ok". No
  * socket means no master: exit 1 with a message.
  */
 static int
-main_status(const char *pid_file)
+main_ask(const char *pid_file, const char *cmd)
 {
+	char line[32];
 	struct pollfd pfd;
 	char *reply = NULL;
 	size_t len = 0, cap = 0;
@@ -184,7 +190,8 @@ main_status(const char *pid_file)
 		    pid_file, strerror(errno));
 		return 1;
 	}
-	if (write(fd, "status\n", 7) != 7) {
+	snprintf(line, sizeof(line), "%s\n", cmd);
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
 		main_say(3, "control socket: %s\n", strerror(errno));
 		goto fail;
 	}
@@ -213,7 +220,7 @@ main_status(const char *pid_file)
 	reply[len] = '\0';
 	if (strncmp(reply, "ok\n", 3) != 0) {
 		reply[strcspn(reply, "\n")] = '\0';
-		main_say(3, "status: %s\n", strncmp(reply, "error ", 6) == 0 ?
+		main_say(3, "%s: %s\n", cmd, strncmp(reply, "error ", 6) == 0 ?
 		    reply + 6 : reply);
 		goto fail;
 	}
@@ -301,7 +308,8 @@ main_signal(const char *conf_path, const char *cmd)
 		sig = SIGUSR1;
 	else if (strcmp(cmd, "reload") == 0)
 		sig = SIGHUP;
-	else if (strcmp(cmd, "status") == 0)
+	else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "drain") == 0 ||
+	    strcmp(cmd, "undrain") == 0)
 		sig = 0;
 	else
 		usage(1);
@@ -325,14 +333,18 @@ main_signal(const char *conf_path, const char *cmd)
 			return 1;
 		}
 		pid_file = xstrdup(conf->pid_file);
-		/* The master forces its workers out after shutdown_timeout. */
-		timeout = conf->shutdown_timeout + 10;
+		/*
+		 * The master drains for shutdown_delay, then forces its
+		 * workers out after shutdown_timeout.
+		 */
+		timeout = conf->health.shutdown_delay +
+		    conf->shutdown_timeout + 10;
 		conf_free(conf);
 	}
 
 	if (sig == SIGHUP || sig == 0) {
 		rv = sig == SIGHUP ? main_reload(pid_file) :
-		    main_status(pid_file);
+		    main_ask(pid_file, cmd);
 		free(pid_file);
 		return rv;
 	}
