@@ -15,6 +15,11 @@ Cases: 1 KiB keep-alive (4 connections, one request in flight each) and
 a new connection per request (Connection: close, one at a time). The
 access log is off unless --log. Prints a Markdown table.
 
+Under Debian 12's valgrind (3.19) the open-file cache is off: valgrind
+does not know openat2(), which the cache needs to vouch for a path, so
+every request opens its file (porter's fallback for kernels before 5.6).
+The figures are those of that path, not of the cached one.
+
 Instruction counts are not time (cache misses, the kernel's share and
 system calls are not in them): use them for "does this change add work
 in user space", and bench/ab.py on a quiet machine for req/s.
