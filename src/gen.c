@@ -85,11 +85,12 @@ gen_socket(const struct generation *old, int *sd_fds, int sd_nfds,
 
 /*
  * Add the listeners of one listen string (an address may expand to two:
- * "*:80"); status marks the status listener's (status.c answers there).
+ * "*:80"): cl is its 'listen' entry, or NULL for a status listener's
+ * (plain HTTP/1.1, never PROXY; status.c answers there).
  */
 static int
 gen_add(struct generation *g, const struct generation *old, int *sd_fds,
-    int sd_nfds, const char *spec, int protocol, int status, char *err,
+    int sd_nfds, const char *spec, const struct conf_listen *cl, char *err,
     size_t errlen)
 {
 	struct net_addr addrs[2];
@@ -110,8 +111,9 @@ gen_add(struct generation *g, const struct generation *old, int *sd_fds,
 		 * their copy of the old listener, so each side speaks what
 		 * its generation says.
 		 */
-		l->protocol = protocol;
-		l->status = status;
+		l->protocol = cl != NULL ? cl->protocol : PROTO_HTTP;
+		l->proxy = cl != NULL && cl->proxy_protocol ? cl : NULL;
+		l->status = cl == NULL;
 		if ((l->fd = gen_socket(old, sd_fds, sd_nfds, &addrs[k],
 		    &l->keep, err, errlen)) == -1)
 			return -1;
@@ -138,11 +140,11 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 	g->ls = xcalloc(GEN_MAX_LISTENERS, sizeof(*g->ls));
 	for (i = 0; i < g->conf->nlisten; i++)
 		if (gen_add(g, old, sd_fds, sd_nfds, g->conf->listen[i],
-		    g->conf->listeners[i].protocol, 0, err, errlen) == -1)
+		    &g->conf->listeners[i], err, errlen) == -1)
 			return -1;
 	for (i = 0; i < g->conf->status.nlisten; i++)
 		if (gen_add(g, old, sd_fds, sd_nfds, g->conf->status.listen[i],
-		    PROTO_HTTP, 1, err, errlen) == -1)
+		    NULL, err, errlen) == -1)
 			return -1;
 	return 0;
 }
