@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "climit.h"
 
 #define CONN_EVENTS	(EPOLLIN | EPOLLRDHUP | EPOLLET)
 #define SENDFILE_CHUNK	(1 << 20)	/* let other clients in between */
@@ -367,6 +368,11 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	c->tclass = -1;
 	core.nconns++;
 	sb_conn_opened();	/* any protocol */
+	/* Client limits (off: one test): a banned client may be shut out. */
+	if (climit_conn_open(c, l->protocol == PROTO_HTTP) == -1) {
+		conn_close(c);
+		return c;
+	}
 	/*
 	 * The plain transport has nothing to negotiate; a handshake that
 	 * must wait will need a state of its own here (TLS).
@@ -471,6 +477,8 @@ conn_close(struct conn *c)
 		return;
 	c->closed = 1;
 	conn_list_remove(c);
+	if (c->lim_state)
+		climit_conn_close(c);
 	c->proto->close(c);
 	c->xp->close(&c->xio);
 	conn_buf_release(c);
