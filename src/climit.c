@@ -183,14 +183,17 @@ climit_log_ban(const struct limit_key *k, const struct limit_result *res)
 }
 
 int
-climit_conn_open(struct conn *c, int can_answer)
+climit_conn_open(struct conn *c)
 {
 	struct limit_result res;
 	struct limit_key k;
 	uint32_t pos = UINT32_MAX;
+	int can_answer;
 
 	if (!cw.on)
 		return 0;
+	/* Every protocol but echo answers HTTP requests: it can say 429. */
+	can_answer = strcmp(c->proto->name, "echo") != 0;
 	if (limit_key_from_sockaddr(&cw.cl->p, &c->peer.sa, sizeof(c->peer),
 	    0, &k) == -1)
 		return 0;	/* not an IP peer */
@@ -253,7 +256,7 @@ climit_request(const struct request *q, const struct resp *r,
 	size_t plen;
 	uint64_t now;
 
-	if (!cw.on)
+	if (!cw.on || (q->lim_state & CLIMIT_S_EXEMPT))
 		return 0;
 	memset(a, 0, sizeof(*a));
 	p = &cw.cl->p;

@@ -62,14 +62,15 @@ void	 climit_worker_init(const struct conf *conf, unsigned slot,
 /* c->lim_state, copied into struct request's lim_state by the protocol */
 #define CLIMIT_S_COUNTED	0x01	/* in the ledger at c->lim_pos */
 #define CLIMIT_S_REFUSE		0x02	/* over the cap: 429 and close */
+#define CLIMIT_S_EXEMPT		0x04	/* a trusted balancer's own: never limited */
 /*
  * A new connection c (c->peer set): counts it against the address's
  * open-connection cap and looks for an address-wide ban. Returns 0 to
  * go on (c->lim_state may say to answer 429 to its first request), -1
  * when c must be closed at once (banned, ban.action = "close"; or
- * refused and can_answer 0: its protocol cannot say 429).
+ * refused and its protocol, "echo", cannot say 429).
  */
-int	 climit_conn_open(struct conn *c, int can_answer);
+int	 climit_conn_open(struct conn *c);
 void	 climit_conn_close(struct conn *c);
 /*
  * The per-request hook, protocol-neutral: q is the request (q->peer is

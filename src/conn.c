@@ -100,6 +100,8 @@ conn_init(struct ev_loop *loop, const struct conf *conf, struct listener *ls,
 	core.lists[CONN_T_LINGER].timeout_ms = 2000;
 	core.lists[CONN_T_ECHO].timeout_ms =
 	    (uint64_t)conf->echo_idle_timeout * 1000;
+	core.lists[CONN_T_PROXY].timeout_ms =
+	    (uint64_t)conf->proxy_timeout * 1000;
 }
 
 struct ev_loop *
@@ -368,10 +370,30 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	c->tclass = -1;
 	core.nconns++;
 	sb_conn_opened();	/* any protocol */
-	/* Client limits (off: one test): a banned client may be shut out. */
-	if (climit_conn_open(c, l->protocol == PROTO_HTTP) == -1) {
+	/* Clients usually send at once: the first read comes before epoll. */
+	c->readable = 1;
+	/* A PROXY header comes first, on the raw socket (conn_proxy.c). */
+	if (l->stage != NULL)
+		l->stage(c, l);
+	else
+		conn_begin(c);
+	return c;
+}
+
+void
+conn_begin(struct conn *c)
+{
+	conn_list_remove(c);	/* a stage's timer (PROXY) is over */
+	/*
+	 * Client limits (off: one test), on the client's address: the
+	 * PROXY header's when one came. A balancer's own connection
+	 * (LOCAL) is never limited. A banned client may be shut out.
+	 */
+	if (c->balancer)
+		c->lim_state |= CLIMIT_S_EXEMPT;
+	else if (climit_conn_open(c) == -1) {
 		conn_close(c);
-		return c;
+		return;
 	}
 	/*
 	 * The plain transport has nothing to negotiate; a handshake that
@@ -379,12 +401,9 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	 */
 	if (c->xp->start(&c->xio) != IO_DONE) {
 		conn_close(c);
-		return c;
+		return;
 	}
-	/* Clients usually send at once: the protocol reads before asking epoll. */
-	c->readable = 1;
 	c->proto->start(c);
-	return c;
 }
 
 static void
