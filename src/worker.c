@@ -47,6 +47,7 @@
 
 #include "porter.h"
 #include "rep.h"
+#include "tls.h"
 
 #define WORKER_TICK_MS		1000
 #define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
@@ -77,6 +78,7 @@ static const char *worker_gzip_stall;	/* test fault, see above */
 static const char *worker_drain_stall;	/* test fault, see above */
 
 static void	 worker_drain(const char *why);
+static void	 worker_tls_listeners(struct worker_params *p);
 static void	 worker_exit(int code) __attribute__((noreturn));
 
 static void
@@ -418,6 +420,7 @@ worker_main(struct worker_params *p)
 	for (i = 0; i < p->nlisteners; i++)
 		p->listeners[i].proto = p->listeners[i].protocol == PROTO_ECHO ?
 		    &echo_proto : &h1_proto;
+	worker_tls_listeners(p);
 	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
 	h1_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
@@ -440,4 +443,31 @@ worker_main(struct worker_params *p)
 	if (ev_run(worker->loop) == -1)
 		log_crit("epoll_wait");
 	worker_exit(EXIT_TEMP);
+}
+
+/*
+ * TLS listeners get the TLS transport and what it needs of them: the
+ * generation's contexts (inherited from the master) and the ALPN list
+ * of the protocol they speak.
+ */
+static void
+worker_tls_listeners(struct worker_params *p)
+{
+	static const char *const h1[] = { "http/1.1" };
+	struct tls_listen *tl;
+	size_t i;
+
+	for (i = 0; i < p->nlisteners; i++) {
+		struct listener *l = &p->listeners[i];
+
+		if (!l->tls || p->tls == NULL)
+			continue;
+		tl = xcalloc(1, sizeof(*tl));
+		(void)tls_listen_init(tl, p->tls, h1, 1);
+		/* echo has no registered ALPN name: it selects none. */
+		if (l->protocol == PROTO_ECHO)
+			tl->alpn_len = 0;
+		l->xprt = &xprt_tls;
+		l->xprt_cfg = tl;
+	}
 }
