@@ -608,6 +608,9 @@ struct fcache_entry {
 	struct stat	 st;
 	char		*data;		/* the bytes of a small file, or NULL */
 	uint64_t	 checked;	/* ev_now() ms of the last fstatat() */
+	const char	*ctype;		/* mime_type() of path once serve_file()
+					 * asked (static), else NULL */
+	int		 coding;	/* and mime_coding(), with ctype */
 	unsigned	 refs;
 	int		 linked;	/* in the table */
 };
