@@ -23,6 +23,7 @@
 #include "porter.h"
 #include "confval.h"
 #include "conf_tls.h"
+#include "limit.h"
 
 #define CONF_ROOT_DEFAULT	"/var/www/html"
 #define CONF_ACCESS_DEFAULT	"/var/log/porter/access.log"
@@ -68,6 +69,8 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT, 0, 1 << 30 },
 	{ "handshake_timeout", offsetof(struct conf, handshake_timeout),
 	    CONF_NUM_INT, 1, 3600 },
+	{ "proxy_timeout", offsetof(struct conf, proxy_timeout),
+	    CONF_NUM_INT, 1, 60 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -92,7 +95,7 @@ static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
 	"max_connections", "echo_idle_timeout", "min_body_rate",
-	"min_send_rate", "handshake_timeout", NULL
+	"min_send_rate", "handshake_timeout", "proxy_timeout", NULL
 };
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
@@ -253,16 +256,71 @@ conf_protocol_name(int protocol)
 }
 
 /*
+ * A listen group's PROXY protocol keys: proxy_protocol = true needs a
+ * non-empty 'trusted' list of addresses or CIDRs, and 'trusted' means
+ * nothing without it. The protocol gives the sender the power to name
+ * any client address, so porter takes it only from peers it was told
+ * to trust, and never guesses (proxy.h).
+ */
+static int
+conf_listen_proxy(struct conf_ctx *ctx, const config_setting_t *e,
+    struct conf_listen *l)
+{
+	const config_setting_t	*p, *t, *v;
+	const char		*str;
+	int			 n, k;
+
+	p = config_setting_get_member(e, "proxy_protocol");
+	t = config_setting_get_member(e, "trusted");
+	if (p != NULL && confval_bool(ctx, p, &l->proxy_protocol) == -1)
+		return -1;
+	if (!l->proxy_protocol) {
+		if (t != NULL)
+			return confval_err(ctx, t, "'trusted' needs "
+			    "proxy_protocol = true in the same 'listen' entry");
+		return 0;
+	}
+	if (t == NULL)
+		return confval_err(ctx, p, "proxy_protocol = true needs a "
+		    "'trusted' list of the balancers' addresses or networks");
+	if (config_setting_type(t) == CONFIG_TYPE_STRING)
+		n = 1;
+	else if (config_setting_is_array(t) || config_setting_is_list(t))
+		n = config_setting_length(t);
+	else
+		return confval_err(ctx, t, "'trusted' must be an address or a "
+		    "list of addresses or networks");
+	if (n == 0)
+		return confval_err(ctx, t, "'trusted' is empty: name the "
+		    "balancers that send PROXY headers");
+	if ((l->trusted = calloc((size_t)n, sizeof(*l->trusted))) == NULL)
+		return confval_oom(ctx);
+	for (k = 0; k < n; k++) {
+		v = config_setting_type(t) == CONFIG_TYPE_STRING ? t :
+		    config_setting_get_elem(t, (unsigned int)k);
+		if (confval_string(ctx, v, &str) == -1)
+			return -1;
+		if (limit_cidr_parse(str, &l->trusted[k]) == -1)
+			return confval_err(ctx, v, "'trusted': '%s' is not an "
+			    "address or network (192.0.2.7, 10.0.0.0/8, "
+			    "fd00::/8)", str);
+		l->ntrusted++;
+	}
+	return 0;
+}
+
+/*
  * One element of 'listen': a string (the address alone) or a group
- * { address = "..."; protocol = "..."; }. Stores the address in
- * conf->listen[i] and the rest in conf->listeners[i].
+ * { address = "..."; protocol = "..."; proxy_protocol = ...; trusted
+ * = [...]; }. Stores the address in conf->listen[i] and the rest in
+ * conf->listeners[i].
  */
 static int
 conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
     struct conf *conf, size_t i)
 {
 	static const char *const keys[] = { "address", "protocol", "tls",
-	    NULL };
+	    "proxy_protocol", "trusted", NULL };
 	struct conf_listen	*l = &conf->listeners[i];
 	const config_setting_t	*a, *p;
 	const char		*str;
@@ -288,7 +346,8 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
 				    "'%s' (http or echo)", str);
 			l->protocol = k;
 		}
-		if (conf_tls_listen(ctx, e, l) == -1)
+		if (conf_tls_listen(ctx, e, l) == -1 ||
+		    conf_listen_proxy(ctx, e, l) == -1)
 			return -1;
 	} else
 		return confval_err(ctx, e, "a 'listen' entry must be an "
@@ -316,7 +375,7 @@ conf_listen(struct conf_ctx *ctx, const config_setting_t *top,
 		if (confval_strv_default(ctx, def, &conf->listen,
 		    &conf->nlisten) == -1)
 			return -1;
-		if ((conf->listeners = calloc(1, sizeof(*conf->listeners))) ==
+		if ((conf->listeners = calloc(2, sizeof(*conf->listeners))) ==
 		    NULL)
 			return confval_oom(ctx);
 		conf->listeners[0].address = conf->listen[0];
@@ -823,6 +882,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	}
 	conf->keepalive_timeout = 15;
 	conf->echo_idle_timeout = 60;
+	conf->proxy_timeout = 3;
 	conf->keepalive_requests = 1000;
 	conf->header_timeout = 10;
 	conf->body_timeout = 30;
@@ -948,6 +1008,9 @@ conf_free(struct conf *conf)
 		return;
 	free(conf->path);
 	confval_strv_free(conf->listen, conf->nlisten);
+	/* <=: the entry a failed load was reading (the array has one more) */
+	for (i = 0; conf->listeners != NULL && i <= conf->nlisten; i++)
+		free(conf->listeners[i].trusted);
 	free(conf->listeners);
 	free(conf->user);
 	free(conf->group);

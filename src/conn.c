@@ -104,6 +104,8 @@ conn_init(struct ev_loop *loop, const struct conf *conf, struct listener *ls,
 	    (uint64_t)conf->echo_idle_timeout * 1000;
 	core.lists[CONN_T_HANDSHAKE].timeout_ms =
 	    (uint64_t)conf->handshake_timeout * 1000;
+	core.lists[CONN_T_PROXY].timeout_ms =
+	    (uint64_t)conf->proxy_timeout * 1000;
 }
 
 struct ev_loop *
@@ -371,19 +373,30 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	c->tclass = -1;
 	core.nconns++;
 	sb_conn_opened();	/* any protocol */
-	if (l->xprt == NULL) {
-		/* The kernel socket: nothing to negotiate, no call. */
-		c->xp = &xprt_plain;
-		c->readable = 1;
-		c->proto->start(c);
-		return c;
-	}
-	c->xp = l->xprt;
+	c->xp = l->xprt != NULL ? l->xprt : &xprt_plain;
 	c->xio.cfg = l->xprt_cfg;
+	/* Clients usually send at once: the first read comes before epoll. */
+	c->readable = 1;
+	/* A PROXY header comes first, on the raw socket (conn_proxy.c). */
+	if (l->stage != NULL)
+		l->stage(c, l);
+	else
+		conn_begin(c);
+	return c;
+}
+
+void
+conn_begin(struct conn *c)
+{
+	conn_list_remove(c);	/* a stage's timer (PROXY) is over */
+	if (c->xp == &xprt_plain) {
+		/* The kernel socket: nothing to negotiate, no call. */
+		c->proto->start(c);
+		return;
+	}
 	c->handshake = 1;
 	conn_timer(c, CONN_T_HANDSHAKE);
 	conn_handshake(c);
-	return c;
 }
 
 /*

@@ -90,6 +90,8 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 			 */
 			l->protocol = g->conf->listeners[i].protocol;
 			l->tls = g->conf->listeners[i].tls ? 1 : 0;
+			l->proxy = g->conf->listeners[i].proxy_protocol ?
+			    &g->conf->listeners[i] : NULL;
 			fd = -1;
 			for (j = 0; old != NULL && j < old->nls; j++) {
 				/* Port 0 asks for a new ephemeral port: never shared. */

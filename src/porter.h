@@ -75,9 +75,19 @@ enum { PROTO_HTTP, PROTO_ECHO };
  * One entry of 'listen': a plain string is { address = "..."; }. The
  * TLS, PROXY-protocol and status features add their keys here.
  */
+struct limit_cidr;
+
 struct conf_listen {
 	const char	*address;	/* as written; conf->listen[i] owns it */
 	int		 protocol;	/* PROTO_* */
+	/*
+	 * proxy_protocol = true: every connection starts with a PROXY v1
+	 * or v2 header (conn_proxy.c), accepted only from trusted peers
+	 * (never empty then; this entry owns the array).
+	 */
+	int		 proxy_protocol;
+	struct limit_cidr *trusted;
+	size_t		 ntrusted;
 	int		 tls;		/* key "tls": speak TLS (conf_tls.c) */
 };
 
@@ -120,6 +130,7 @@ struct conf {
 	int64_t		 max_body_size;
 	int		 max_connections;	/* per worker */
 	int		 echo_idle_timeout;	/* echo listeners: no byte either way */
+	int		 proxy_timeout;		/* PROXY header must be in by then */
 	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
 	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
 	int		 handshake_timeout;	/* TLS handshake, seconds */
@@ -285,6 +296,7 @@ enum {
 
 struct proto;
 struct tls;
+struct conn;
 
 struct listener {
 	struct ev_io	 io;
@@ -299,6 +311,14 @@ struct listener {
 					 * (TLS: struct tls_listen), set by
 					 * the worker; copied into xio.cfg */
 	unsigned	 tls:1;		/* speaks TLS (listen entry key "tls") */
+	/* PROXY protocol required, from its trusted peers; NULL: off */
+	const struct conf_listen *proxy;
+	/*
+	 * A stage before the transport starts (the worker sets it:
+	 * conn_proxy_start() when proxy is set), or NULL: conn_adopt()
+	 * hands it the new connection instead of calling conn_begin().
+	 */
+	void		(*stage)(struct conn *c, const struct listener *l);
 };
 
 struct worker_params {
@@ -405,7 +425,7 @@ struct request {
  * (conn_close_oldest_idle()). A new protocol adds its own.
  */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T_HANDSHAKE, CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T__COUNT };
 
 #define CONN_INBUF	4096	/* a pool input buffer */
 
@@ -439,6 +459,14 @@ struct conn {
 					 * (core's; CONN_T_HANDSHAKE) */
 	unsigned	 refused:1;	/* the transport refused the client in
 					 * clear text: drain, then close */
+	/*
+	 * PROXY protocol (conn_proxy.c): peer is the client a trusted
+	 * balancer named (conn_tcp_peer() finds the balancer), or peer is
+	 * such a balancer itself (v2 LOCAL, v1 UNKNOWN: its health checks),
+	 * which client limits must never hold back.
+	 */
+	unsigned	 proxied:1;
+	unsigned	 balancer:1;
 	uint32_t	 nreq;
 	union {
 		struct sockaddr		sa;
@@ -450,6 +478,8 @@ struct conn {
 	union {
 		struct creq	*rq;	/* HTTP: NULL when idle */
 		struct echo_sess *es;	/* echo: the session's counters */
+		/* the PROXY stage: the listener's protocol, until it starts */
+		const struct proto *next_proto;
 	};
 };
 
@@ -492,6 +522,11 @@ void	 conn_init(struct ev_loop *loop, const struct conf *conf,
  */
 struct conn *conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	    const struct listener *l);
+/*
+ * The next stage of an adopted connection: its transport starts, then
+ * its protocol (conn_adopt(), or the PROXY stage once the header is in).
+ */
+void	 conn_begin(struct conn *c);
 void	 conn_accepting(int on);
 void	 conn_stop(int take_queued);
 int	 conn_draining(void);
@@ -546,6 +581,26 @@ void	 conn_buf_release(struct conn *c);
  * closed.
  */
 int	 conn_send(struct conn *c, struct resp *r, int closing);
+
+/* ---- conn_proxy.c (the PROXY protocol stage of the core) ----------------- */
+
+/*
+ * c was just accepted on l, a listener with proxy_protocol: from an
+ * untrusted peer it is closed at once; else the header is awaited
+ * (CONN_T_PROXY), then c->peer becomes the header's client and
+ * conn_begin() runs. May close c.
+ */
+void	 conn_proxy_start(struct conn *c, const struct listener *l);
+/* 1 if sa (AF_INET, AF_INET6, IPv4-mapped) is in cl's trusted list. */
+int	 conn_proxy_trusted(const struct conf_listen *cl,
+	    const struct sockaddr *sa);
+/*
+ * The real TCP peer of c, which is c->peer unless a PROXY header
+ * replaced it (then getpeername(): only failure paths need it). 0, or
+ * -1 with errno.
+ */
+int	 conn_tcp_peer(const struct conn *c, struct sockaddr_storage *ss,
+	    socklen_t *len);
 
 /* ---- h1.c (protocol "http": HTTP/1.1) ------------------------------------- */
 
