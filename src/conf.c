@@ -24,6 +24,7 @@
 #include "confval.h"
 #include "conf_tls.h"
 #include "limit.h"
+#include "climit.h"
 
 #define CONF_ROOT_DEFAULT	"/var/www/html"
 #define CONF_ACCESS_DEFAULT	"/var/log/porter/access.log"
@@ -85,7 +86,7 @@ static const struct conf_num conf_compression_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-	"core_dumps", "sites", "tls",
+	"core_dumps", "sites", "tls", "client_limits",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	"acme_challenge_root",
@@ -1008,6 +1009,9 @@ conf_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	if (conf_tls_top(&ctx, top, conf) == -1)
 		goto fail;
+	if ((s = config_setting_get_member(top, "client_limits")) != NULL &&
+	    conf_limits(&ctx, s, conf) == -1)
+		goto fail;
 	if (conf_sites(&ctx, top, conf, &roots) == -1 ||
 	    conf_tls_check(&ctx, top, conf) == -1 ||
 	    conf_roots(&ctx, conf, roots) == -1)
@@ -1049,5 +1053,6 @@ conf_free(struct conf *conf)
 	for (i = 0; i < conf->nsites; i++)
 		conf_site_clear(&conf->sites[i]);
 	free(conf->sites);
+	conf_limits_free(conf->limits);
 	free(conf);
 }

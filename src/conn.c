@@ -30,6 +30,7 @@
 
 #include "porter.h"
 #include "xprt_tls.h"
+#include "climit.h"
 
 #define CONN_EVENTS	(EPOLLIN | EPOLLRDHUP | EPOLLET)
 #define SENDFILE_CHUNK	(1 << 20)	/* let other clients in between */
@@ -389,6 +390,17 @@ void
 conn_begin(struct conn *c)
 {
 	conn_list_remove(c);	/* a stage's timer (PROXY) is over */
+	/*
+	 * Client limits (off: one test), on the client's address: the
+	 * PROXY header's when one came. A balancer's own connection
+	 * (LOCAL) is never limited. A banned client may be shut out.
+	 */
+	if (c->balancer)
+		c->lim_state |= CLIMIT_S_EXEMPT;
+	else if (climit_conn_open(c) == -1) {
+		conn_close(c);
+		return;
+	}
 	if (c->xp == &xprt_plain) {
 		/* The kernel socket: nothing to negotiate, no call. */
 		c->proto->start(c);
@@ -564,6 +576,8 @@ conn_close(struct conn *c)
 		return;
 	c->closed = 1;
 	conn_list_remove(c);
+	if (c->lim_state)
+		climit_conn_close(c);
 	/* A protocol that never started has nothing to free. */
 	if (!c->handshake && !c->refused)
 		c->proto->close(c);
