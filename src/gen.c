@@ -270,8 +270,8 @@ gen_free(struct generation *g)
 }
 
 int
-gen_tls(struct generation *g, const struct tls_ticket_keys *keys, char *err,
-    size_t errlen)
+gen_tls(struct generation *g, const struct generation *old,
+    const struct tls_ticket_keys *keys, char *err, size_t errlen)
 {
 	const struct conf *conf = g->conf;
 	struct tls_site *sites;
@@ -298,20 +298,23 @@ gen_tls(struct generation *g, const struct tls_ticket_keys *keys, char *err,
 	o.groups = conf->tls.groups;
 	o.ktls = conf->tls.ktls;
 	o.keys = conf->tls.session_tickets ? keys : NULL;
+	o.reuse = old != NULL ? old->tls : NULL;
 	g->tls = tls_new(conf, sites, &o, err, errlen);
 	free(sites);
 	if (g->tls == NULL)
 		return -1;
 	for (i = 0; i < tls_count(g->tls); i++) {
+		const char *how = tls_reused(g->tls, i) ? " [unchanged]" : "";
+
 		switch (tls_summary(g->tls, i, line, sizeof(line))) {
 		case 0:
-			log_notice("certificate %s", line);
+			log_notice("certificate %s%s", line, how);
 			break;
 		case 1:
-			log_warnx("certificate %s", line);
+			log_warnx("certificate %s%s", line, how);
 			break;
 		default:
-			log_errx("certificate %s", line);
+			log_errx("certificate %s%s", line, how);
 			break;
 		}
 	}

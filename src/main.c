@@ -465,7 +465,7 @@ main(int argc, char *argv[])
 		/* Certificates and keys are part of the configuration. */
 		gen_clear(&g);
 		g.conf = conf;
-		if (gen_tls(&g, NULL, err, sizeof(err)) == -1) {
+		if (gen_tls(&g, NULL, NULL, err, sizeof(err)) == -1) {
 			main_say(3, "%s\n", err);
 			gen_free(&g);
 			return 1;

@@ -420,7 +420,7 @@ master_reload(void)
 	m.next.target = conf->workers;
 	master_tickets(conf);
 	/* Every certificate and key read again, checked, before any switch. */
-	if (gen_tls(&m.next, m.tickets, err, sizeof(err)) == -1 ||
+	if (gen_tls(&m.next, &m.cur, m.tickets, err, sizeof(err)) == -1 ||
 	    gen_user(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_access(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_error(&m.next, m.cur.conf, err, sizeof(err)) == -1 ||
@@ -1090,7 +1090,7 @@ master_run(struct conf *conf, const char *conf_path)
 	if ((m.tickets = shm_get("tls-tickets", sizeof(*m.tickets))) == NULL)
 		fatal(EXIT_TEMP, "shared memory for session tickets");
 	master_tickets(conf);
-	if (gen_tls(&m.cur, m.tickets, err, sizeof(err)) == -1)
+	if (gen_tls(&m.cur, NULL, m.tickets, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 	m.cur_hash = master_conf_hash();
 	sb_master_start((uint64_t)m.start_time, m.cur.id, m.cur_hash);

@@ -878,11 +878,13 @@ void	 gen_free(struct generation *g);
  * Build g->tls for g->conf when a listener speaks TLS: every certificate
  * and key read and checked now, each logged (subject, names, days left;
  * a warning under 14 days). keys: the ticket ring (NULL: no tickets).
+ * old: the serving generation, whose contexts of unchanged files are
+ * shared rather than built again (NULL: none).
  * 0, or -1 with err ("file:line: certificate ...: reason").
  */
 struct tls_ticket_keys;
-int	 gen_tls(struct generation *g, const struct tls_ticket_keys *keys,
-	    char *err, size_t errlen);
+int	 gen_tls(struct generation *g, const struct generation *old,
+	    const struct tls_ticket_keys *keys, char *err, size_t errlen);
 
 /* ---- proc.c (the master's worker table) ------------------------------ */
 
