@@ -311,6 +311,19 @@ def main():
 
     work = tempfile.mkdtemp(prefix="porter-fleet-")
     os.chmod(work, 0o755)
+    # This porter must know the keys the nodes use (the status listener
+    # and health came with the same issue as the PROXY protocol).
+    probe = os.path.join(work, "probe.conf")
+    with open(probe, "w") as f:
+        f.write(node_conf(work, "127.0.0.1", "127.0.0.1").replace(
+            "%s/current" % work, work))
+    p = subprocess.run([PORTER, "-t", "-c", probe], capture_output=True, text=True)
+    if p.returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        if "unknown" in p.stderr and ("'status'" in p.stderr or "'health'" in p.stderr):
+            skip("this porter has no status listener or health yet: " + p.stderr.strip())
+        check("a node's configuration is valid", False, p.stderr)
+        return 1
     try:
         setup_net()
         nodes = {n: start_node(work, n) for n in sorted(NODES)}
