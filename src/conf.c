@@ -85,6 +85,7 @@ static const char *const conf_top_keys[] = {
 	"core_dumps", "sites",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
+	"acme_challenge_root",
 	NULL
 };
 static const char *const conf_log_keys[] = { "error", "access", NULL };
@@ -98,7 +99,8 @@ static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
 };
 static const char *const conf_site_keys[] = {
-	"names", "root", "index", "listing", "cache", "error_pages", NULL
+	"names", "root", "index", "listing", "cache", "error_pages",
+	"acme_challenge_root", NULL
 };
 static const char *const conf_cache_keys[] = {
 	"match", "max_age", "immutable", "no_cache", NULL
@@ -633,6 +635,30 @@ conf_errpages(struct conf_ctx *ctx, const config_setting_t *s,
 	return 0;
 }
 
+/*
+ * acme_challenge_root: a directory that must exist now (certbot creates
+ * only what lies beneath it), so a typo shows at "porter -t" and not as
+ * a failed certificate order.
+ */
+static int
+conf_acme_root(struct conf_ctx *ctx, const config_setting_t *s,
+    struct conf_site *site)
+{
+	struct stat	 st;
+	const char	*str;
+
+	if (confval_string(ctx, s, &str) == -1 ||
+	    confval_path(ctx, s, str, &site->acme_challenge_root) == -1)
+		return -1;
+	if (stat(site->acme_challenge_root, &st) == -1)
+		return confval_err(ctx, s, "acme_challenge_root '%s': %s",
+		    site->acme_challenge_root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return confval_err(ctx, s, "acme_challenge_root '%s': %s",
+		    site->acme_challenge_root, strerror(ENOTDIR));
+	return 0;
+}
+
 /* The site's own setting, or the top level's one it inherits. */
 static const config_setting_t *
 conf_member(const config_setting_t *g, const config_setting_t *top,
@@ -705,6 +731,9 @@ conf_site(struct conf_ctx *ctx, const config_setting_t *top,
 	if ((s = conf_member(g, top, "error_pages")) != NULL &&
 	    conf_errpages(ctx, s, site) == -1)
 		return -1;
+	if ((s = conf_member(g, top, "acme_challenge_root")) != NULL &&
+	    conf_acme_root(ctx, s, site) == -1)
+		return -1;
 	return 0;
 }
 
@@ -722,6 +751,7 @@ conf_site_clear(struct conf_site *site)
 	for (i = 0; i < site->nerror_pages; i++)
 		free(site->error_pages[i].path);
 	free(site->error_pages);
+	free(site->acme_challenge_root);
 	memset(site, 0, sizeof(*site));
 }
 

@@ -62,6 +62,7 @@ struct conf_site {
 	size_t		 ncache;
 	struct conf_error_page *error_pages;
 	size_t		 nerror_pages;
+	char		*acme_challenge_root;	/* NULL: the challenge path comes from root */
 };
 
 /* What a listener speaks (listen entry key "protocol"). */
@@ -660,6 +661,20 @@ void	 fcache_lookup_done(struct fcache_entry *fe, int fd);
  * that site's cached entries.
  */
 void	 fcache_tick(void);
+
+/* ---- acme.c ------------------------------------------------------------ */
+
+/* 1 when clean (file_clean_path()'s output) is under
+ * "/.well-known/acme-challenge/" (RFC 8555 8.3), else 0. */
+int	 acme_path(const char *clean);
+/*
+ * Answer the challenge file clean (acme_path() holds) from directory dir
+ * (absolute, the site's acme_challenge_root): 0 with r a 200 that holds
+ * the file, or the error status for the caller to render (404 for no
+ * such regular file, 403, 500), r untouched then. No symlink or ".."
+ * leads out of dir (file_open_beneath()).
+ */
+int	 acme_serve(struct resp *r, const char *dir, const char *clean);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
