@@ -23,6 +23,7 @@
 #include "porter.h"
 #include "confval.h"
 #include "limit.h"
+#include "climit.h"
 
 #define CONF_ROOT_DEFAULT	"/var/www/html"
 #define CONF_ACCESS_DEFAULT	"/var/log/porter/access.log"
@@ -82,7 +83,7 @@ static const struct conf_num conf_compression_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-	"core_dumps", "sites",
+	"core_dumps", "sites", "client_limits",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	"acme_challenge_root",
@@ -1002,6 +1003,9 @@ conf_load(const char *path, char *err, size_t errlen)
 	if ((s = config_setting_get_member(top, "compression")) != NULL &&
 	    conf_compression(&ctx, s, conf) == -1)
 		goto fail;
+	if ((s = config_setting_get_member(top, "client_limits")) != NULL &&
+	    conf_limits(&ctx, s, conf) == -1)
+		goto fail;
 	if (conf_sites(&ctx, top, conf, &roots) == -1 ||
 	    conf_roots(&ctx, conf, roots) == -1)
 		goto fail;
@@ -1041,5 +1045,6 @@ conf_free(struct conf *conf)
 	for (i = 0; i < conf->nsites; i++)
 		conf_site_clear(&conf->sites[i]);
 	free(conf->sites);
+	conf_limits_free(conf->limits);
 	free(conf);
 }

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "climit.h"
 
 #define CONN_EVENTS	(EPOLLIN | EPOLLRDHUP | EPOLLET)
 #define SENDFILE_CHUNK	(1 << 20)	/* let other clients in between */
@@ -384,6 +385,17 @@ conn_begin(struct conn *c)
 {
 	conn_list_remove(c);	/* a stage's timer (PROXY) is over */
 	/*
+	 * Client limits (off: one test), on the client's address: the
+	 * PROXY header's when one came. A balancer's own connection
+	 * (LOCAL) is never limited. A banned client may be shut out.
+	 */
+	if (c->balancer)
+		c->lim_state |= CLIMIT_S_EXEMPT;
+	else if (climit_conn_open(c) == -1) {
+		conn_close(c);
+		return;
+	}
+	/*
 	 * The plain transport has nothing to negotiate; a handshake that
 	 * must wait will need a state of its own here (TLS).
 	 */
@@ -484,6 +496,8 @@ conn_close(struct conn *c)
 		return;
 	c->closed = 1;
 	conn_list_remove(c);
+	if (c->lim_state)
+		climit_conn_close(c);
 	c->proto->close(c);
 	c->xp->close(&c->xio);
 	conn_buf_release(c);

@@ -73,6 +73,7 @@
 
 #include "porter.h"
 #include "metrics.h"
+#include "climit.h"
 
 #define MASTER_TICK_MS		1000
 #define MASTER_READY_TIMEOUT_MS	15000	/* a new generation must be up by then */
@@ -369,7 +370,7 @@ master_conf_hash(void)
 static void
 master_reload(void)
 {
-	char err[1024];
+	char err[1024], note[160];
 	struct conf *conf;
 	size_t i;
 
@@ -387,6 +388,14 @@ master_reload(void)
 	log_notice("reloading %s", m.conf_path);
 	if ((conf = conf_load(m.conf_path, err, sizeof(err))) == NULL)
 		goto fail;
+	/* Before next's workers fork: they must inherit the tables. */
+	if (climit_master_conf(conf, note, sizeof(note), err,
+	    sizeof(err)) == -1) {
+		conf_free(conf);
+		goto fail;
+	}
+	if (note[0] != '\0')
+		log_warnx("reload:%s", note);
 	m.next_hash = master_conf_hash();
 	gen_clear(&m.next);
 	m.next.conf = conf;
@@ -467,6 +476,8 @@ master_worker_exited(struct proc *w, int state, int status)
 	char how[64], why[128];
 	uint64_t d;
 
+	/* Its table locks and counted connections, before the next fork. */
+	climit_master_reaped(w->pid, w->slot);
 	sb_master_exit(master_exit_reason(w, expected, status));
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
@@ -732,6 +743,7 @@ master_tick(struct ev_loop *loop, void *arg)
 		    "15 s");
 	if (m.watchdog_ms && fresh && m.ready_sent)
 		systemd_watchdog_ping();
+	climit_master_tick();
 	master_update_status();
 	ev_timer_add(loop, m.tick_ms, master_tick, NULL);
 }
@@ -883,6 +895,7 @@ master_ctl_status(void)
 static const struct ctl_handlers master_ctl = {
 	.reload = master_ctl_reload,
 	.status = master_ctl_status,
+	.command = climit_ctl,
 };
 
 /* ---- proc.c's news --------------------------------------------------------- */
@@ -995,6 +1008,9 @@ master_run(struct conf *conf, const char *conf_path)
 		    conf_protocol_name(m.cur.ls[i].protocol));
 	if (gen_open_access(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
+	/* The client tables: before the first fork, like the scoreboard. */
+	if (climit_master_conf(conf, NULL, 0, err, sizeof(err)) == -1)
+		fatalx(EXIT_TEMP, "%s", err);
 
 	if (conf->pid_file != NULL)
 		m.pid_file = xstrdup(conf->pid_file);
@@ -1022,6 +1038,7 @@ master_run(struct conf *conf, const char *conf_path)
 		m.exit_code = EXIT_TEMP;
 	}
 
+	climit_master_stop();	/* bans into state_file */
 	if (m.pid_file != NULL)
 		unlink(m.pid_file);
 	ctl_close();

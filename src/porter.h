@@ -132,6 +132,8 @@ struct conf {
 	struct conf_site *sites;	/* at least one */
 	size_t		 nsites;
 	size_t		 default_site;	/* index into sites */
+
+	struct conf_limits *limits;	/* client_limits (climit.h); NULL: off */
 };
 
 /*
@@ -372,6 +374,8 @@ void	 resp_seg_file(struct resp *r, off_t off, size_t len);
 void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
 void	 resp_file_mem(struct resp *r);
 void	 resp_file_release(struct resp *r);
+/* Fields after resp_head_done(), when no body bytes are in buf yet. */
+void	 resp_add_fields(struct resp *r, const char *p, size_t len);
 
 /* ---- the request, as the HTTP layer sees it (h1.c fills it) ----------------- */
 
@@ -385,6 +389,8 @@ struct request {
 	const char	*buf;
 	const struct sockaddr *peer;
 	time_t		 now;
+	uint8_t		 lim_state;	/* the connection's CLIMIT_S_* (climit.h):
+					 * the protocol copies c->lim_state */
 };
 
 /* ---- conn.c (the connection core) ---------------------------------------- */
@@ -436,6 +442,8 @@ struct conn {
 	unsigned	 proxied:1;
 	unsigned	 balancer:1;
 	uint32_t	 nreq;
+	uint8_t		 lim_state;	/* climit.c's CLIMIT_S_*; 0: not counted */
+	uint32_t	 lim_pos;	/* its place in the connection ledger */
 	union {
 		struct sockaddr		sa;
 		struct sockaddr_in	sin;
@@ -882,6 +890,12 @@ struct ctl_handlers {
 	 * frees it); NULL on failure.
 	 */
 	char	*(*status)(void);
+	/*
+	 * Any other command line (e.g. "bans", "ban 192.0.2.7 600"): the
+	 * whole answer, "ok\n..." or "error ...\n", malloc'd (ctl.c frees
+	 * it); NULL: not a command it knows.
+	 */
+	char	*(*command)(const char *line);
 };
 
 char	*ctl_path(const char *pid_file);

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "climit.h"
 #include "rep.h"
 
 #define WORKER_TICK_MS		1000
@@ -193,6 +194,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 		worker_exit(0);
 	}
 	accesslog_flush();
+	climit_tick(now);
 	log_limit_flush(now);
 	fcache_tick();
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
@@ -422,6 +424,7 @@ worker_main(struct worker_params *p)
 		    conn_proxy_start : NULL;
 	}
 	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
+	climit_worker_init(conf, p->slot, worker->loop);
 	h1_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
 	serve_init(conf, worker->loop);
