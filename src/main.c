@@ -449,8 +449,18 @@ main(int argc, char *argv[])
 		return test ? 1 : EXIT_CONFIG;
 	}
 	if (test) {
+		struct generation g;
+
+		/* Certificates and keys are part of the configuration. */
+		gen_clear(&g);
+		g.conf = conf;
+		if (gen_tls(&g, NULL, err, sizeof(err)) == -1) {
+			main_say(3, "%s\n", err);
+			gen_free(&g);
+			return 1;
+		}
 		main_say(6, "configuration %s is valid\n", conf_path);
-		conf_free(conf);
+		gen_free(&g);
 		return 0;
 	}
 
