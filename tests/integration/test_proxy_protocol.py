@@ -88,7 +88,7 @@ class ProxyProtocolTest(harness.PorterTestCase):
             {"address": "%s:0" % HOST, "proxy_protocol": True,
              "trusted": list(trusted)}], **kw)
         harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
-        self.assertEqual(len(srv.addrs), 2, srv.addrs)
+        self.assertGreaterEqual(len(srv.addrs), 2, srv.addrs)  # + status
         return srv, srv.addrs[0][1], srv.addrs[1][1]
 
     def last_access(self, srv, n):
@@ -248,6 +248,60 @@ class ProxyProtocolTest(harness.PorterTestCase):
         lines = [l for l in srv.stderr_lines()
                  if "PROXY protocol from 127.0.0.2:" in l]
         self.assertEqual(len(lines), 1, srv.stderr_text())
+
+    # -- TLS -------------------------------------------------------------
+
+    def test_tls_listener_header_before_the_handshake(self):
+        """On a listener with tls and proxy_protocol, the header comes
+        first and the handshake after it: with a v2 header and Python's
+        OpenSSL, and with curl's v1 header (--haproxy-protocol)."""
+        import ssl
+        import subprocess
+        import test_tls
+        test_tls.setUpModule()
+        self.addCleanup(test_tls.tearDownModule)
+        srv = self.start_server(listen=[
+            "%s:0" % HOST,
+            {"address": "%s:0" % HOST, "tls": True, "proxy_protocol": True,
+             "trusted": [HOST]}],
+            tls={"certificate": test_tls.ca("local-full.pem"),
+                 "key": test_tls.ca("local.key")})
+        harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
+        port = srv.addrs[1][1]
+        raw = socket.create_connection((HOST, port), timeout=harness.DEFAULT_TIMEOUT)
+        # Corked: the header and the ClientHello leave in one segment,
+        # so the server finds both in its first read.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        raw.sendall(v2("198.51.100.77", 6000))
+        c = Conn.__new__(Conn)
+        c.sock = test_tls.client_context().wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False)
+        c.sock.setblocking(False)
+        try:
+            c.sock.do_handshake()   # writes the ClientHello behind the header
+        except ssl.SSLWantReadError:
+            pass
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        c.sock.settimeout(harness.DEFAULT_TIMEOUT)
+        c.sock.do_handshake()
+        c.timeout, c.buf, c.eof = harness.DEFAULT_TIMEOUT, b"", False
+        with c:
+            c.send(build_request("GET", "/"))
+            r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"hello\n"))
+        p = subprocess.run(
+            ["curl", "-sS", "--haproxy-protocol", "--cacert", test_tls.ca("root.pem"),
+             "--resolve", "localhost:%d:%s" % (port, HOST),
+             "https://localhost:%d/" % port], capture_output=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, b"hello\n"), p.stderr)
+        recs = [parse_access_line(l) for l in srv.wait_access_lines(2)]
+        self.assertIn(("198.51.100.77", "6000"), [(r["host"], r["port"]) for r in recs])
+        # curl's v1 header names its own end of the connection
+        self.assertEqual(sorted(r["host"] for r in recs), [HOST, "198.51.100.77"])
+        # a TLS client that sends no header is closed before any handshake
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            with socket.create_connection((HOST, port), timeout=harness.DEFAULT_TIMEOUT) as s2:
+                test_tls.client_context().wrap_socket(s2, server_hostname="localhost")
 
     # -- configuration ---------------------------------------------------
 
