@@ -249,6 +249,61 @@ class ProxyProtocolTest(harness.PorterTestCase):
                  if "PROXY protocol from 127.0.0.2:" in l]
         self.assertEqual(len(lines), 1, srv.stderr_text())
 
+    # -- metrics ---------------------------------------------------------
+
+    def test_metrics_count_headers_and_errors(self):
+        """Exact deltas of the porter_proxy_protocol_* families on the
+        status listener's /metrics after known connections."""
+        srv, _, pport = self.start_proxy(limits={"proxy_timeout": 1},
+                                         status={"listen": ["%s:0" % HOST]})
+        m = srv.wait_for_stderr(r"listening on 127\.0\.0\.1:(\d+) \(status\)")
+        sport = int(m.group(1))
+
+        def scrape():
+            with Conn(sport) as c:
+                c.send(build_request("GET", "/metrics",
+                                     headers={"Connection": "close"}))
+                body = c.read_response().body.decode()
+            out = {}
+            for line in body.splitlines():
+                if line.startswith("porter_proxy_protocol_"):
+                    k, v = line.rsplit(" ", 1)
+                    out[k] = float(v)
+            return out
+
+        before = scrape()
+        for hdr in (v1("198.51.100.1", 1), v2("198.51.100.2", 2),
+                    v2("198.51.100.3", 3), v2(local=True), b"PROXY UNKNOWN\r\n"):
+            with conn_from(pport) as c:
+                c.send(hdr + build_request("GET", "/"))
+                self.assertEqual(c.read_response().status, 200)
+        for src, data in (("127.0.0.2", v1("198.51.100.1", 1)),
+                          (HOST, b"GET / HTTP/1.1\r\n\r\n"),
+                          (HOST, b"PROXY TCP4 " + b"9" * 200),
+                          (HOST, b"")):
+            with conn_from(pport, src) as c:
+                c.send(data)
+                self.assert_closed_silently(c)
+        want = {
+            'porter_proxy_protocol_headers_total{version="1",command="proxy"}': 2,
+            'porter_proxy_protocol_headers_total{version="2",command="proxy"}': 2,
+            'porter_proxy_protocol_headers_total{version="2",command="local"}': 1,
+            'porter_proxy_protocol_errors_total{reason="untrusted"}': 1,
+            'porter_proxy_protocol_errors_total{reason="invalid"}': 1,
+            'porter_proxy_protocol_errors_total{reason="too_long"}': 1,
+            'porter_proxy_protocol_errors_total{reason="timeout"}': 1,
+        }
+
+        def deltas():
+            after = scrape()
+            return {k: after[k] - before.get(k, 0) for k in want}
+        # The counters are written before each close; wait_until only
+        # covers the scrape racing the last worker's close.
+        try:
+            wait_until(lambda: deltas() == want)
+        except AssertionError:
+            self.assertEqual(deltas(), want)
+
     # -- TLS -------------------------------------------------------------
 
     def test_tls_listener_header_before_the_handshake(self):
