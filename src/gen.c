@@ -88,6 +88,7 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 			 * speaks what its generation says.
 			 */
 			l->protocol = g->conf->listeners[i].protocol;
+			l->http2 = g->conf->listeners[i].http2 == 1;
 			fd = -1;
 			for (j = 0; old != NULL && j < old->nls; j++) {
 				/* Port 0 asks for a new ephemeral port: never shared. */

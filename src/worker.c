@@ -417,9 +417,10 @@ worker_main(struct worker_params *p)
 	/* Each listener gets its protocol's code; the rest is the core's. */
 	for (i = 0; i < p->nlisteners; i++)
 		p->listeners[i].proto = p->listeners[i].protocol == PROTO_ECHO ?
-		    &echo_proto : &h1_proto;
+		    &echo_proto : p->listeners[i].http2 ? &h2_proto : &h1_proto;
 	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
 	h1_init(conf);
+	h2_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
 	serve_init(conf, worker->loop);
 
