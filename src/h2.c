@@ -88,6 +88,7 @@ struct h2_sess {
 	uint64_t	 progress;	/* bumps on stream progress: restarts the timer */
 	uint64_t	 progress_seen;
 	uint32_t	 cheap;		/* see H2_CHEAP_MAX */
+	uint32_t	 resets;	/* RST_STREAM from the client, same window */
 	uint64_t	 cheap_since;
 	uint32_t	 requests;
 	unsigned	 terminated:1;	/* GOAWAY submitted: read no more */
@@ -142,6 +143,7 @@ h2_cheap(struct h2_sess *s, const char *what)
 	if (now - s->cheap_since >= H2_CHEAP_WINDOW_MS) {
 		s->cheap_since = now;
 		s->cheap = 0;
+		s->resets = 0;
 	}
 	if (++s->cheap <= H2_CHEAP_MAX + s->requests)
 		return 0;
@@ -681,8 +683,20 @@ h2_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 			return NGHTTP2_ERR_PAUSE;
 		break;
 	case NGHTTP2_RST_STREAM:
-		if (h2_cheap(s, "stream reset flood (rapid reset)") == -1)
+		/*
+		 * CVE-2023-44487: streams opened and reset at once cost the
+		 * client nothing and escape max_concurrent_streams. A browser
+		 * cancels a few; more than two windows' worth of streams
+		 * beyond the requests answered is an attack.
+		 */
+		if (h2_cheap(s, "RST_STREAM flood") == -1)
 			return NGHTTP2_ERR_PAUSE;
+		if (++s->resets > 2 * h2.max_streams + s->requests) {
+			h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
+			    "streams opened and reset at once (rapid reset, "
+			    "CVE-2023-44487)");
+			return NGHTTP2_ERR_PAUSE;
+		}
 		break;
 	}
 	return 0;
@@ -831,13 +845,12 @@ h2_feed(struct h2_sess *s, const uint8_t *p, size_t len)
 		    "acknowledgements it does not read (flood)");
 		break;
 	default:
-#ifdef NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+		/* Debian's nghttp2 caps CONTINUATION frames (CVE-2024-27983). */
 		if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
 			h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
 			    "CONTINUATION flood");
 			break;
 		}
-#endif
 		h2_terminate(s, NGHTTP2_PROTOCOL_ERROR, nghttp2_strerror((int)rv));
 		break;
 	}
