@@ -22,6 +22,7 @@
 
 #include "porter.h"
 #include "confval.h"
+#include "limit.h"
 
 #define CONF_ROOT_DEFAULT	"/var/www/html"
 #define CONF_ACCESS_DEFAULT	"/var/log/porter/access.log"
@@ -65,6 +66,8 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT, 0, 1 << 30 },
 	{ "min_send_rate", offsetof(struct conf, min_send_rate),
 	    CONF_NUM_INT, 0, 1 << 30 },
+	{ "proxy_timeout", offsetof(struct conf, proxy_timeout),
+	    CONF_NUM_INT, 1, 60 },
 	{ NULL, 0, 0, 0, 0 }
 };
 
@@ -93,6 +96,7 @@ static const char *const conf_top_keys[] = {
 	"core_dumps", "sites",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
+	"acme_challenge_root",
 	NULL
 };
 static const char *const conf_log_keys[] = { "error", "access", NULL };
@@ -100,7 +104,7 @@ static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
 	"max_connections", "echo_idle_timeout", "min_body_rate",
-	"min_send_rate", NULL
+	"min_send_rate", "proxy_timeout", NULL
 };
 static const char *const conf_http2_keys[] = {
 	"max_concurrent_streams", "max_header_list_size", "idle_timeout", NULL
@@ -109,7 +113,8 @@ static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
 };
 static const char *const conf_site_keys[] = {
-	"names", "root", "index", "listing", "cache", "error_pages", NULL
+	"names", "root", "index", "listing", "cache", "error_pages",
+	"acme_challenge_root", NULL
 };
 static const char *const conf_cache_keys[] = {
 	"match", "max_age", "immutable", "no_cache", NULL
@@ -263,16 +268,71 @@ conf_protocol_name(int protocol)
 }
 
 /*
+ * A listen group's PROXY protocol keys: proxy_protocol = true needs a
+ * non-empty 'trusted' list of addresses or CIDRs, and 'trusted' means
+ * nothing without it. The protocol gives the sender the power to name
+ * any client address, so porter takes it only from peers it was told
+ * to trust, and never guesses (proxy.h).
+ */
+static int
+conf_listen_proxy(struct conf_ctx *ctx, const config_setting_t *e,
+    struct conf_listen *l)
+{
+	const config_setting_t	*p, *t, *v;
+	const char		*str;
+	int			 n, k;
+
+	p = config_setting_get_member(e, "proxy_protocol");
+	t = config_setting_get_member(e, "trusted");
+	if (p != NULL && confval_bool(ctx, p, &l->proxy_protocol) == -1)
+		return -1;
+	if (!l->proxy_protocol) {
+		if (t != NULL)
+			return confval_err(ctx, t, "'trusted' needs "
+			    "proxy_protocol = true in the same 'listen' entry");
+		return 0;
+	}
+	if (t == NULL)
+		return confval_err(ctx, p, "proxy_protocol = true needs a "
+		    "'trusted' list of the balancers' addresses or networks");
+	if (config_setting_type(t) == CONFIG_TYPE_STRING)
+		n = 1;
+	else if (config_setting_is_array(t) || config_setting_is_list(t))
+		n = config_setting_length(t);
+	else
+		return confval_err(ctx, t, "'trusted' must be an address or a "
+		    "list of addresses or networks");
+	if (n == 0)
+		return confval_err(ctx, t, "'trusted' is empty: name the "
+		    "balancers that send PROXY headers");
+	if ((l->trusted = calloc((size_t)n, sizeof(*l->trusted))) == NULL)
+		return confval_oom(ctx);
+	for (k = 0; k < n; k++) {
+		v = config_setting_type(t) == CONFIG_TYPE_STRING ? t :
+		    config_setting_get_elem(t, (unsigned int)k);
+		if (confval_string(ctx, v, &str) == -1)
+			return -1;
+		if (limit_cidr_parse(str, &l->trusted[k]) == -1)
+			return confval_err(ctx, v, "'trusted': '%s' is not an "
+			    "address or network (192.0.2.7, 10.0.0.0/8, "
+			    "fd00::/8)", str);
+		l->ntrusted++;
+	}
+	return 0;
+}
+
+/*
  * One element of 'listen': a string (the address alone) or a group
- * { address = "..."; protocol = "..."; }. Stores the address in
- * conf->listen[i] and the rest in conf->listeners[i].
+ * { address = "..."; protocol = "..."; proxy_protocol = ...; trusted
+ * = [...]; }. Stores the address in conf->listen[i] and the rest in
+ * conf->listeners[i].
  */
 static int
 conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
     struct conf *conf, size_t i)
 {
 	static const char *const keys[] = { "address", "protocol", "http2",
-	    NULL };
+	    "proxy_protocol", "trusted", NULL };
 	struct conf_listen	*l = &conf->listeners[i];
 	const config_setting_t	*a, *p;
 	const char		*str;
@@ -306,6 +366,8 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
 				return confval_err(ctx, p, "'http2' needs "
 				    "protocol \"http\"");
 		}
+		if (conf_listen_proxy(ctx, e, l) == -1)
+			return -1;
 	} else
 		return confval_err(ctx, e, "a 'listen' entry must be an "
 		    "address string or a group { address = ...; }");
@@ -332,7 +394,7 @@ conf_listen(struct conf_ctx *ctx, const config_setting_t *top,
 		if (confval_strv_default(ctx, def, &conf->listen,
 		    &conf->nlisten) == -1)
 			return -1;
-		if ((conf->listeners = calloc(1, sizeof(*conf->listeners))) ==
+		if ((conf->listeners = calloc(2, sizeof(*conf->listeners))) ==
 		    NULL)
 			return confval_oom(ctx);
 		conf->listeners[0].address = conf->listen[0];
@@ -596,6 +658,30 @@ conf_errpages(struct conf_ctx *ctx, const config_setting_t *s,
 	return 0;
 }
 
+/*
+ * acme_challenge_root: a directory that must exist now (certbot creates
+ * only what lies beneath it), so a typo shows at "porter -t" and not as
+ * a failed certificate order.
+ */
+static int
+conf_acme_root(struct conf_ctx *ctx, const config_setting_t *s,
+    struct conf_site *site)
+{
+	struct stat	 st;
+	const char	*str;
+
+	if (confval_string(ctx, s, &str) == -1 ||
+	    confval_path(ctx, s, str, &site->acme_challenge_root) == -1)
+		return -1;
+	if (stat(site->acme_challenge_root, &st) == -1)
+		return confval_err(ctx, s, "acme_challenge_root '%s': %s",
+		    site->acme_challenge_root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return confval_err(ctx, s, "acme_challenge_root '%s': %s",
+		    site->acme_challenge_root, strerror(ENOTDIR));
+	return 0;
+}
+
 /* The site's own setting, or the top level's one it inherits. */
 static const config_setting_t *
 conf_member(const config_setting_t *g, const config_setting_t *top,
@@ -668,6 +754,9 @@ conf_site(struct conf_ctx *ctx, const config_setting_t *top,
 	if ((s = conf_member(g, top, "error_pages")) != NULL &&
 	    conf_errpages(ctx, s, site) == -1)
 		return -1;
+	if ((s = conf_member(g, top, "acme_challenge_root")) != NULL &&
+	    conf_acme_root(ctx, s, site) == -1)
+		return -1;
 	return 0;
 }
 
@@ -685,6 +774,7 @@ conf_site_clear(struct conf_site *site)
 	for (i = 0; i < site->nerror_pages; i++)
 		free(site->error_pages[i].path);
 	free(site->error_pages);
+	free(site->acme_challenge_root);
 	memset(site, 0, sizeof(*site));
 }
 
@@ -839,6 +929,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	}
 	conf->keepalive_timeout = 15;
 	conf->echo_idle_timeout = 60;
+	conf->proxy_timeout = 3;
 	conf->keepalive_requests = 1000;
 	conf->header_timeout = 10;
 	conf->body_timeout = 30;
@@ -970,6 +1061,9 @@ conf_free(struct conf *conf)
 		return;
 	free(conf->path);
 	confval_strv_free(conf->listen, conf->nlisten);
+	/* <=: the entry a failed load was reading (the array has one more) */
+	for (i = 0; conf->listeners != NULL && i <= conf->nlisten; i++)
+		free(conf->listeners[i].trusted);
 	free(conf->listeners);
 	free(conf->user);
 	free(conf->group);

@@ -101,6 +101,8 @@ conn_init(struct ev_loop *loop, const struct conf *conf, struct listener *ls,
 	    (uint64_t)conf->echo_idle_timeout * 1000;
 	core.lists[CONN_T_H2_IDLE].timeout_ms =
 	    (uint64_t)conf->http2.idle_timeout * 1000;
+	core.lists[CONN_T_PROXY].timeout_ms =
+	    (uint64_t)conf->proxy_timeout * 1000;
 }
 
 struct ev_loop *
@@ -369,18 +371,29 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	c->tclass = -1;
 	core.nconns++;
 	sb_conn_opened();	/* any protocol */
+	/* Clients usually send at once: the first read comes before epoll. */
+	c->readable = 1;
+	/* A PROXY header comes first, on the raw socket (conn_proxy.c). */
+	if (l->stage != NULL)
+		l->stage(c, l);
+	else
+		conn_begin(c);
+	return c;
+}
+
+void
+conn_begin(struct conn *c)
+{
+	conn_list_remove(c);	/* a stage's timer (PROXY) is over */
 	/*
 	 * The plain transport has nothing to negotiate; a handshake that
 	 * must wait will need a state of its own here (TLS).
 	 */
 	if (c->xp->start(&c->xio) != IO_DONE) {
 		conn_close(c);
-		return c;
+		return;
 	}
-	/* Clients usually send at once: the protocol reads before asking epoll. */
-	c->readable = 1;
 	c->proto->start(c);
-	return c;
 }
 
 static void

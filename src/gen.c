@@ -89,6 +89,8 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 			 */
 			l->protocol = g->conf->listeners[i].protocol;
 			l->http2 = g->conf->listeners[i].http2 == 1;
+			l->proxy = g->conf->listeners[i].proxy_protocol ?
+			    &g->conf->listeners[i] : NULL;
 			fd = -1;
 			for (j = 0; old != NULL && j < old->nls; j++) {
 				/* Port 0 asks for a new ephemeral port: never shared. */

@@ -842,7 +842,7 @@ h2_feed(struct h2_sess *s, const uint8_t *p, size_t len)
 		break;
 	case NGHTTP2_ERR_FLOODED:
 		h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
-		    "acknowledgements it does not read (flood)");
+		    "SETTINGS or PING acknowledgements piling up (flood)");
 		break;
 	default:
 		/* Debian's nghttp2 caps CONTINUATION frames (CVE-2024-27983). */
@@ -1004,6 +1004,7 @@ static void
 h2_start(struct conn *c)
 {
 	c->state = H2_SNIFF;
+	c->h2 = NULL;	/* the union may hold the PROXY stage's pointer */
 	conn_timer(c, CONN_T_HEADER);
 	h2_sniff(c);
 }

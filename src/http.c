@@ -266,6 +266,12 @@ http_respond(const struct request *q, struct resp *r)
 		status = 404;
 		goto fail;
 	}
+	if (site.conf->acme_challenge_root != NULL && acme_path(path)) {
+		if ((status = acme_serve(r, site.conf->acme_challenge_root,
+		    path)) != 0)
+			http_error_site(q, r, &site, status);
+		return;
+	}
 	if (site.rootfd == -1) {
 		status = 500;
 		goto fail;

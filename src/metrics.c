@@ -35,6 +35,9 @@ static const char *metrics_reloads[SB_NRELOAD] = { "success", "failure" };
 static const char *metrics_rejects[SB_NREJECT] = {
 	"max_connections", "client_limit", "ban", "proxy"
 };
+static const char *metrics_proxy_errors[SB_NPROXY_ERR] = {
+	"untrusted", "invalid", "timeout", "too_long"
+};
 
 size_t
 metrics_escape(char *dst, size_t size, const char *src, int label)
@@ -213,6 +216,21 @@ metrics_render(char *buf, size_t size, const struct sb_totals *t,
 	for (k = 0; k < SB_NREJECT; k++)
 		metrics_labelled(&o, "porter_connections_rejected_total",
 		    "reason", metrics_rejects[k], t->c.rejected[k]);
+
+	metrics_family(&o, "porter_proxy_protocol_headers_total", "counter",
+	    "PROXY protocol headers taken, by version and command.");
+	/* [version - 1][command]: v1 has no LOCAL, so three series */
+	for (k = 0; k < SB_NPROXY_HDR; k++)
+		if (k != 0)
+			metrics_put(&o, "porter_proxy_protocol_headers_total"
+			    "{version=\"%d\",command=\"%s\"} %" PRIu64 "\n",
+			    k / 2 + 1, k % 2 ? "proxy" : "local",
+			    t->c.proxy_hdr[k]);
+	metrics_family(&o, "porter_proxy_protocol_errors_total", "counter",
+	    "Connections closed for their PROXY protocol header, by reason.");
+	for (k = 0; k < SB_NPROXY_ERR; k++)
+		metrics_labelled(&o, "porter_proxy_protocol_errors_total",
+		    "reason", metrics_proxy_errors[k], t->c.proxy_err[k]);
 
 	metrics_family(&o, "porter_http_requests_total", "counter",
 	    "Responses sent, by status code (\"other\": any code not listed).");

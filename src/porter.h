@@ -62,6 +62,7 @@ struct conf_site {
 	size_t		 ncache;
 	struct conf_error_page *error_pages;
 	size_t		 nerror_pages;
+	char		*acme_challenge_root;	/* NULL: the challenge path comes from root */
 };
 
 /* What a listener speaks (listen entry key "protocol"). */
@@ -71,10 +72,20 @@ enum { PROTO_HTTP, PROTO_ECHO };
  * One entry of 'listen': a plain string is { address = "..."; }. The
  * TLS, PROXY-protocol and status features add their keys here.
  */
+struct limit_cidr;
+
 struct conf_listen {
 	const char	*address;	/* as written; conf->listen[i] owns it */
 	int		 protocol;	/* PROTO_* */
 	int		 http2;		/* -1: the default (off on plain listeners) */
+	/*
+	 * proxy_protocol = true: every connection starts with a PROXY v1
+	 * or v2 header (conn_proxy.c), accepted only from trusted peers
+	 * (never empty then; this entry owns the array).
+	 */
+	int		 proxy_protocol;
+	struct limit_cidr *trusted;
+	size_t		 ntrusted;
 };
 
 struct conf {
@@ -101,6 +112,7 @@ struct conf {
 	int64_t		 max_body_size;
 	int		 max_connections;	/* per worker */
 	int		 echo_idle_timeout;	/* echo listeners: no byte either way */
+	int		 proxy_timeout;		/* PROXY header must be in by then */
 	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
 	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
 
@@ -269,6 +281,7 @@ enum {
 /* ---- worker.c ---------------------------------------------------------- */
 
 struct proto;
+struct conn;
 
 struct listener {
 	struct ev_io	 io;
@@ -280,6 +293,14 @@ struct listener {
 	int		 http2;		/* HTTP/2 on: prior knowledge (plain) */
 	const struct proto *proto;	/* its code, set by the worker */
 	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
+	/* PROXY protocol required, from its trusted peers; NULL: off */
+	const struct conf_listen *proxy;
+	/*
+	 * A stage before the transport starts (the worker sets it:
+	 * conn_proxy_start() when proxy is set), or NULL: conn_adopt()
+	 * hands it the new connection instead of calling conn_begin().
+	 */
+	void		(*stage)(struct conn *c, const struct listener *l);
 };
 
 struct worker_params {
@@ -385,7 +406,7 @@ struct request {
  * (conn_close_oldest_idle()). A new protocol adds its own.
  */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T_H2_IDLE, CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T_PROXY, CONN_T_H2_IDLE, CONN_T__COUNT };
 
 #define CONN_INBUF	4096	/* a pool input buffer */
 
@@ -416,6 +437,14 @@ struct conn {
 	unsigned	 queued:1;	/* in the answer queue */
 	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
 	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
+	/*
+	 * PROXY protocol (conn_proxy.c): peer is the client a trusted
+	 * balancer named (conn_tcp_peer() finds the balancer), or peer is
+	 * such a balancer itself (v2 LOCAL, v1 UNKNOWN: its health checks),
+	 * which client limits must never hold back.
+	 */
+	unsigned	 proxied:1;
+	unsigned	 balancer:1;
 	uint32_t	 nreq;
 	union {
 		struct sockaddr		sa;
@@ -428,6 +457,8 @@ struct conn {
 		struct creq	*rq;	/* HTTP: NULL when idle */
 		struct echo_sess *es;	/* echo: the session's counters */
 		struct h2_sess	*h2;	/* HTTP/2: the nghttp2 session */
+		/* the PROXY stage: the listener's protocol, until it starts */
+		const struct proto *next_proto;
 	};
 };
 
@@ -472,6 +503,11 @@ void	 conn_init(struct ev_loop *loop, const struct conf *conf,
  */
 struct conn *conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	    const struct listener *l);
+/*
+ * The next stage of an adopted connection: its transport starts, then
+ * its protocol (conn_adopt(), or the PROXY stage once the header is in).
+ */
+void	 conn_begin(struct conn *c);
 void	 conn_accepting(int on);
 void	 conn_stop(int take_queued);
 int	 conn_draining(void);
@@ -526,6 +562,26 @@ void	 conn_buf_release(struct conn *c);
  * closed.
  */
 int	 conn_send(struct conn *c, struct resp *r, int closing);
+
+/* ---- conn_proxy.c (the PROXY protocol stage of the core) ----------------- */
+
+/*
+ * c was just accepted on l, a listener with proxy_protocol: from an
+ * untrusted peer it is closed at once; else the header is awaited
+ * (CONN_T_PROXY), then c->peer becomes the header's client and
+ * conn_begin() runs. May close c.
+ */
+void	 conn_proxy_start(struct conn *c, const struct listener *l);
+/* 1 if sa (AF_INET, AF_INET6, IPv4-mapped) is in cl's trusted list. */
+int	 conn_proxy_trusted(const struct conf_listen *cl,
+	    const struct sockaddr *sa);
+/*
+ * The real TCP peer of c, which is c->peer unless a PROXY header
+ * replaced it (then getpeername(): only failure paths need it). 0, or
+ * -1 with errno.
+ */
+int	 conn_tcp_peer(const struct conn *c, struct sockaddr_storage *ss,
+	    socklen_t *len);
 
 /* ---- h1.c (protocol "http": HTTP/1.1) ------------------------------------- */
 
@@ -598,6 +654,9 @@ struct fcache_entry {
 	struct stat	 st;
 	char		*data;		/* the bytes of a small file, or NULL */
 	uint64_t	 checked;	/* ev_now() ms of the last fstatat() */
+	const char	*ctype;		/* mime_type() of path once serve_file()
+					 * asked (static), else NULL */
+	int		 coding;	/* and mime_coding(), with ctype */
 	unsigned	 refs;
 	int		 linked;	/* in the table */
 };
@@ -625,6 +684,20 @@ void	 fcache_lookup_done(struct fcache_entry *fe, int fd);
  * that site's cached entries.
  */
 void	 fcache_tick(void);
+
+/* ---- acme.c ------------------------------------------------------------ */
+
+/* 1 when clean (file_clean_path()'s output) is under
+ * "/.well-known/acme-challenge/" (RFC 8555 8.3), else 0. */
+int	 acme_path(const char *clean);
+/*
+ * Answer the challenge file clean (acme_path() holds) from directory dir
+ * (absolute, the site's acme_challenge_root): 0 with r a 200 that holds
+ * the file, or the error status for the caller to render (404 for no
+ * such regular file, 403, 500), r untouched then. No symlink or ".."
+ * leads out of dir (file_open_beneath()).
+ */
+int	 acme_serve(struct resp *r, const char *dir, const char *clean);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

@@ -65,6 +65,17 @@ enum {
 
 enum { SB_RELOAD_SUCCESS, SB_RELOAD_FAILURE, SB_NRELOAD };
 
+/* Why a PROXY protocol header was refused (conn_proxy.c). */
+enum {
+	SB_PROXY_UNTRUSTED,		/* the peer is not in 'trusted' */
+	SB_PROXY_INVALID,		/* malformed, or cut short by EOF */
+	SB_PROXY_TIMEOUT,		/* not in within limits.proxy_timeout */
+	SB_PROXY_TOO_LONG,		/* over the v1 or v2 cap */
+	SB_NPROXY_ERR
+};
+/* PROXY headers taken, by [version - 1][command] (v2 LOCAL is [1][0]). */
+#define SB_NPROXY_HDR	4
+
 /*
  * The exact status codes counted one by one, in index order (the index
  * SB_NCODE - 1 counts every other code): a fixed, bounded label set for
@@ -77,7 +88,8 @@ extern const int sb_codes[SB_NCODE - 1];
  */
 extern const uint64_t sb_bucket_ms[SB_NBUCKET - 1];
 
-#define SB_NCOUNTERS	(SB_NCLASS + 2 + SB_NCODE + SB_NBUCKET + 1 + SB_NREJECT)
+#define SB_NCOUNTERS	(SB_NCLASS + 2 + SB_NCODE + SB_NBUCKET + 1 + SB_NREJECT + \
+	SB_NPROXY_HDR + SB_NPROXY_ERR)
 
 /*
  * Monotonic counters; the ones in a slot count one worker's life. All of
@@ -94,6 +106,8 @@ struct sb_counters {
 			uint64_t dur[SB_NBUCKET];
 			uint64_t dur_ms; /* sum of the latencies, ms */
 			uint64_t rejected[SB_NREJECT];
+			uint64_t proxy_hdr[SB_NPROXY_HDR];
+			uint64_t proxy_err[SB_NPROXY_ERR];
 		};
 		uint64_t v[SB_NCOUNTERS];
 	};
@@ -294,6 +308,20 @@ static inline void
 sb_conn_rejected(int reason)
 {
 	SB_ADD(sb_self->c.rejected[reason], 1);
+}
+
+/* A PROXY header was taken: version 1 or 2, command 0 (LOCAL) or 1. */
+static inline void
+sb_proxy_header(int version, int command)
+{
+	SB_ADD(sb_self->c.proxy_hdr[((version - 1) & 1) * 2 + (command & 1)], 1);
+}
+
+/* A PROXY header was refused and the connection closed (SB_PROXY_*). */
+static inline void
+sb_proxy_error(int reason)
+{
+	SB_ADD(sb_self->c.proxy_err[reason], 1);
 }
 
 #endif /* SCOREBOARD_H */

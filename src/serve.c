@@ -483,17 +483,32 @@ serve_file(const struct request *q, struct resp *r, const struct site *site,
 	struct serve_rep rep;
 	struct cond_hdrs ch;
 	struct range_set rs;
-	const char *name = strrchr(path, '/'), *ctype;
+	const char *name, *ctype;
 	time_t now = q->now;	/* the Date header's time */
 	char cr[128], boundary[RANGE_BOUNDARY_SIZE];
 	off_t clen = 0;
 	int status = 0, vary, coded;
 	size_t nlen;
 
-	name = name ? name + 1 : path;
-	nlen = strlen(name);
-	ctype = mime_type(name, nlen);
-	coded = mime_coding(name, nlen);
+	/*
+	 * A cached file keeps its type: the two table searches cost about
+	 * 3 % of a cached keep-alive request's instructions. The tables
+	 * cannot change under a worker (a reload brings new workers).
+	 */
+	if (fe != NULL && fe->ctype != NULL) {
+		ctype = fe->ctype;
+		coded = fe->coding;
+	} else {
+		name = strrchr(path, '/');
+		name = name ? name + 1 : path;
+		nlen = strlen(name);
+		ctype = mime_type(name, nlen);
+		coded = mime_coding(name, nlen);
+		if (fe != NULL) {
+			fe->ctype = ctype;
+			fe->coding = coded;
+		}
+	}
 	serve_fields(q, &sf);
 
 	/*

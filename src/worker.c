@@ -415,9 +415,12 @@ worker_main(struct worker_params *p)
 	if (fcache_init(worker->loop, conf, worker->rootfds) == -1)
 		log_warn("inotify: open-file cache off");
 	/* Each listener gets its protocol's code; the rest is the core's. */
-	for (i = 0; i < p->nlisteners; i++)
+	for (i = 0; i < p->nlisteners; i++) {
 		p->listeners[i].proto = p->listeners[i].protocol == PROTO_ECHO ?
 		    &echo_proto : p->listeners[i].http2 ? &h2_proto : &h1_proto;
+		p->listeners[i].stage = p->listeners[i].proxy != NULL ?
+		    conn_proxy_start : NULL;
+	}
 	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
 	h1_init(conf);
 	h2_init(conf);

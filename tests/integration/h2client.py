@@ -63,6 +63,7 @@ class H2Conn:
         self.goaway = None      # (error_code, last_stream_id)
         self.closed = False
         self.remote_settings = {}
+        self.rbuf = b""
         self.flush()
 
     @property
@@ -125,8 +126,24 @@ class H2Conn:
         if not data:
             self.closed = True
             return False
-        for ev in self.conn.receive_data(data):
-            self.handle(ev)
+        # python-h2 closes its state machine on GOAWAY, while RFC 9113
+        # 6.8 lets the streams at or below last-stream-id finish: so
+        # GOAWAY is taken out here, and h2 sees the rest.
+        self.rbuf += data
+        keep = b""
+        while len(self.rbuf) >= 9:
+            n = struct.unpack(">I", b"\0" + self.rbuf[:3])[0]
+            if len(self.rbuf) < 9 + n:
+                break
+            f, self.rbuf = self.rbuf[:9 + n], self.rbuf[9 + n:]
+            if f[3] == GOAWAY:
+                last = struct.unpack(">I", f[9:13])[0] & 0x7fffffff
+                self.goaway = (struct.unpack(">I", f[13:17])[0], last)
+            else:
+                keep += f
+        if keep:
+            for ev in self.conn.receive_data(keep):
+                self.handle(ev)
         self.flush()
         return True
 

@@ -54,6 +54,9 @@ busy_slot(unsigned i, uint32_t gen, int state, unsigned n)
 		sb_conn_opened();
 		sb_request_done(codes[k % 7], 100 + k);
 		sb_request_time(ms[k % 7]);
+		/* PROXY headers: v1, v2 PROXY, v2 LOCAL in turn */
+		sb_proxy_header(k % 3 == 0 ? 1 : 2, k % 3 == 2 ? 0 : 1);
+		sb_proxy_error(k % SB_NPROXY_ERR);
 	}
 	sb_conn_rejected(SB_REJ_MAX_CONNECTIONS);
 	sb_heartbeat(1000, n % 5);

@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""Integration tests for the PROXY protocol (v1 and v2) on listeners with
+``proxy_protocol = true`` and a ``trusted`` list.
+
+Covered: v1 and v2 headers from a trusted peer (the access log shows the
+header's client address and port), a header and its request in one
+write, a header sent one byte per write, v2 LOCAL and v1 UNKNOWN (the
+real endpoints), an untrusted peer (127.0.0.2 on loopback: closed before
+a byte is read), malformed and oversized headers, a request without a
+header, no header within limits.proxy_timeout, a PROXY line on a plain
+listener (400), the once-a-minute log line per peer, and the config
+errors.
+
+Every failure must close the connection without a single byte of
+answer. Waits are bounded by the event waited for (a socket timeout,
+harness.wait_until), never by a speed.
+
+Run by ``make check`` or by hand:
+    PORTER_BIN=build/src/porter /usr/bin/python3 tests/integration/test_proxy_protocol.py [-k PATTERN]
+"""
+
+import ipaddress
+import os
+import socket
+import struct
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # never write into the (maybe read-only) srcdir
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import HOST, Conn, build_request, parse_access_line, wait_until  # noqa: E402
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v1(src, sport, dst="192.0.2.1", dport=80):
+    fam = "TCP6" if ":" in src else "TCP4"
+    return ("PROXY %s %s %s %d %d\r\n" % (fam, src, dst, sport, dport)).encode()
+
+
+def v2(src=None, sport=0, dst="192.0.2.1", dport=80, local=False, tlv=b""):
+    """A v2 header: PROXY over TCP4/TCP6, or LOCAL (no addresses)."""
+    if local:
+        return V2_SIG + bytes([0x20, 0x00]) + struct.pack("!H", len(tlv)) + tlv
+    if ":" in src:
+        fam = 0x21
+        addrs = (socket.inet_pton(socket.AF_INET6, src) +
+                 socket.inet_pton(socket.AF_INET6, dst if ":" in dst else "::1"))
+    else:
+        fam = 0x11
+        addrs = socket.inet_aton(src) + socket.inet_aton(dst)
+    body = addrs + struct.pack("!HH", sport, dport) + tlv
+    return V2_SIG + bytes([0x21, fam]) + struct.pack("!H", len(body)) + body
+
+
+def conn_from(port, source=HOST):
+    """A Conn whose socket is bound to ``source`` (any 127/8 address is
+    local on loopback), before connecting."""
+    c = Conn.__new__(Conn)
+    c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.sock.settimeout(harness.DEFAULT_TIMEOUT)
+    c.sock.bind((source, 0))
+    c.sock.connect((HOST, port))
+    c.timeout = harness.DEFAULT_TIMEOUT
+    c.buf = b""
+    c.eof = False
+    return c
+
+
+def log_slot(addr):
+    """conn_proxy.c's slot for an IPv4 peer in its log-limit table (FNV-1a
+    32 over the 16 address bytes, mod 64): two peers in different slots
+    are limited apart."""
+    h = 2166136261
+    for b in ipaddress.IPv4Address(addr).packed + bytes(12):
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h % 64
+
+
+class ProxyProtocolTest(harness.PorterTestCase):
+
+    def start_proxy(self, trusted=("127.0.0.1",), **kw):
+        """listen[0]: plain HTTP; listen[1]: PROXY protocol."""
+        srv = self.start_server(listen=[
+            "%s:0" % HOST,
+            {"address": "%s:0" % HOST, "proxy_protocol": True,
+             "trusted": list(trusted)}], **kw)
+        harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
+        self.assertEqual(len(srv.addrs), 2, srv.addrs)
+        return srv, srv.addrs[0][1], srv.addrs[1][1]
+
+    def last_access(self, srv, n):
+        lines = srv.wait_access_lines(n)
+        rec = parse_access_line(lines[n - 1])
+        self.assertIsNotNone(rec, lines[n - 1])
+        return rec
+
+    def hosts(self, srv, n):
+        """(host, port) of the first n access-log lines, sorted: two
+        workers write their lines in no fixed order."""
+        return sorted((r["host"], r["port"]) for r in
+                      map(parse_access_line, srv.wait_access_lines(n)))
+
+    def assert_closed_silently(self, c):
+        """The server closes c and never sends a byte."""
+        self.assertTrue(c.closed_by_peer(), "connection left open")
+        self.assertEqual(c.buf, b"", "the server answered")
+
+    # -- headers that work ------------------------------------------------
+
+    def test_v1_then_request_in_one_write(self):
+        srv, _, pport = self.start_proxy()
+        with conn_from(pport) as c:
+            c.send(v1("198.51.100.7", 40123) + build_request("GET", "/"))
+            r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"hello\n")
+        rec = self.last_access(srv, 1)
+        self.assertEqual((rec["host"], rec["port"]), ("198.51.100.7", "40123"))
+
+    def test_v2_ipv4_and_ipv6_with_tlv(self):
+        srv, _, pport = self.start_proxy()
+        # A TLV (PP2_TYPE_AUTHORITY) is skipped; keep-alive goes on.
+        with conn_from(pport) as c:
+            c.send(v2("203.0.113.9", 5555, tlv=b"\x02\x00\x03abc") +
+                   build_request("GET", "/"))
+            self.assertEqual(c.read_response().status, 200)
+            c.send(build_request("GET", "/"))
+            self.assertEqual(c.read_response().status, 200)
+        with conn_from(pport) as c:
+            c.send(v2("2001:db8::42", 65535) + build_request("GET", "/"))
+            self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(self.hosts(srv, 3), [("2001:db8::42", "65535"),
+                                              ("203.0.113.9", "5555"),
+                                              ("203.0.113.9", "5555")])
+
+    def test_header_one_byte_per_write(self):
+        srv, _, pport = self.start_proxy()
+        for hdr in (v1("198.51.100.8", 1234), v2("198.51.100.9", 4321)):
+            with conn_from(pport) as c:
+                c.send_slowly(hdr + build_request("GET", "/"), chunk=1,
+                              delay=0.002)
+                self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(self.hosts(srv, 2), [("198.51.100.8", "1234"),
+                                              ("198.51.100.9", "4321")])
+
+    def test_header_alone_then_request(self):
+        """The header in its own write, the request later: the stage
+        waits for it, then hands over to HTTP."""
+        srv, _, pport = self.start_proxy()
+        with conn_from(pport) as c:
+            c.send(v2("198.51.100.10", 777))
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Nothing comes back to a header alone.
+            self.assertFalse(c.closed_by_peer(timeout=0.3))
+            c.send(build_request("GET", "/"))
+            self.assertEqual(c.read_response().status, 200)
+        rec = self.last_access(srv, 1)
+        self.assertEqual((rec["host"], rec["port"]), ("198.51.100.10", "777"))
+
+    def test_local_and_unknown_use_the_real_peer(self):
+        srv, _, pport = self.start_proxy()
+        ports = []
+        for hdr in (v2(local=True), b"PROXY UNKNOWN\r\n",
+                    b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n"):
+            with conn_from(pport) as c:
+                ports.append(str(c.local_port))
+                c.send(hdr + build_request("GET", "/"))
+                self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(self.hosts(srv, 3), sorted((HOST, p) for p in ports))
+
+    # -- headers that do not -------------------------------------------
+
+    def test_untrusted_peer_closed_without_answer(self):
+        srv, _, pport = self.start_proxy(workers=1)
+        with conn_from(pport, "127.0.0.2") as c:
+            c.send(v1("198.51.100.7", 1) + build_request("GET", "/"))
+            self.assert_closed_silently(c)
+        srv.wait_for_stderr(r"PROXY protocol from 127\.0\.0\.2:\d+: "
+                            r"untrusted peer, closed")
+        self.assertEqual(srv.access_lines(), [])
+
+    def test_bad_headers_closed_without_answer(self):
+        srv, _, pport = self.start_proxy(trusted=["127.0.0.0/8"], workers=1)
+        cases = [
+            ("request without header", build_request("GET", "/"),
+             "malformed header: bad_signature"),
+            ("lower-case proxy", b"proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+             "malformed header: bad_signature"),
+            ("port 65536", b"PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",
+             "malformed header: "),
+            ("v2 version 3", V2_SIG + b"\x31\x11\x00\x0c" + bytes(12),
+             "malformed header: "),
+            ("v1 without CRLF", b"PROXY TCP4 " + b"1" * 120,
+             "header too long"),
+            ("v2 over the cap", V2_SIG + b"\x21\x11" + struct.pack("!H", 3000),
+             "header too long"),
+            ("EOF inside", b"PROXY TCP4 1.2.3.4",
+             "malformed header: connection closed inside the header"),
+        ]
+        # A source address of its own per case (each in its own slot of
+        # the log limit), so that each failure gets its line.
+        sources, slots = [], set()
+        for i in range(10, 250):
+            a = "127.0.0.%d" % i
+            if log_slot(a) not in slots:
+                slots.add(log_slot(a))
+                sources.append(a)
+        for (name, data, word), src in zip(cases, sources):
+            with self.subTest(name), conn_from(pport, src) as c:
+                c.send(data)
+                if name == "EOF inside":
+                    c.sock.shutdown(socket.SHUT_WR)
+                self.assert_closed_silently(c)
+                srv.wait_for_stderr(r"PROXY protocol from %s:\d+: %s" % (
+                    src.replace(".", r"\."), word))
+        self.assertEqual(srv.access_lines(), [])
+
+    def test_timeout(self):
+        srv, _, pport = self.start_proxy(limits={"proxy_timeout": 1})
+        with conn_from(pport) as c:
+            self.assert_closed_silently(c)
+        with conn_from(pport) as c:
+            c.send(b"PROXY TCP4 ")     # half a header, then silence
+            self.assert_closed_silently(c)
+        srv.wait_for_stderr(r"no header in time")
+
+    def test_plain_listener_answers_400_to_a_proxy_line(self):
+        srv, plain, _ = self.start_proxy()
+        with Conn(plain) as c:
+            c.send(v1("198.51.100.7", 1) + build_request("GET", "/"))
+            self.assertEqual(c.read_response().status, 400)
+
+    def test_log_once_a_minute_per_peer(self):
+        other = next("127.0.0.%d" % i for i in range(3, 250)
+                     if log_slot("127.0.0.%d" % i) != log_slot("127.0.0.2"))
+        srv, _, pport = self.start_proxy(workers=1)
+        for _ in range(3):
+            with conn_from(pport, "127.0.0.2") as c:
+                self.assert_closed_silently(c)
+        with conn_from(pport, other) as c:
+            self.assert_closed_silently(c)
+        # One worker handles them in order: once the last peer's line is
+        # there, any second line about 127.0.0.2 would be too.
+        srv.wait_for_stderr(r"PROXY protocol from %s:" % other.replace(".", r"\."))
+        lines = [l for l in srv.stderr_lines()
+                 if "PROXY protocol from 127.0.0.2:" in l]
+        self.assertEqual(len(lines), 1, srv.stderr_text())
+
+    # -- configuration ---------------------------------------------------
+
+    def test_config_errors(self):
+        d = self.make_tempdir()
+        root = os.path.join(d, "root")
+        os.mkdir(root)
+        cases = [
+            ('{ address = "127.0.0.1:0";\n proxy_protocol = true; }', "",
+             r"porter\.conf:4: proxy_protocol = true needs a 'trusted' list"),
+            ('{ address = "127.0.0.1:0"; proxy_protocol = true;\n trusted = [ ]; }', "",
+             r"porter\.conf:4: 'trusted' is empty"),
+            ('{ address = "127.0.0.1:0";\n trusted = [ "10.0.0.1" ]; }', "",
+             r"porter\.conf:4: 'trusted' needs proxy_protocol = true"),
+            ('{ address = "127.0.0.1:0"; proxy_protocol = true;\n trusted = [ "10.0.0.0/33" ]; }', "",
+             r"porter\.conf:4: 'trusted': '10\.0\.0\.0/33' is not an address"),
+            ('{ address = "127.0.0.1:0"; proxy_protocol = true; trusted = "10.0.0.1"; }',
+             'limits: {\n proxy_timeout = 0; };\n',
+             r"porter\.conf:6: .*proxy_timeout"),
+        ]
+        for entry, tail, want in cases:
+            with self.subTest(want):
+                path = os.path.join(d, "porter.conf")
+                harness.write_file(path, (
+                    'root = "%s";\nlisten = (\n%s\n);\n%s' % (root, entry, tail)).encode())
+                p = harness.check_config(path)
+                self.assertNotEqual(p.returncode, 0, p.stderr)
+                self.assertRegex(p.stderr, want)
+        # A good one: a single trusted address as a string, and a network.
+        harness.write_file(path, (
+            'root = "%s";\nlisten = ( "127.0.0.1:0", { address = "127.0.0.1:0";'
+            ' proxy_protocol = true; trusted = [ "10.0.0.0/8", "fd00::2" ]; } );\n'
+            'limits: { proxy_timeout = 60; };\n' % root).encode())
+        p = harness.check_config(path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
