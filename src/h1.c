@@ -305,6 +305,7 @@ h1_request(struct conn *c)
 
 	q->buf = c->in != NULL ? c->in + c->in_off : NULL;
 	q->now = ev_time(conn_loop());
+	q->lim_state = c->lim_state;
 }
 
 /* A bad request: answer, then close without reading further. */

@@ -15,10 +15,11 @@
  * response, h2_data.c cuts its body into DATA payloads. So HTTP/2 means
  * what HTTP/1.1 means: sites, validators, ranges, gzip, error pages.
  *
- * Prior knowledge only (RFC 9113 3.3): on a plain listener with http2
- * on, a connection whose first bytes are the client preface speaks
- * HTTP/2, any other HTTP/1.1 (h1.c takes the bytes read so far). No
- * Upgrade: h2c (RFC 9113 deprecates it).
+ * Over TLS, ALPN "h2" (RFC 9113 3.2) picks HTTP/2, anything else
+ * HTTP/1.1. On a plain listener with http2 on, prior knowledge (RFC
+ * 9113 3.3): a connection whose first bytes are the client preface
+ * speaks HTTP/2, any other HTTP/1.1 (h1.c takes the bytes read so
+ * far). No Upgrade: h2c (RFC 9113 deprecates it).
  *
  * Protections: limits nghttp2 enforces (concurrent streams, the
  * stream-reset rate of CVE-2023-44487, CONTINUATION frames per header
@@ -40,6 +41,7 @@
 
 #include "h2.h"
 #include "rep.h"
+#include "xprt_tls.h"
 
 #define H2_PREFACE	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN	24
@@ -1003,10 +1005,26 @@ h2_linger(struct conn *c)
 static void
 h2_start(struct conn *c)
 {
+	const unsigned char *name;
+	unsigned len;
+
 	c->state = H2_SNIFF;
 	c->h2 = NULL;	/* the union may hold the PROXY stage's pointer */
 	conn_timer(c, CONN_T_HEADER);
-	h2_sniff(c);
+	if (c->xp == &xprt_plain) {
+		h2_sniff(c);
+		return;
+	}
+	/* TLS: ALPN said (RFC 9113 3.2); no ALPN or "http/1.1" is HTTP/1.1. */
+	if (xprt_tls_alpn(&c->xio, &name, &len) && len == 2 &&
+	    memcmp(name, "h2", 2) == 0) {
+		if (h2_session_start(c) == -1)
+			return;
+		h2_run(c);
+		return;
+	}
+	c->proto = &h1_proto;
+	c->proto->start(c);
 }
 
 static void
