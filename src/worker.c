@@ -431,6 +431,7 @@ worker_main(struct worker_params *p)
 	h1_init(conf);
 	h2_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
+	status_init(conf);
 	serve_init(conf, worker->loop);
 
 	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,
