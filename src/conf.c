@@ -96,12 +96,8 @@ static const struct conf_num conf_http2_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-<<<<<<< HEAD
 	"http2",
-	"core_dumps", "sites", "tls", "client_limits",
-=======
 	"core_dumps", "sites", "tls", "client_limits", "status", "health",
->>>>>>> main
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	"acme_challenge_root",

@@ -114,6 +114,9 @@ gen_add(struct generation *g, const struct generation *old, int *sd_fds,
 		 */
 		l->protocol = cl != NULL ? cl->protocol : PROTO_HTTP;
 		l->tls = cl != NULL && cl->tls ? 1 : 0;
+		/* HTTP/2: on by default with TLS (ALPN h2), off on plain. */
+		l->http2 = cl != NULL && cl->protocol == PROTO_HTTP &&
+		    (cl->http2 == 1 || (cl->http2 == -1 && l->tls));
 		l->proxy = cl != NULL && cl->proxy_protocol ? cl : NULL;
 		l->status = cl == NULL;
 		if ((l->fd = gen_socket(old, sd_fds, sd_nfds, &addrs[k],
@@ -148,53 +151,6 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 		if (gen_add(g, old, sd_fds, sd_nfds, g->conf->status.listen[i],
 		    NULL, err, errlen) == -1)
 			return -1;
-<<<<<<< HEAD
-		for (k = 0; k < n; k++) {
-			if (g->nls == GEN_MAX_LISTENERS) {
-				snprintf(err, errlen, "too many listen addresses");
-				return -1;
-			}
-			l = &g->ls[g->nls];
-			l->addr = addrs[k];
-			/*
-			 * A kept socket takes the new protocol: old workers
-			 * keep their copy of the old listener, so each side
-			 * speaks what its generation says.
-			 */
-			l->protocol = g->conf->listeners[i].protocol;
-			l->tls = g->conf->listeners[i].tls ? 1 : 0;
-			/* HTTP/2: on by default with TLS (ALPN h2), off on plain. */
-			l->http2 = g->conf->listeners[i].http2 == 1 ||
-			    (g->conf->listeners[i].http2 == -1 && l->tls);
-			l->proxy = g->conf->listeners[i].proxy_protocol ?
-			    &g->conf->listeners[i] : NULL;
-			fd = -1;
-			for (j = 0; old != NULL && j < old->nls; j++) {
-				/* Port 0 asks for a new ephemeral port: never shared. */
-				if (net_addr_port((struct sockaddr *)&addrs[k].ss) &&
-				    net_addr_equal(&old->ls[j].addr, &addrs[k])) {
-					fd = old->ls[j].fd;
-					l->keep = 1;
-					break;
-				}
-			}
-			if (fd == -1)
-				fd = gen_take_sd_fd(sd_fds, sd_nfds, &addrs[k]);
-			if (fd == -1) {
-				fd = net_listen(&addrs[k], 4096, err, errlen);
-				if (fd == -1)
-					return -1;
-			}
-			l->fd = fd;
-			/* Port 0 became a real port: show that one. */
-			net_sockname(fd, &l->addr);
-			net_addr_format((struct sockaddr *)&l->addr.ss, l->text,
-			    sizeof(l->text), 1);
-			g->nls++;
-		}
-	}
-=======
->>>>>>> main
 	return 0;
 }
 
