@@ -22,6 +22,7 @@
 
 #include "porter.h"
 #include "confval.h"
+#include "conf_tls.h"
 #include "limit.h"
 #include "climit.h"
 
@@ -67,6 +68,8 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT, 0, 1 << 30 },
 	{ "min_send_rate", offsetof(struct conf, min_send_rate),
 	    CONF_NUM_INT, 0, 1 << 30 },
+	{ "handshake_timeout", offsetof(struct conf, handshake_timeout),
+	    CONF_NUM_INT, 1, 3600 },
 	{ "proxy_timeout", offsetof(struct conf, proxy_timeout),
 	    CONF_NUM_INT, 1, 60 },
 	{ NULL, 0, 0, 0, 0 }
@@ -83,7 +86,7 @@ static const struct conf_num conf_compression_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-	"core_dumps", "sites", "client_limits",
+	"core_dumps", "sites", "tls", "client_limits", "status", "health",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	"acme_challenge_root",
@@ -94,13 +97,13 @@ static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
 	"max_connections", "echo_idle_timeout", "min_body_rate",
-	"min_send_rate", "proxy_timeout", NULL
+	"min_send_rate", "handshake_timeout", "proxy_timeout", NULL
 };
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
 };
 static const char *const conf_site_keys[] = {
-	"names", "root", "index", "listing", "cache", "error_pages",
+	"names", "root", "index", "listing", "cache", "error_pages", "tls",
 	"acme_challenge_root", NULL
 };
 static const char *const conf_cache_keys[] = {
@@ -318,7 +321,7 @@ static int
 conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
     struct conf *conf, size_t i)
 {
-	static const char *const keys[] = { "address", "protocol",
+	static const char *const keys[] = { "address", "protocol", "tls",
 	    "proxy_protocol", "trusted", NULL };
 	struct conf_listen	*l = &conf->listeners[i];
 	const config_setting_t	*a, *p;
@@ -345,7 +348,8 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
 				    "'%s' (http or echo)", str);
 			l->protocol = k;
 		}
-		if (conf_listen_proxy(ctx, e, l) == -1)
+		if (conf_tls_listen(ctx, e, l) == -1 ||
+		    conf_listen_proxy(ctx, e, l) == -1)
 			return -1;
 	} else
 		return confval_err(ctx, e, "a 'listen' entry must be an "
@@ -735,7 +739,7 @@ conf_site(struct conf_ctx *ctx, const config_setting_t *top,
 	if ((s = conf_member(g, top, "acme_challenge_root")) != NULL &&
 	    conf_acme_root(ctx, s, site) == -1)
 		return -1;
-	return 0;
+	return conf_tls_site(ctx, g, top, site);
 }
 
 static void
@@ -752,7 +756,6 @@ conf_site_clear(struct conf_site *site)
 	for (i = 0; i < site->nerror_pages; i++)
 		free(site->error_pages[i].path);
 	free(site->error_pages);
-	free(site->acme_challenge_root);
 	memset(site, 0, sizeof(*site));
 }
 
@@ -925,6 +928,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	conf->compression.enabled = 1;
 	conf->compression.min_size = 256;
 	conf->compression.level = 6;
+	conf_tls_defaults(conf);
 	if ((conf->pid_file = strdup(PORTER_PID_DEFAULT)) == NULL ||
 	    (conf->error_log = strdup("stderr")) == NULL ||
 	    (conf->access_log = strdup(CONF_ACCESS_DEFAULT)) == NULL) {
@@ -966,6 +970,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	top = config_root_setting(&cfg);
 	if (confval_keys(&ctx, top, conf_top_keys, NULL) == -1 ||
 	    conf_listen(&ctx, top, conf) == -1 ||
+	    conf_status_load(&ctx, top, conf) == -1 ||
 	    confval_nums(&ctx, top, conf_top_nums, conf) == -1)
 		goto fail;
 
@@ -1003,10 +1008,13 @@ conf_load(const char *path, char *err, size_t errlen)
 	if ((s = config_setting_get_member(top, "compression")) != NULL &&
 	    conf_compression(&ctx, s, conf) == -1)
 		goto fail;
+	if (conf_tls_top(&ctx, top, conf) == -1)
+		goto fail;
 	if ((s = config_setting_get_member(top, "client_limits")) != NULL &&
 	    conf_limits(&ctx, s, conf) == -1)
 		goto fail;
 	if (conf_sites(&ctx, top, conf, &roots) == -1 ||
+	    conf_tls_check(&ctx, top, conf) == -1 ||
 	    conf_roots(&ctx, conf, roots) == -1)
 		goto fail;
 
@@ -1036,12 +1044,14 @@ conf_free(struct conf *conf)
 	for (i = 0; conf->listeners != NULL && i <= conf->nlisten; i++)
 		free(conf->listeners[i].trusted);
 	free(conf->listeners);
+	conf_status_free(conf);
 	free(conf->user);
 	free(conf->group);
 	free(conf->pid_file);
 	free(conf->error_log);
 	free(conf->access_log);
 	confval_strv_free(conf->compression.types, conf->compression.ntypes);
+	conf_tls_free(conf);
 	for (i = 0; i < conf->nsites; i++)
 		conf_site_clear(&conf->sites[i]);
 	free(conf->sites);

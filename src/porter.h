@@ -63,6 +63,10 @@ struct conf_site {
 	struct conf_error_page *error_pages;
 	size_t		 nerror_pages;
 	char		*acme_challenge_root;	/* NULL: the challenge path comes from root */
+	/* tls: { certificate; key; } (conf_tls.c), inherited from the top */
+	char		*tls_certificate;	/* PEM chain; NULL: none */
+	char		*tls_key;		/* PEM key */
+	char		*tls_origin;	/* "file:line" of the certificate setting */
 };
 
 /* What a listener speaks (listen entry key "protocol"). */
@@ -85,6 +89,41 @@ struct conf_listen {
 	int		 proxy_protocol;
 	struct limit_cidr *trusted;
 	size_t		 ntrusted;
+	int		 tls;		/* key "tls": speak TLS (conf_tls.c) */
+};
+
+/*
+ * The top-level 'tls' group (conf_tls.c; src/tls.h says what each
+ * setting does). Certificates are per site (struct conf_site).
+ */
+struct conf_tls {
+	int		 profile;	/* TLS_PROFILE_* (tls.h) */
+	unsigned	 protocols;	/* TLS_PROTO_* (tls.h); 0: the profile's */
+	char		*ciphers;	/* TLS 1.2 list; NULL: the profile's */
+	char		*ciphersuites;	/* TLS 1.3 list; NULL: the profile's */
+	char		*groups;	/* NULL: the profile's */
+	int		 ktls;		/* "auto": 1, "off": 0 */
+	int		 session_tickets;	/* stateless resumption (RFC 8446 4.6.1) */
+	int		 ticket_lifetime;	/* seconds */
+};
+
+/*
+ * The status listener (conf_status.c reads it; status.c serves it):
+ * /metrics, /status and /health on addresses of its own, for the
+ * peers in allow only.
+ */
+struct conf_status {
+	char		**listen;	/* addresses as written; none: off */
+	size_t		 nlisten;
+	char		**allow;	/* CIDRs or addresses of TCP peers */
+	size_t		 nallow;
+	int		 access_log;	/* scrapes go to the access log too */
+};
+
+/* Health and drain (status.c answers /health; master.c drains). */
+struct conf_health {
+	int		 drain_status;	/* /health while draining: 503 or 404 */
+	int		 shutdown_delay; /* s of draining before a TERM stops */
 };
 
 struct conf {
@@ -114,6 +153,7 @@ struct conf {
 	int		 proxy_timeout;		/* PROXY header must be in by then */
 	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
 	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
+	int		 handshake_timeout;	/* TLS handshake, seconds */
 
 	/* supervision */
 	int		 shutdown_timeout;
@@ -129,10 +169,14 @@ struct conf {
 		int	 level;		/* 1..9 */
 	} compression;
 
+	struct conf_tls	 tls;
+
 	struct conf_site *sites;	/* at least one */
 	size_t		 nsites;
 	size_t		 default_site;	/* index into sites */
 
+	struct conf_status status;
+	struct conf_health health;
 	struct conf_limits *limits;	/* client_limits (climit.h); NULL: off */
 };
 
@@ -275,6 +319,7 @@ enum {
 /* ---- worker.c ---------------------------------------------------------- */
 
 struct proto;
+struct tls;
 struct conn;
 
 struct listener {
@@ -286,6 +331,11 @@ struct listener {
 	int		 protocol;	/* PROTO_*: what its connections speak */
 	const struct proto *proto;	/* its code, set by the worker */
 	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
+	int		 status;	/* a status listener (status.c answers) */
+	void		*xprt_cfg;	/* the transport's settings for it
+					 * (TLS: struct tls_listen), set by
+					 * the worker; copied into xio.cfg */
+	unsigned	 tls:1;		/* speaks TLS (listen entry key "tls") */
 	/* PROXY protocol required, from its trusted peers; NULL: off */
 	const struct conf_listen *proxy;
 	/*
@@ -308,6 +358,7 @@ struct worker_params {
 	gid_t		 gid;
 	const char	*user;
 	int		 hold;		/* accept only after CHAN_GO */
+	struct tls	*tls;		/* the generation's TLS contexts, or NULL */
 };
 
 /* The worker process: never returns. */
@@ -403,7 +454,7 @@ struct request {
  * (conn_close_oldest_idle()). A new protocol adds its own.
  */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T_PROXY, CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T__COUNT };
 
 #define CONN_INBUF	4096	/* a pool input buffer */
 
@@ -433,6 +484,11 @@ struct conn {
 	unsigned	 queued:1;	/* in the answer queue */
 	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
 	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
+	unsigned	 status:1;	/* on a status listener: status.c answers */
+	unsigned	 handshake:1;	/* the transport's start() is under way
+					 * (core's; CONN_T_HANDSHAKE) */
+	unsigned	 refused:1;	/* the transport refused the client in
+					 * clear text: drain, then close */
 	/*
 	 * PROXY protocol (conn_proxy.c): peer is the client a trusted
 	 * balancer named (conn_tcp_peer() finds the balancer), or peer is
@@ -625,6 +681,27 @@ void	 http_error_site(const struct request *q, struct resp *r,
  */
 size_t	 http_site_match(const struct conf *conf, const char *p, size_t len);
 
+/* ---- status.c (the status listener: /metrics, /status, /health) -------- */
+
+/* Once per worker: conf's status.allow, parsed. */
+void	 status_init(const struct conf *conf);
+/*
+ * Answer q, a request on a status listener, into r: 403 for a peer
+ * outside status.allow (q->peer: the TCP peer, never a PROXY address),
+ * /metrics (Prometheus text 0.0.4), /status (text for people), /health
+ * (200 "ok", or health.drain_status "draining" while the master says
+ * drain), 404 for any other path, 405 for methods but GET and HEAD.
+ * Never touches files; the body is built in r's buffer.
+ */
+void	 status_handle(const struct request *q, struct resp *r);
+/* Whether answers on status listeners go to the access log. */
+int	 status_logged(void);
+/*
+ * The /status text from a scoreboard snapshot, malloc'd; NULL when out
+ * of memory. now_ms: ev_clock_ms(), for uptime and heartbeat ages.
+ */
+char	*status_text(const struct sb_totals *t, uint64_t now_ms);
+
 /* ---- fcache.c ---------------------------------------------------------- */
 
 struct fcache_entry {
@@ -760,6 +837,7 @@ int	 systemd_listen_fds(int **fds);
 void	 systemd_ready(const char *status);
 void	 systemd_reloading(void);
 void	 systemd_stopping(void);
+void	 systemd_stopping_extend(uint64_t usec);
 void	 systemd_status(const char *fmt, ...) PRINTF(1, 2);
 uint64_t systemd_watchdog_usec(void);
 void	 systemd_watchdog_ping(void);
@@ -777,6 +855,8 @@ struct generation {
 	int		 access_fd;	/* -1: off */
 	int		 access_stderr;
 	int		 error_fd;	/* -1: the master's own error log */
+	struct tls	*tls;		/* contexts of its certificates, or NULL
+					 * (no TLS listener); gen_tls() */
 };
 
 void	 gen_clear(struct generation *g);
@@ -785,12 +865,24 @@ int	 gen_listen(struct generation *g, const struct generation *old,
 	    int *sd_fds, int sd_nfds, char *err, size_t errlen);
 void	 gen_close_listeners(struct generation *g,
 	    const struct generation *other);
+const char *gen_listener_kind(const struct listener *l);
 int	 gen_user(struct generation *g, char *err, size_t errlen);
 int	 gen_open_log(const char *path);
 int	 gen_open_access(struct generation *g, char *err, size_t errlen);
 int	 gen_open_error(struct generation *g, const struct conf *cur,
 	    char *err, size_t errlen);
 void	 gen_free(struct generation *g);
+/*
+ * Build g->tls for g->conf when a listener speaks TLS: every certificate
+ * and key read and checked now, each logged (subject, names, days left;
+ * a warning under 14 days). keys: the ticket ring (NULL: no tickets).
+ * old: the serving generation, whose contexts of unchanged files are
+ * shared rather than built again (NULL: none).
+ * 0, or -1 with err ("file:line: certificate ...: reason").
+ */
+struct tls_ticket_keys;
+int	 gen_tls(struct generation *g, const struct generation *old,
+	    const struct tls_ticket_keys *keys, char *err, size_t errlen);
 
 /* ---- proc.c (the master's worker table) ------------------------------ */
 
@@ -890,6 +982,12 @@ struct ctl_handlers {
 	 * frees it); NULL on failure.
 	 */
 	char	*(*status)(void);
+	/*
+	 * "drain" (on 1) / "undrain" (on 0): set the drain flag every worker
+	 * reads (sb_master_draining()); -1 when the master is stopping (it
+	 * drains anyway and cannot be undrained).
+	 */
+	int	(*drain)(int on);
 	/*
 	 * Any other command line (e.g. "bans", "ban 192.0.2.7 600"): the
 	 * whole answer, "ok\n..." or "error ...\n", malloc'd (ctl.c frees
