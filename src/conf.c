@@ -764,6 +764,8 @@ conf_site_clear(struct conf_site *site)
 	for (i = 0; i < site->nerror_pages; i++)
 		free(site->error_pages[i].path);
 	free(site->error_pages);
+	free(site->acme_challenge_root);
+	conf_tls_site_clear(site);
 	memset(site, 0, sizeof(*site));
 }
 
