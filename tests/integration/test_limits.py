@@ -200,6 +200,8 @@ class BanTest(LimitsCase):
         harness.wait_until(lambda: hget(srv.port, src="127.0.1.3")[0] == 200,
                            message="manual ban did not expire")
         self.assertEqual(self.bans(srv), [])
+        srv.wait_for_stderr(r"unban: 127\.0\.1\.3/32 \(expired\)$")
+        srv.wait_for_stderr(r"ban: 127\.0\.1\.3/32 for 2 s: porter -s ban: testing$")
         # bad input gets a clear answer
         r = self.ctl(srv, "ban", "127.0.1.3", "0", ok=False)
         self.assertNotEqual(r.returncode, 0)
