@@ -565,6 +565,7 @@ h2_answer_stream(struct h2_sess *s, struct h2_stream *st)
 	st->q.buf = st->hr.hb;
 	st->q.peer = &s->c->peer.sa;
 	st->q.now = ev_time(conn_loop());
+	st->q.lim_state = s->c->lim_state;	/* client limits (climit.h) */
 	s->requests++;
 	s->c->nreq++;
 	if (st->err != 0 || st->hr.status != 0) {
