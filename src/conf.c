@@ -320,6 +320,14 @@ conf_listen_proxy(struct conf_ctx *ctx, const config_setting_t *e,
 			return confval_err(ctx, v, "'trusted': '%s' is not an "
 			    "address or network (192.0.2.7, 10.0.0.0/8, "
 			    "fd00::/8)", str);
+		/* Allowed (a balancer on a network porter cannot know),
+		 * but anyone who can connect may then name any client. */
+		if (l->trusted[k].lc_prefix == 0)
+			log_warnx("%s:%d: 'trusted': '%s' trusts every peer: "
+			    "anyone who can connect may name any client",
+			    config_setting_source_file(v) != NULL ?
+			    config_setting_source_file(v) : ctx->file,
+			    config_setting_source_line(v), str);
 		l->ntrusted++;
 	}
 	return 0;
