@@ -43,6 +43,7 @@ static const struct {
 	{ 414, "URI Too Long" },
 	{ 416, "Range Not Satisfiable" },
 	{ 417, "Expectation Failed" },
+	{ 421, "Misdirected Request" },
 	{ 429, "Too Many Requests" },	/* RFC 6585 4 */
 	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" },
