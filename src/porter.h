@@ -63,6 +63,10 @@ struct conf_site {
 	struct conf_error_page *error_pages;
 	size_t		 nerror_pages;
 	char		*acme_challenge_root;	/* NULL: the challenge path comes from root */
+	int		 redirect_https;	/* plain-HTTP requests -> https:// */
+	char		*hsts;		/* "Strict-Transport-Security: ...\r\n"
+					 * for responses over TLS; NULL: none */
+	size_t		 hsts_len;
 };
 
 /* What a listener speaks (listen entry key "protocol"). */
@@ -128,6 +132,8 @@ struct conf {
 		long	 min_size;
 		int	 level;		/* 1..9 */
 	} compression;
+
+	int		 https_port;	/* the first TLS listener's; 0: none */
 
 	struct conf_site *sites;	/* at least one */
 	size_t		 nsites;
@@ -352,6 +358,13 @@ struct resp {
 	int		 fd;		/* SEG_FILE source, -1 */
 	int		 fd_owned;	/* close fd when done (not the cache's) */
 	struct fcache_entry *fe;	/* held while sending, or NULL */
+	/*
+	 * Fields resp_head_done() adds to every head, borrowed (the
+	 * site's HSTS line over TLS); the HTTP layer sets them for each
+	 * response, resp_reset() leaves them. NULL: none.
+	 */
+	const char	*extra;
+	size_t		 extra_len;
 	void		(*release)(void *);	/* e.g. drop a cache reference */
 	void		*release_arg;
 	char		*heap;		/* a malloc'd body to free (listing) */
@@ -385,6 +398,7 @@ struct request {
 	const char	*buf;
 	const struct sockaddr *peer;
 	time_t		 now;
+	int		 tls;		/* came over TLS (HSTS on, no redirect) */
 };
 
 /* ---- conn.c (the connection core) ---------------------------------------- */
@@ -675,6 +689,24 @@ int	 acme_path(const char *clean);
  * leads out of dir (file_open_beneath()).
  */
 int	 acme_serve(struct resp *r, const char *dir, const char *clean);
+
+/* ---- https.c ----------------------------------------------------------- */
+
+/*
+ * redirect_https for a request q to site (an index into conf->sites)
+ * that came over plain HTTP. clean is its cleaned path, or NULL when it
+ * has none. Returns 0 when the request is served as usual (an ACME
+ * challenge, RFC 8555 8.3; "OPTIONS *"), 1 with r a 301 (GET, HEAD) or
+ * 308 (other methods, RFC 9110 15.4.9) to
+ * https://HOST[:conf->https_port]PATH[?QUERY], or 421 for the caller to
+ * render when there is no host to name. HOST is the request's Host if
+ * it names this site (a wildcard match only when it is a plain DNS
+ * name), else the site's first exact name: never a Host the
+ * configuration did not vouch for. PATH and query go as sent, escaped
+ * where a Location needs it.
+ */
+int	 https_redirect(const struct conf *conf, const struct request *q,
+	    struct resp *r, size_t site, const char *clean);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
