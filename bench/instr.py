@@ -5,6 +5,12 @@ so a change can be checked for cost on a busy 2-core machine where req/s
 swings by ×5 between rounds (bench/RESULTS.md).
 
     bench/instr.py BIN [BIN2] [--small 500] [--large 2500] [--log]
+                   [--extra1 CONF] [--extra2 CONF]
+
+--extra1/--extra2 append configuration text for the first/second run, so
+one binary can be compared with itself and a feature on, e.g.
+    bench/instr.py build/src/porter build/src/porter \
+        --extra2 'client_limits: { mode = "enforce"; rate = 1e6; burst = 1e7; };'
 
 Each binary serves bench/lib's document root with 1 worker under
 callgrind. A run makes `small` requests, another run `large`; the worker's
@@ -94,13 +100,14 @@ def callgrind_totals(outdir):
     return totals
 
 
-def worker_instructions(exe, docroot, tmp, case, n, log_on):
+def worker_instructions(exe, docroot, tmp, case, n, log_on, extra=""):
     rundir = tempfile.mkdtemp(dir=tmp)
     port = free_port()
     conf = os.path.join(rundir, "porter.conf")
     with open(conf, "w") as f:
         f.write(CONF % {"port": port, "root": docroot, "rundir": rundir,
                         "access": os.path.join(rundir, "access.log") if log_on else "off"})
+        f.write(extra + "\n")
     outdir = os.path.join(rundir, "cg")
     os.mkdir(outdir)
     proc = subprocess.Popen(
@@ -135,6 +142,8 @@ def main():
     ap.add_argument("--small", type=int, default=500)
     ap.add_argument("--large", type=int, default=2500)
     ap.add_argument("--log", action="store_true", help="access log on")
+    ap.add_argument("--extra1", default="", help="config text for BIN")
+    ap.add_argument("--extra2", default="", help="config text for BIN2")
     a = ap.parse_args()
     if a.large <= a.small:
         pb.die("--large must exceed --small")
@@ -145,9 +154,10 @@ def main():
         for case, label in (("ka", "1 KiB keep-alive, 4 connections"),
                             ("close", "1 KiB new connection per request")):
             per = []
-            for exe in a.bins:
-                lo = worker_instructions(exe, docroot, tmp, case, a.small, a.log)
-                hi = worker_instructions(exe, docroot, tmp, case, a.large, a.log)
+            for i, exe in enumerate(a.bins):
+                extra = a.extra2 if i == 1 else a.extra1
+                lo = worker_instructions(exe, docroot, tmp, case, a.small, a.log, extra)
+                hi = worker_instructions(exe, docroot, tmp, case, a.large, a.log, extra)
                 per.append((hi - lo) / (a.large - a.small))
             rows.append((label, per))
     head = "| Case | " + " | ".join(os.path.relpath(b) for b in a.bins) + " |"

@@ -23,7 +23,9 @@
 #include "porter.h"
 #include "confval.h"
 #include "conf_https.h"
+#include "conf_tls.h"
 #include "limit.h"
+#include "climit.h"
 
 #define CONF_ROOT_DEFAULT	"/var/www/html"
 #define CONF_ACCESS_DEFAULT	"/var/log/porter/access.log"
@@ -67,6 +69,8 @@ static const struct conf_num conf_limit_nums[] = {
 	    CONF_NUM_INT, 0, 1 << 30 },
 	{ "min_send_rate", offsetof(struct conf, min_send_rate),
 	    CONF_NUM_INT, 0, 1 << 30 },
+	{ "handshake_timeout", offsetof(struct conf, handshake_timeout),
+	    CONF_NUM_INT, 1, 3600 },
 	{ "proxy_timeout", offsetof(struct conf, proxy_timeout),
 	    CONF_NUM_INT, 1, 60 },
 	{ NULL, 0, 0, 0, 0 }
@@ -83,7 +87,7 @@ static const struct conf_num conf_compression_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-	"core_dumps", "sites",
+	"core_dumps", "sites", "tls", "client_limits",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	"acme_challenge_root", "redirect_https", "hsts",
@@ -94,13 +98,13 @@ static const char *const conf_limit_keys[] = {
 	"keepalive_timeout", "keepalive_requests", "header_timeout",
 	"body_timeout", "send_timeout", "max_header_size", "max_body_size",
 	"max_connections", "echo_idle_timeout", "min_body_rate",
-	"min_send_rate", "proxy_timeout", NULL
+	"min_send_rate", "handshake_timeout", "proxy_timeout", NULL
 };
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
 };
 static const char *const conf_site_keys[] = {
-	"names", "root", "index", "listing", "cache", "error_pages",
+	"names", "root", "index", "listing", "cache", "error_pages", "tls",
 	"acme_challenge_root", "redirect_https", "hsts", NULL
 };
 static const char *const conf_cache_keys[] = {
@@ -318,7 +322,7 @@ static int
 conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
     struct conf *conf, size_t i)
 {
-	static const char *const keys[] = { "address", "protocol",
+	static const char *const keys[] = { "address", "protocol", "tls",
 	    "proxy_protocol", "trusted", NULL };
 	struct conf_listen	*l = &conf->listeners[i];
 	const config_setting_t	*a, *p;
@@ -345,7 +349,8 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
 				    "'%s' (http or echo)", str);
 			l->protocol = k;
 		}
-		if (conf_listen_proxy(ctx, e, l) == -1)
+		if (conf_tls_listen(ctx, e, l) == -1 ||
+		    conf_listen_proxy(ctx, e, l) == -1)
 			return -1;
 	} else
 		return confval_err(ctx, e, "a 'listen' entry must be an "
@@ -737,7 +742,7 @@ conf_site(struct conf_ctx *ctx, const config_setting_t *top,
 		return -1;
 	if (conf_https_site(ctx, top, g, site) == -1)
 		return -1;
-	return 0;
+	return conf_tls_site(ctx, g, top, site);
 }
 
 static void
@@ -928,6 +933,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	conf->compression.enabled = 1;
 	conf->compression.min_size = 256;
 	conf->compression.level = 6;
+	conf_tls_defaults(conf);
 	if ((conf->pid_file = strdup(PORTER_PID_DEFAULT)) == NULL ||
 	    (conf->error_log = strdup("stderr")) == NULL ||
 	    (conf->access_log = strdup(CONF_ACCESS_DEFAULT)) == NULL) {
@@ -1006,9 +1012,15 @@ conf_load(const char *path, char *err, size_t errlen)
 	if ((s = config_setting_get_member(top, "compression")) != NULL &&
 	    conf_compression(&ctx, s, conf) == -1)
 		goto fail;
+	if (conf_tls_top(&ctx, top, conf) == -1)
+		goto fail;
+	if ((s = config_setting_get_member(top, "client_limits")) != NULL &&
+	    conf_limits(&ctx, s, conf) == -1)
+		goto fail;
 	if (conf_sites(&ctx, top, conf, &roots) == -1 ||
 	    conf_https_check(&ctx, top, config_setting_get_member(top,
 	    "sites"), conf) == -1 ||
+	    conf_tls_check(&ctx, top, conf) == -1 ||
 	    conf_roots(&ctx, conf, roots) == -1)
 		goto fail;
 
@@ -1044,8 +1056,10 @@ conf_free(struct conf *conf)
 	free(conf->error_log);
 	free(conf->access_log);
 	confval_strv_free(conf->compression.types, conf->compression.ntypes);
+	conf_tls_free(conf);
 	for (i = 0; i < conf->nsites; i++)
 		conf_site_clear(&conf->sites[i]);
 	free(conf->sites);
+	conf_limits_free(conf->limits);
 	free(conf);
 }

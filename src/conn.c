@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "xprt_tls.h"
+#include "climit.h"
 
 #define CONN_EVENTS	(EPOLLIN | EPOLLRDHUP | EPOLLET)
 #define SENDFILE_CHUNK	(1 << 20)	/* let other clients in between */
@@ -76,6 +78,8 @@ static struct log_limit conn_ll_listen = LOG_LIMIT_INIT(LOG_LVL_ERR,
     "epoll_ctl on a listener");
 
 static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
+static void	 conn_handshake(struct conn *);
+static void	 conn_refused_drain(struct conn *);
 
 /* ---- the core's life ---------------------------------------------------- */
 
@@ -99,6 +103,8 @@ conn_init(struct ev_loop *loop, const struct conf *conf, struct listener *ls,
 	core.lists[CONN_T_LINGER].timeout_ms = 2000;
 	core.lists[CONN_T_ECHO].timeout_ms =
 	    (uint64_t)conf->echo_idle_timeout * 1000;
+	core.lists[CONN_T_HANDSHAKE].timeout_ms =
+	    (uint64_t)conf->handshake_timeout * 1000;
 	core.lists[CONN_T_PROXY].timeout_ms =
 	    (uint64_t)conf->proxy_timeout * 1000;
 }
@@ -363,12 +369,13 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 		c = xcalloc(1, sizeof(*c));
 	c->xio.fd = fd;
 	c->io.fd = fd;
-	c->xp = l->xprt != NULL ? l->xprt : &xprt_plain;
 	c->proto = l->proto;
 	memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
 	c->tclass = -1;
 	core.nconns++;
 	sb_conn_opened();	/* any protocol */
+	c->xp = l->xprt != NULL ? l->xprt : &xprt_plain;
+	c->xio.cfg = l->xprt_cfg;
 	/* Clients usually send at once: the first read comes before epoll. */
 	c->readable = 1;
 	/* A PROXY header comes first, on the raw socket (conn_proxy.c). */
@@ -384,14 +391,99 @@ conn_begin(struct conn *c)
 {
 	conn_list_remove(c);	/* a stage's timer (PROXY) is over */
 	/*
-	 * The plain transport has nothing to negotiate; a handshake that
-	 * must wait will need a state of its own here (TLS).
+	 * Client limits (off: one test), on the client's address: the
+	 * PROXY header's when one came. A balancer's own connection
+	 * (LOCAL) is never limited. A banned client may be shut out.
 	 */
-	if (c->xp->start(&c->xio) != IO_DONE) {
+	if (c->balancer)
+		c->lim_state |= CLIMIT_S_EXEMPT;
+	else if (climit_conn_open(c) == -1) {
 		conn_close(c);
 		return;
 	}
+	if (c->xp == &xprt_plain) {
+		/* The kernel socket: nothing to negotiate, no call. */
+		c->proto->start(c);
+		return;
+	}
+	c->handshake = 1;
+	conn_timer(c, CONN_T_HANDSHAKE);
+	conn_handshake(c);
+}
+
+/*
+ * The transport's start (a TLS handshake) as a state of the connection:
+ * tried at once, since the ClientHello has usually arrived with the
+ * connection, then again on each event, under its own timeout class.
+ * Failures are the client's business (scanners, probes, old clients):
+ * logged at debug level only.
+ */
+static void
+conn_handshake(struct conn *c)
+{
+	static int told;
+	int rv = c->xp->start(&c->xio);
+
+	if (rv == IO_AGAIN) {
+		if (c->xio.want & XPRT_WANT_WRITE)
+			conn_want_write(c, 1);
+		else
+			conn_watch(c, 0);
+		return;
+	}
+	if (rv == IO_CLOSED) {
+		/* Answered in clear text: read the rest, then close. */
+		log_debug("TLS handshake from a client speaking plain HTTP: "
+		    "answered 400");
+		c->handshake = 0;
+		c->refused = 1;
+		conn_timer(c, CONN_T_LINGER);
+		conn_refused_drain(c);
+		return;
+	}
+	if (rv != IO_DONE) {
+		log_debug("TLS handshake failed: %s", xprt_tls_error());
+		conn_close(c);
+		return;
+	}
+	c->handshake = 0;
+	if (!told && c->xp == &xprt_tls) {
+		told = 1;
+		if (xprt_tls_ktls_send(&c->xio))
+			log_info("TLS: kernel TLS sends: file bodies go by "
+			    "SSL_sendfile");
+		else
+			log_info("TLS: no kernel TLS for sending (%s): file "
+			    "bodies go by pread and SSL_write",
+			    core.conf->tls.ktls ? "the kernel has none" :
+			    "ktls = \"off\"");
+	}
+	if (c->registered && (c->io.events & EPOLLOUT))
+		conn_want_write(c, 0);
+	/* The request often came right behind the handshake. */
+	c->readable = 1;
 	c->proto->start(c);
+}
+
+/* The refused client's bytes are read and dropped until its end of file. */
+static void
+conn_refused_drain(struct conn *c)
+{
+	char drain[4096];
+	ssize_t n;
+	int drained;
+
+	for (;;) {
+		n = c->xp->read(&c->xio, drain, sizeof(drain), &drained);
+		if (n > 0)
+			continue;
+		if (n == IO_AGAIN) {
+			conn_watch(c, 0);
+			return;
+		}
+		conn_close(c);
+		return;
+	}
 }
 
 static void
@@ -484,7 +576,11 @@ conn_close(struct conn *c)
 		return;
 	c->closed = 1;
 	conn_list_remove(c);
-	c->proto->close(c);
+	if (c->lim_state)
+		climit_conn_close(c);
+	/* A protocol that never started has nothing to free. */
+	if (!c->handshake && !c->refused)
+		c->proto->close(c);
 	c->xp->close(&c->xio);
 	conn_buf_release(c);
 	c->zombie_next = core.zombies;
@@ -668,6 +764,16 @@ conn_event(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 	if (c->closed)
 		return;
+	/* Before the protocol starts, the events are the transport's. */
+	if (__builtin_expect(c->handshake | c->refused, 0)) {
+		if (events & EPOLLERR)
+			conn_close(c);
+		else if (c->handshake)
+			conn_handshake(c);
+		else
+			conn_refused_drain(c);
+		return;
+	}
 	c->proto->event(c, events);
 }
 
@@ -679,6 +785,13 @@ conn_timeouts(uint64_t now)
 
 	for (t = 0; t < CONN_T__COUNT; t++) {
 		while ((c = core.lists[t].head) != NULL && c->deadline <= now) {
+			if (c->handshake || c->refused) {
+				/* The protocol has not started: nothing to say. */
+				if (c->handshake)
+					log_debug("TLS handshake timed out");
+				conn_close(c);
+				continue;
+			}
 			c->proto->timeout(c);
 			/* The protocol answers (a new timer) or closes: never loops. */
 			if (core.lists[t].head == c && !c->closed)
@@ -704,7 +817,7 @@ conn_drain_idle(uint64_t now, uint64_t grace_ms)
 
 		for (c = l->head; c != NULL; c = next) {
 			next = c->next;
-			if (!c->proto->idle(c))
+			if (c->handshake || c->refused || !c->proto->idle(c))
 				continue;
 			/* deadline - timeout = when it went idle */
 			if (c->deadline - l->timeout_ms + grace_ms <= now)

@@ -28,7 +28,7 @@ struct ctl_client {
 	struct ctl_client *next;
 	struct ev_io	 io;
 	int		 fd;
-	char		 buf[64];
+	char		 buf[512];
 	size_t		 len;
 	uint32_t	 want;		/* answer when this reload ends; 0: none */
 };
@@ -102,7 +102,7 @@ ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct ctl_client *c = io->arg;
 	ssize_t n;
-	char *nl;
+	char *nl, *text;
 
 	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
 	if (n <= 0) {
@@ -125,7 +125,11 @@ ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			ctl_reply(c, "error stopping\n");
 	} else if (strcmp(c->buf, "status") == 0)
 		ctl_status(c);
-	else
+	else if (ctl.h->command != NULL &&
+	    (text = ctl.h->command(c->buf)) != NULL) {
+		ctl_reply(c, text);
+		free(text);
+	} else
 		ctl_reply(c, "error unknown command\n");
 }
 

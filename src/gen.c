@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "tls.h"
 
 #define GEN_MAX_LISTENERS	64
 
@@ -88,6 +89,7 @@ gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
 			 * speaks what its generation says.
 			 */
 			l->protocol = g->conf->listeners[i].protocol;
+			l->tls = g->conf->listeners[i].tls ? 1 : 0;
 			l->proxy = g->conf->listeners[i].proxy_protocol ?
 			    &g->conf->listeners[i] : NULL;
 			fd = -1;
@@ -222,7 +224,58 @@ gen_free(struct generation *g)
 		close(g->access_fd);
 	if (g->error_fd > STDERR_FILENO)
 		close(g->error_fd);
+	/* Workers of g have their own copies; connections hold references. */
+	tls_free(g->tls);
 	conf_free(g->conf);
 	free(g->ls);
 	gen_clear(g);
+}
+
+int
+gen_tls(struct generation *g, const struct tls_ticket_keys *keys, char *err,
+    size_t errlen)
+{
+	const struct conf *conf = g->conf;
+	struct tls_site *sites;
+	struct tls_opts o;
+	char line[1024];
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < conf->nlisten; i++)
+		any |= conf->listeners[i].tls;
+	if (!any)
+		return 0;
+	sites = xcalloc(conf->nsites, sizeof(*sites));
+	for (i = 0; i < conf->nsites; i++) {
+		sites[i].certificate = conf->sites[i].tls_certificate;
+		sites[i].key = conf->sites[i].tls_key;
+		sites[i].origin = conf->sites[i].tls_origin;
+	}
+	memset(&o, 0, sizeof(o));
+	o.profile = (enum tls_profile)conf->tls.profile;
+	o.protocols = conf->tls.protocols;
+	o.ciphers = conf->tls.ciphers;
+	o.ciphersuites = conf->tls.ciphersuites;
+	o.groups = conf->tls.groups;
+	o.ktls = conf->tls.ktls;
+	o.keys = conf->tls.session_tickets ? keys : NULL;
+	g->tls = tls_new(conf, sites, &o, err, errlen);
+	free(sites);
+	if (g->tls == NULL)
+		return -1;
+	for (i = 0; i < tls_count(g->tls); i++) {
+		switch (tls_summary(g->tls, i, line, sizeof(line))) {
+		case 0:
+			log_notice("certificate %s", line);
+			break;
+		case 1:
+			log_warnx("certificate %s", line);
+			break;
+		default:
+			log_errx("certificate %s", line);
+			break;
+		}
+	}
+	return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "climit.h"
 #include "rep.h"
 
 #define HTTP_PATH_MAX	4096
@@ -373,9 +374,63 @@ fail:
 	http_error_site(q, r, &site, status);
 }
 
+/*
+ * 429 Too Many Requests (RFC 6585 4) for a client over its limit: the
+ * site's own e429 page or a short one saying the limit is for this
+ * network, how long to wait and whom to ask; Retry-After in whole
+ * seconds (RFC 9110 10.2.3), never stored by a cache (no-store).
+ */
+static void
+http_limit_respond(const struct request *q, struct resp *r,
+    const struct climit_answer *a)
+{
+	char body[1024], fields[96];
+	struct site site;
+	size_t off;
+	int n, f;
+
+	resp_file_release(r);
+	resp_reset(r);
+	r->close = a->close;
+	f = snprintf(fields, sizeof(fields), "Retry-After: %u\r\n"
+	    "Cache-Control: no-store\r\n", a->retry_after);
+	http_site_get(http_site(q), &site);
+	if (serve_error_page(q, r, &site, 429)) {
+		resp_add_fields(r, fields, (size_t)f);
+		return;
+	}
+	n = snprintf(body, sizeof(body),
+	    "<!DOCTYPE html>\n<html><head><title>429 Too Many Requests"
+	    "</title></head>\n<body><h1>429 Too Many Requests</h1>\n"
+	    "<p>%s</p>\n<p>Please wait %u second%s before trying again.</p>"
+	    "\n%s%s%s<hr><address>porter</address></body></html>\n",
+	    a->banned ? "Requests from your network are blocked for a while: "
+	    "too many of them looked like an attack on this site." :
+	    "This site is getting more requests from your network than it "
+	    "can answer. The limit is for your network (address), not for "
+	    "you alone.", a->retry_after, a->retry_after == 1 ? "" : "s",
+	    a->contact ? "<p>If this blocks you wrongly, contact " : "",
+	    a->contact ? a->contact : "", a->contact ? ".</p>\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = (int)strlen(body);
+	resp_begin(r, 429);
+	resp_printf(r, "Content-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n", n);
+	resp_append(r, fields, (size_t)f);
+	resp_head_done(r);
+	off = r->buf_len;
+	resp_append(r, body, (size_t)n);
+	resp_seg_buf(r, off, (size_t)n);
+}
+
 void
 http_handle(const struct request *q, struct resp *r)
 {
+	struct climit_answer a;
+
 	http_respond(q, r);
+	/* Client limits: one test when off. The cost is known by now. */
+	if (climit_request(q, r, &a))
+		http_limit_respond(q, r, &a);
 	http_finish(q, r);
 }

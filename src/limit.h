@@ -342,6 +342,39 @@ int	 limit_repair(struct limit *, pid_t pid, uint32_t slot,
  */
 int	 limit_info(struct limit *, const struct limit_key *k, int aggregate,
 	    uint64_t now_ms, struct limit_info *out);
+/*
+ * One entry as the admin lists show it (porter -s bans, clients): the
+ * key, then the ban fields (limit_ban_walk()) or the client fields
+ * (limit_client_walk()).
+ */
+struct limit_row {
+	struct limit_cidr net;		/* the masked address */
+	uint64_t	 agent;		/* agent hash; 0: address-wide key */
+	int		 aggregate;	/* the address-wide key */
+	/* bans */
+	uint32_t	 age;		/* seconds since the ban began */
+	uint32_t	 left;		/* seconds still to run */
+	unsigned	 count;		/* bans within ban_memory */
+	enum limit_cause cause;
+	/* clients */
+	uint64_t	 debt_ms, penalty_ms;
+	uint32_t	 conns, run_s;
+	int		 shared, banned;
+};
+/* fn returns 0 to go on, 1 to stop. */
+typedef int	 limit_row_fn(const struct limit_row *, void *arg);
+/* Every ban in force, each bucket under its lock; fn must not lock. */
+void	 limit_ban_walk(struct limit *, uint64_t now_ms, limit_row_fn *fn,
+	    void *arg);
+/* Every tracked client key, each bucket under its lock. */
+void	 limit_client_walk(struct limit *, uint64_t now_ms, limit_row_fn *fn,
+	    void *arg);
+/*
+ * porter -s limits-reset: forget every key's rate, probe points and
+ * run of refusals; open-connection counts and bans stay. Returns how
+ * many entries were reset.
+ */
+size_t	 limit_reset(struct limit *);
 /* Fill *st. Scans the ban table and the client table for the gauges,
  * without locks (never waits): for the master's tick, not per request. */
 void	 limit_stats(struct limit *, uint64_t now_ms, struct limit_stats *st);

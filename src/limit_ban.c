@@ -215,3 +215,45 @@ limit_ban_lift(struct limit *l, const struct limit_ekey *ek, int whole,
 	}
 	return lifted;
 }
+
+/* ---- porter -s bans ---------------------------------------------------- */
+
+void
+limit_ban_walk(struct limit *l, uint64_t now_ms, limit_row_fn *fn, void *arg)
+{
+	struct limit_shm	*s = l->l_shm;
+	struct limit_banent	*bk;
+	struct limit_lock	*lk;
+	struct limit_now	 n;
+	struct limit_row	 r;
+	uint32_t		 b;
+	int			 i, stop = 0;
+
+	limit_now(s, now_ms, &n);
+	if (ATOMIC_LOAD(&s->ls_ban_used) == 0)
+		return;
+	for (b = 0; b < s->ls_nban_buckets && !stop; b++) {
+		lk = &limit_ban_locks(s)[b % s->ls_nban_shards];
+		limit_lock(lk, l->l_owner);
+		bk = &limit_bans(s)[(size_t)b * LIMIT_WAYS];
+		for (i = 0; i < LIMIT_WAYS && !stop; i++) {
+			if (!(bk[i].lb_flags & LF_USED) ||
+			    bk[i].lb_until <= n.s)
+				continue;
+			memset(&r, 0, sizeof(r));
+			memcpy(r.net.lc_addr, bk[i].lb_addr, 16);
+			r.net.lc_family = (bk[i].lb_flags & LF_V6) ? AF_INET6 :
+			    AF_INET;
+			r.net.lc_prefix = bk[i].lb_prefix;
+			r.agent = bk[i].lb_agent;
+			r.aggregate = (bk[i].lb_flags & LF_AGG) != 0;
+			r.age = n.s - bk[i].lb_start;
+			r.left = limit_secs_until(n.ms,
+			    (uint64_t)bk[i].lb_until * 1000);
+			r.count = bk[i].lb_count;
+			r.cause = (enum limit_cause)bk[i].lb_cause;
+			stop = fn(&r, arg);
+		}
+		limit_unlock(lk);
+	}
+}

@@ -341,3 +341,75 @@ limit_stats(struct limit *l, uint64_t now_ms, struct limit_stats *st)
 		    LF_SHARED)) == (LF_USED | LF_AGG | LF_SHARED))
 			st->shared_keys++;
 }
+
+/* ---- porter -s clients, limits-reset ------------------------------------ */
+
+void
+limit_client_walk(struct limit *l, uint64_t now_ms, limit_row_fn *fn,
+    void *arg)
+{
+	struct limit_shm	*s = l->l_shm;
+	struct limit_entry	*e;
+	struct limit_lock	*lk;
+	struct limit_now	 n;
+	struct limit_row	 r;
+	uint32_t		 b;
+	int			 i, stop = 0;
+
+	limit_now(s, now_ms, &n);
+	for (b = 0; b < s->ls_nbuckets && !stop; b++) {
+		lk = limit_shard(s, b);
+		limit_lock(lk, l->l_owner);
+		e = &limit_entries(s)[(size_t)b * LIMIT_WAYS];
+		for (i = 0; i < LIMIT_WAYS && !stop; i++) {
+			if (!(e[i].le_flags & LF_USED))
+				continue;
+			memset(&r, 0, sizeof(r));
+			memcpy(r.net.lc_addr, e[i].le_addr, 16);
+			r.net.lc_family = (e[i].le_flags & LF_V6) ? AF_INET6 :
+			    AF_INET;
+			r.net.lc_prefix = e[i].le_prefix;
+			r.aggregate = (e[i].le_flags & LF_AGG) != 0;
+			r.agent = r.aggregate ? 0 : e[i].le_agent;
+			r.debt_ms = e[i].le_tat > n.us ?
+			    (e[i].le_tat - n.us) / 1000 : 0;
+			r.penalty_ms = e[i].le_pen > n.us ?
+			    (e[i].le_pen - n.us) / 1000 : 0;
+			r.conns = e[i].le_conns;
+			r.run_s = (e[i].le_flags & LF_RUN) &&
+			    n.s > e[i].le_run ? n.s - e[i].le_run : 0;
+			r.shared = (e[i].le_flags & LF_SHARED) != 0;
+			r.banned = (e[i].le_flags & LF_BANNED) != 0;
+			stop = fn(&r, arg);
+		}
+		limit_unlock(lk);
+	}
+}
+
+size_t
+limit_reset(struct limit *l)
+{
+	struct limit_shm	*s = l->l_shm;
+	struct limit_entry	*e;
+	struct limit_lock	*lk;
+	uint32_t		 b;
+	size_t			 n = 0;
+	int			 i;
+
+	for (b = 0; b < s->ls_nbuckets; b++) {
+		lk = limit_shard(s, b);
+		limit_lock(lk, l->l_owner);
+		e = &limit_entries(s)[(size_t)b * LIMIT_WAYS];
+		for (i = 0; i < LIMIT_WAYS; i++) {
+			if (!(e[i].le_flags & LF_USED))
+				continue;
+			e[i].le_tat = 0;
+			e[i].le_pen = 0;
+			e[i].le_flags &= (uint8_t)~LF_RUN;
+			memset(e[i].le_paths, 0, sizeof(e[i].le_paths));
+			n++;
+		}
+		limit_unlock(lk);
+	}
+	return n;
+}

@@ -49,6 +49,8 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: porter [-c file] [-t] [-s reload|stop|quit|reopen|status] [-V] [-h]\n"
+	    "       porter [-c file] -s bans|clients [N]|client ADDR|limits-reset\n"
+	    "       porter [-c file] -s ban ADDR[/LEN] SECONDS [REASON]|unban ADDR[/LEN]|all\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        check the configuration and exit\n"
 	    "  -s signal tell the running master to reload (and wait for the\n"
@@ -171,7 +173,7 @@ main_reload(const char *pid_file)
  * socket means no master: exit 1 with a message.
  */
 static int
-main_status(const char *pid_file)
+main_query(const char *pid_file, const char *line)
 {
 	struct pollfd pfd;
 	char *reply = NULL;
@@ -184,7 +186,7 @@ main_status(const char *pid_file)
 		    pid_file, strerror(errno));
 		return 1;
 	}
-	if (write(fd, "status\n", 7) != 7) {
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
 		main_say(3, "control socket: %s\n", strerror(errno));
 		goto fail;
 	}
@@ -211,10 +213,16 @@ main_status(const char *pid_file)
 		goto fail;
 	}
 	reply[len] = '\0';
+	if (strncmp(reply, "ok ", 3) == 0) {
+		/* "ok MESSAGE": a one-line answer (porter -s ban). */
+		fputs(reply + 3, stdout);
+		rv = fflush(stdout) == 0 ? 0 : 1;
+		goto fail;
+	}
 	if (strncmp(reply, "ok\n", 3) != 0) {
 		reply[strcspn(reply, "\n")] = '\0';
-		main_say(3, "status: %s\n", strncmp(reply, "error ", 6) == 0 ?
-		    reply + 6 : reply);
+		main_say(3, "%.*s: %s\n", (int)strcspn(line, " \n"), line,
+		    strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 		goto fail;
 	}
 	fputs(reply + 3, stdout);
@@ -284,9 +292,26 @@ main_wait_exit(pid_t pid, int ctl, int timeout_s)
 	return 0;
 }
 
+/* The client-limit commands, answered over the control socket. */
 static int
-main_signal(const char *conf_path, const char *cmd)
+main_is_query(const char *cmd)
 {
+	static const char *const q[] = { "status", "bans", "clients",
+	    "client", "ban", "unban", "limits-reset", NULL };
+	size_t i;
+
+	for (i = 0; q[i] != NULL; i++)
+		if (strcmp(cmd, q[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+main_signal(const char *conf_path, const char *cmd, char **args, int nargs)
+{
+	char line[512];
+	size_t len;
+	int j;
 	char err[1024];
 	struct conf *conf;
 	char *pid_file;
@@ -301,10 +326,22 @@ main_signal(const char *conf_path, const char *cmd)
 		sig = SIGUSR1;
 	else if (strcmp(cmd, "reload") == 0)
 		sig = SIGHUP;
-	else if (strcmp(cmd, "status") == 0)
+	else if (main_is_query(cmd))
 		sig = 0;
 	else
 		usage(1);
+	if (nargs > 0 && sig != 0)
+		usage(1);
+	len = (size_t)snprintf(line, sizeof(line), "%s", cmd);
+	for (j = 0; j < nargs && len < sizeof(line); j++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s",
+		    args[j]);
+	if (len + 2 > sizeof(line) || strchr(line, '\n') != NULL) {
+		main_say(3, "-s %s: arguments too long\n", cmd);
+		return 1;
+	}
+	line[len++] = '\n';
+	line[len] = '\0';
 
 	if ((conf = conf_load(conf_path, err, sizeof(err))) == NULL) {
 		if (sig == SIGHUP) {
@@ -332,7 +369,7 @@ main_signal(const char *conf_path, const char *cmd)
 
 	if (sig == SIGHUP || sig == 0) {
 		rv = sig == SIGHUP ? main_reload(pid_file) :
-		    main_status(pid_file);
+		    main_query(pid_file, line);
 		free(pid_file);
 		return rv;
 	}
@@ -401,19 +438,29 @@ main(int argc, char *argv[])
 			usage(1);
 		}
 	}
+	if (sigcmd != NULL)
+		return main_signal(conf_path, sigcmd, argv + optind,
+		    argc - optind);
 	if (optind != argc)
 		usage(1);
-
-	if (sigcmd != NULL)
-		return main_signal(conf_path, sigcmd);
 
 	if ((conf = conf_load(conf_path, err, sizeof(err))) == NULL) {
 		main_say(3, "%s\n", err);
 		return test ? 1 : EXIT_CONFIG;
 	}
 	if (test) {
+		struct generation g;
+
+		/* Certificates and keys are part of the configuration. */
+		gen_clear(&g);
+		g.conf = conf;
+		if (gen_tls(&g, NULL, err, sizeof(err)) == -1) {
+			main_say(3, "%s\n", err);
+			gen_free(&g);
+			return 1;
+		}
 		main_say(6, "configuration %s is valid\n", conf_path);
-		conf_free(conf);
+		gen_free(&g);
 		return 0;
 	}
 

@@ -73,6 +73,9 @@
 
 #include "porter.h"
 #include "metrics.h"
+#include "climit.h"
+#include "shm.h"
+#include "tls.h"
 
 #define MASTER_TICK_MS		1000
 #define MASTER_READY_TIMEOUT_MS	15000	/* a new generation must be up by then */
@@ -113,9 +116,17 @@ static struct {
 	int		 sd_nfds;
 	uint64_t	 watchdog_ms;
 	uint64_t	 tick_ms;
+	/*
+	 * Session ticket keys: a shared page made before the first fork,
+	 * written only here (rotated on our tick), read by every worker of
+	 * every generation, so a session resumes on any of them, across
+	 * reloads. Never on disk.
+	 */
+	struct tls_ticket_keys *tickets;
 } m;
 
 static void	 master_fill(void);
+static void	 master_tickets(const struct conf *conf);
 static void	 master_reload(void);
 static void	 master_reload_done(int ok, const char *msg);
 static void	 master_update_status(void);
@@ -369,7 +380,7 @@ master_conf_hash(void)
 static void
 master_reload(void)
 {
-	char err[1024];
+	char err[1024], note[160];
 	struct conf *conf;
 	size_t i;
 
@@ -387,12 +398,23 @@ master_reload(void)
 	log_notice("reloading %s", m.conf_path);
 	if ((conf = conf_load(m.conf_path, err, sizeof(err))) == NULL)
 		goto fail;
+	/* Before next's workers fork: they must inherit the tables. */
+	if (climit_master_conf(conf, note, sizeof(note), err,
+	    sizeof(err)) == -1) {
+		conf_free(conf);
+		goto fail;
+	}
+	if (note[0] != '\0')
+		log_warnx("reload:%s", note);
 	m.next_hash = master_conf_hash();
 	gen_clear(&m.next);
 	m.next.conf = conf;
 	m.next.id = ++m.gen_seq;
 	m.next.target = conf->workers;
-	if (gen_user(&m.next, err, sizeof(err)) == -1 ||
+	master_tickets(conf);
+	/* Every certificate and key read again, checked, before any switch. */
+	if (gen_tls(&m.next, m.tickets, err, sizeof(err)) == -1 ||
+	    gen_user(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_access(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_error(&m.next, m.cur.conf, err, sizeof(err)) == -1 ||
 	    gen_listen(&m.next, &m.cur, m.sd_fds, m.sd_nfds, err, sizeof(err)) == -1) {
@@ -404,8 +426,9 @@ master_reload(void)
 		log_debug("%s", err);
 	for (i = 0; i < m.next.nls; i++)
 		if (!m.next.ls[i].keep)
-			log_info("listening on %s (%s)", m.next.ls[i].text,
-			    conf_protocol_name(m.next.ls[i].protocol));
+			log_info("listening on %s (%s%s)", m.next.ls[i].text,
+			    conf_protocol_name(m.next.ls[i].protocol),
+			    m.next.ls[i].tls ? " over TLS" : "");
 	m.state = MS_RELOADING;
 	master_fill();
 	return;
@@ -467,6 +490,8 @@ master_worker_exited(struct proc *w, int state, int status)
 	char how[64], why[128];
 	uint64_t d;
 
+	/* Its table locks and counted connections, before the next fork. */
+	climit_master_reaped(w->pid, w->slot);
 	sb_master_exit(master_exit_reason(w, expected, status));
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
@@ -726,12 +751,16 @@ master_tick(struct ev_loop *loop, void *arg)
 		}
 		proc_check_proven(w, m.cur.id);
 	}
+	if (m.tickets != NULL && tls_ticket_rotate(m.tickets, tls_clock()) == -1)
+		log_warnx("session tickets: no fresh key (random generator); "
+		    "the current one stays");
 	if (m.state == MS_RELOADING &&
 	    now > m.reload_start + MASTER_READY_TIMEOUT_MS)
 		master_reload_fail("new workers did not become ready within "
 		    "15 s");
 	if (m.watchdog_ms && fresh && m.ready_sent)
 		systemd_watchdog_ping();
+	climit_master_tick();
 	master_update_status();
 	ev_timer_add(loop, m.tick_ms, master_tick, NULL);
 }
@@ -750,6 +779,26 @@ master_update_status(void)
 	systemd_status("%d workers, generation %u, %llu requests%s%s",
 	    proc_count(m.cur.id, 0), m.cur.id, (unsigned long long)t.requests,
 	    m.reload_msg[0] ? "; last reload: " : "", m.reload_msg);
+}
+
+/*
+ * The ticket key ring, for a configuration that has TLS listeners: made
+ * once (the page must exist before the first fork, so the first
+ * configuration makes it even without TLS), filled on first use, and
+ * started afresh only when ticket_lifetime changes, since the ring's
+ * schedule depends on it.
+ */
+static void
+master_tickets(const struct conf *conf)
+{
+	int64_t life = conf->tls.ticket_lifetime;
+
+	if (m.tickets == NULL)
+		return;
+	if (m.tickets->lifetime == life)
+		return;
+	if (tls_ticket_init(m.tickets, life, tls_clock()) == -1)
+		log_warnx("session tickets: no key (random generator)");
 }
 
 /* ---- control socket requests (ctl.c) ----------------------------------- */
@@ -883,6 +932,7 @@ master_ctl_status(void)
 static const struct ctl_handlers master_ctl = {
 	.reload = master_ctl_reload,
 	.status = master_ctl_status,
+	.command = climit_ctl,
 };
 
 /* ---- proc.c's news --------------------------------------------------------- */
@@ -971,6 +1021,11 @@ master_run(struct conf *conf, const char *conf_path)
 	m.cur.conf = conf;
 	m.cur.id = ++m.gen_seq;
 	m.cur.target = conf->workers;
+	if ((m.tickets = shm_get("tls-tickets", sizeof(*m.tickets))) == NULL)
+		fatal(EXIT_TEMP, "shared memory for session tickets");
+	master_tickets(conf);
+	if (gen_tls(&m.cur, m.tickets, err, sizeof(err)) == -1)
+		fatalx(EXIT_CONFIG, "%s", err);
 	m.cur_hash = master_conf_hash();
 	sb_master_start((uint64_t)m.start_time, m.cur.id, m.cur_hash);
 	if (gen_user(&m.cur, err, sizeof(err)) == -1)
@@ -991,10 +1046,14 @@ master_run(struct conf *conf, const char *conf_path)
 		    "is not in the listen list of %s", text, conf_path);
 	}
 	for (i = 0; i < m.cur.nls; i++)
-		log_info("listening on %s (%s)", m.cur.ls[i].text,
-		    conf_protocol_name(m.cur.ls[i].protocol));
+		log_info("listening on %s (%s%s)", m.cur.ls[i].text,
+		    conf_protocol_name(m.cur.ls[i].protocol),
+		    m.cur.ls[i].tls ? " over TLS" : "");
 	if (gen_open_access(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
+	/* The client tables: before the first fork, like the scoreboard. */
+	if (climit_master_conf(conf, NULL, 0, err, sizeof(err)) == -1)
+		fatalx(EXIT_TEMP, "%s", err);
 
 	if (conf->pid_file != NULL)
 		m.pid_file = xstrdup(conf->pid_file);
@@ -1022,6 +1081,7 @@ master_run(struct conf *conf, const char *conf_path)
 		m.exit_code = EXIT_TEMP;
 	}
 
+	climit_master_stop();	/* bans into state_file */
 	if (m.pid_file != NULL)
 		unlink(m.pid_file);
 	ctl_close();

@@ -67,6 +67,10 @@ struct conf_site {
 	char		*hsts;		/* "Strict-Transport-Security: ...\r\n"
 					 * for responses over TLS; NULL: none */
 	size_t		 hsts_len;
+	/* tls: { certificate; key; } (conf_tls.c), inherited from the top */
+	char		*tls_certificate;	/* PEM chain; NULL: none */
+	char		*tls_key;		/* PEM key */
+	char		*tls_origin;	/* "file:line" of the certificate setting */
 };
 
 /* What a listener speaks (listen entry key "protocol"). */
@@ -89,6 +93,22 @@ struct conf_listen {
 	int		 proxy_protocol;
 	struct limit_cidr *trusted;
 	size_t		 ntrusted;
+	int		 tls;		/* key "tls": speak TLS (conf_tls.c) */
+};
+
+/*
+ * The top-level 'tls' group (conf_tls.c; src/tls.h says what each
+ * setting does). Certificates are per site (struct conf_site).
+ */
+struct conf_tls {
+	int		 profile;	/* TLS_PROFILE_* (tls.h) */
+	unsigned	 protocols;	/* TLS_PROTO_* (tls.h); 0: the profile's */
+	char		*ciphers;	/* TLS 1.2 list; NULL: the profile's */
+	char		*ciphersuites;	/* TLS 1.3 list; NULL: the profile's */
+	char		*groups;	/* NULL: the profile's */
+	int		 ktls;		/* "auto": 1, "off": 0 */
+	int		 session_tickets;	/* stateless resumption (RFC 8446 4.6.1) */
+	int		 ticket_lifetime;	/* seconds */
 };
 
 struct conf {
@@ -118,6 +138,7 @@ struct conf {
 	int		 proxy_timeout;		/* PROXY header must be in by then */
 	int		 min_body_rate;		/* bytes/s after body_timeout, 0: off */
 	int		 min_send_rate;		/* bytes/s after send_timeout, 0: off */
+	int		 handshake_timeout;	/* TLS handshake, seconds */
 
 	/* supervision */
 	int		 shutdown_timeout;
@@ -134,10 +155,13 @@ struct conf {
 	} compression;
 
 	int		 https_port;	/* the first TLS listener's; 0: none */
+	struct conf_tls	 tls;
 
 	struct conf_site *sites;	/* at least one */
 	size_t		 nsites;
 	size_t		 default_site;	/* index into sites */
+
+	struct conf_limits *limits;	/* client_limits (climit.h); NULL: off */
 };
 
 /*
@@ -279,6 +303,7 @@ enum {
 /* ---- worker.c ---------------------------------------------------------- */
 
 struct proto;
+struct tls;
 struct conn;
 
 struct listener {
@@ -290,6 +315,10 @@ struct listener {
 	int		 protocol;	/* PROTO_*: what its connections speak */
 	const struct proto *proto;	/* its code, set by the worker */
 	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
+	void		*xprt_cfg;	/* the transport's settings for it
+					 * (TLS: struct tls_listen), set by
+					 * the worker; copied into xio.cfg */
+	unsigned	 tls:1;		/* speaks TLS (listen entry key "tls") */
 	/* PROXY protocol required, from its trusted peers; NULL: off */
 	const struct conf_listen *proxy;
 	/*
@@ -312,6 +341,7 @@ struct worker_params {
 	gid_t		 gid;
 	const char	*user;
 	int		 hold;		/* accept only after CHAN_GO */
+	struct tls	*tls;		/* the generation's TLS contexts, or NULL */
 };
 
 /* The worker process: never returns. */
@@ -385,6 +415,8 @@ void	 resp_seg_file(struct resp *r, off_t off, size_t len);
 void	 resp_file_hold(struct resp *r, struct fcache_entry *fe, int fd);
 void	 resp_file_mem(struct resp *r);
 void	 resp_file_release(struct resp *r);
+/* Fields after resp_head_done(), when no body bytes are in buf yet. */
+void	 resp_add_fields(struct resp *r, const char *p, size_t len);
 
 /* ---- the request, as the HTTP layer sees it (h1.c fills it) ----------------- */
 
@@ -399,6 +431,8 @@ struct request {
 	const struct sockaddr *peer;
 	time_t		 now;
 	int		 tls;		/* came over TLS (HSTS on, no redirect) */
+	uint8_t		 lim_state;	/* the connection's CLIMIT_S_* (climit.h):
+					 * the protocol copies c->lim_state */
 };
 
 /* ---- conn.c (the connection core) ---------------------------------------- */
@@ -411,7 +445,7 @@ struct request {
  * (conn_close_oldest_idle()). A new protocol adds its own.
  */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T_PROXY, CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T__COUNT };
 
 #define CONN_INBUF	4096	/* a pool input buffer */
 
@@ -441,6 +475,10 @@ struct conn {
 	unsigned	 queued:1;	/* in the answer queue */
 	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
 	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
+	unsigned	 handshake:1;	/* the transport's start() is under way
+					 * (core's; CONN_T_HANDSHAKE) */
+	unsigned	 refused:1;	/* the transport refused the client in
+					 * clear text: drain, then close */
 	/*
 	 * PROXY protocol (conn_proxy.c): peer is the client a trusted
 	 * balancer named (conn_tcp_peer() finds the balancer), or peer is
@@ -450,6 +488,8 @@ struct conn {
 	unsigned	 proxied:1;
 	unsigned	 balancer:1;
 	uint32_t	 nreq;
+	uint8_t		 lim_state;	/* climit.c's CLIMIT_S_*; 0: not counted */
+	uint32_t	 lim_pos;	/* its place in the connection ledger */
 	union {
 		struct sockaddr		sa;
 		struct sockaddr_in	sin;
@@ -801,6 +841,8 @@ struct generation {
 	int		 access_fd;	/* -1: off */
 	int		 access_stderr;
 	int		 error_fd;	/* -1: the master's own error log */
+	struct tls	*tls;		/* contexts of its certificates, or NULL
+					 * (no TLS listener); gen_tls() */
 };
 
 void	 gen_clear(struct generation *g);
@@ -815,6 +857,15 @@ int	 gen_open_access(struct generation *g, char *err, size_t errlen);
 int	 gen_open_error(struct generation *g, const struct conf *cur,
 	    char *err, size_t errlen);
 void	 gen_free(struct generation *g);
+/*
+ * Build g->tls for g->conf when a listener speaks TLS: every certificate
+ * and key read and checked now, each logged (subject, names, days left;
+ * a warning under 14 days). keys: the ticket ring (NULL: no tickets).
+ * 0, or -1 with err ("file:line: certificate ...: reason").
+ */
+struct tls_ticket_keys;
+int	 gen_tls(struct generation *g, const struct tls_ticket_keys *keys,
+	    char *err, size_t errlen);
 
 /* ---- proc.c (the master's worker table) ------------------------------ */
 
@@ -914,6 +965,12 @@ struct ctl_handlers {
 	 * frees it); NULL on failure.
 	 */
 	char	*(*status)(void);
+	/*
+	 * Any other command line (e.g. "bans", "ban 192.0.2.7 600"): the
+	 * whole answer, "ok\n..." or "error ...\n", malloc'd (ctl.c frees
+	 * it); NULL: not a command it knows.
+	 */
+	char	*(*command)(const char *line);
 };
 
 char	*ctl_path(const char *pid_file);

@@ -242,6 +242,7 @@ proc_child(struct generation *g, const struct generation *other, int hold,
 	wp.gid = g->gid;
 	wp.user = g->conf->user;
 	wp.hold = hold;
+	wp.tls = g->tls;
 	worker_main(&wp);
 }
 

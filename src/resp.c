@@ -45,6 +45,7 @@ static const struct {
 	{ 416, "Range Not Satisfiable" },
 	{ 417, "Expectation Failed" },
 	{ 421, "Misdirected Request" },
+	{ 429, "Too Many Requests" },	/* RFC 6585 4 */
 	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" },
 	{ 501, "Not Implemented" },
@@ -222,4 +223,20 @@ resp_file_release(struct resp *r)
 		fcache_unref(r->fe);
 		r->fe = NULL;
 	}
+}
+
+/*
+ * More fields for a head already done, as long as nothing was put in
+ * buf behind it (its body is a file or memory): the tail room moves.
+ */
+void
+resp_add_fields(struct resp *r, const char *p, size_t len)
+{
+	if (r->buf_len != r->fields_end + RESP_TAIL_ROOM)
+		abort();	/* a caller bug: a body is in buf */
+	r->buf_len = r->fields_end;
+	resp_append(r, p, len);
+	r->fields_end = r->buf_len;
+	resp_reserve(r, RESP_TAIL_ROOM);
+	r->buf_len += RESP_TAIL_ROOM;
 }

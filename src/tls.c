@@ -88,6 +88,18 @@ tls_error(char *err, size_t errlen, const char *what, const char *msg)
 		snprintf(err, errlen, "%s: %s", what, msg);
 }
 
+/* "origin: err" in place, when there is an origin. */
+static void
+tls_prefix(char *err, size_t errlen, const char *origin)
+{
+	char tmp[1024];
+
+	if (origin == NULL || errlen == 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s", err);
+	snprintf(err, errlen, "%s: %s", origin, tmp);
+}
+
 /* Never prompt on a terminal for a passphrase: say it was asked for. */
 static int
 tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
@@ -313,27 +325,79 @@ tls_sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* ---- ALPN ---------------------------------------------------------------- */
+
+int
+tls_listen_init(struct tls_listen *tl, struct tls *t, const char *const *protos,
+    size_t n)
+{
+	static const char *const h1[] = { "http/1.1" };
+	size_t i, len;
+
+	memset(tl, 0, sizeof(*tl));
+	tl->tls = t;
+	if (n == 0) {
+		protos = h1;
+		n = 1;
+	}
+	for (i = 0; i < n; i++) {
+		len = strlen(protos[i]);
+		if (len == 0 || len > 255 || tl->alpn_len + 1 + len > sizeof(tl->alpn))
+			return -1;
+		tl->alpn[tl->alpn_len++] = (unsigned char)len;
+		memcpy(tl->alpn + tl->alpn_len, protos[i], len);
+		tl->alpn_len += len;
+	}
+	return 0;
+}
+
+int
+tls_alpn_select(const unsigned char *prefs, size_t plen,
+    const unsigned char *offer, size_t olen, const unsigned char **out,
+    unsigned char *outlen)
+{
+	size_t i, j, pl, ol;
+
+	/* A malformed offer is refused whole (RFC 7301 3.1: no empty names). */
+	for (j = 0; j < olen; j += 1 + ol) {
+		ol = offer[j];
+		if (ol == 0 || ol > olen - j - 1)
+			return 0;
+	}
+	/* Server order (RFC 7301 3.2: the server selects). */
+	for (i = 0; i < plen; i += 1 + pl) {
+		pl = prefs[i];
+		if (pl == 0 || pl > plen - i - 1)
+			return 0;
+		for (j = 0; j < olen; j += 1 + ol) {
+			ol = offer[j];
+			if (ol == pl && memcmp(offer + j + 1, prefs + i + 1, pl) == 0) {
+				*out = offer + j + 1;
+				*outlen = (unsigned char)ol;
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /*
- * RFC 7301: http/1.1 when the client offers it; otherwise no ALPN at
- * all rather than a no_application_protocol alert (3.2 allows either),
- * as nginx does: such a client may still speak HTTP/1.1.
+ * The listener's list (struct tls_listen in the SSL's app data), or
+ * http/1.1 alone for an SSL made without one. No match: no ALPN at all
+ * rather than a no_application_protocol alert (RFC 7301 3.2 allows
+ * either), as nginx does.
  */
 static int
 tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
-	unsigned int i, l;
+	static const unsigned char h1[] = "\x08http/1.1";
+	const struct tls_listen *tl = SSL_get_app_data(ssl);
 
-	for (i = 0; i < inlen; i += 1 + l) {
-		l = in[i];
-		if (l == 0 || l > inlen - i - 1)
-			break;
-		if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
-			*out = in + i + 1;
-			*outlen = 8;
-			return SSL_TLSEXT_ERR_OK;
-		}
-	}
+	if (tl != NULL ? tls_alpn_select(tl->alpn, tl->alpn_len, in, inlen,
+	    out, outlen) : tls_alpn_select(h1, sizeof(h1) - 1, in, inlen,
+	    out, outlen))
+		return SSL_TLSEXT_ERR_OK;
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
@@ -455,8 +519,14 @@ tls_ctx_settings(SSL_CTX *ctx, struct tls *t, const struct tls_opts *o,
 		return -1;
 	}
 
+	/*
+	 * A peer that closes without close_notify ends the stream like any
+	 * end of file: HTTP/1.1 frames its messages itself (RFC 9110 and
+	 * RFC 8446 6.1 allow it), and most clients do so.
+	 */
 	op = SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF;
 #ifdef SSL_OP_ENABLE_KTLS
 	if (o->ktls)
 		op |= SSL_OP_ENABLE_KTLS;
@@ -466,6 +536,11 @@ tls_ctx_settings(SSL_CTX *ctx, struct tls *t, const struct tls_opts *o,
 	SSL_CTX_set_options(ctx, op);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * Read what the socket has in one read(), not a record header and
+	 * then its body in two: a request costs one read, as in plain HTTP.
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* Tickets carry the session; a cache would be per process anyway. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
@@ -482,6 +557,25 @@ tls_ctx_settings(SSL_CTX *ctx, struct tls *t, const struct tls_opts *o,
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	return 0;
+}
+
+int
+tls_opts_check(const struct tls_opts *opts, char *err, size_t errlen)
+{
+	struct tls t;
+	SSL_CTX *ctx;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method())) == NULL) {
+		tls_error(err, errlen, "TLS", "cannot make a context");
+		return -1;
+	}
+	rc = tls_ctx_settings(ctx, &t, opts, err, errlen);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
 }
 
 /* ---- certificates ----------------------------------------------------------- */
@@ -796,8 +890,10 @@ tls_new(const struct conf *conf, const struct tls_site *sites,
 			t->ctxs[j].cert = sites[i].certificate;
 			t->ctxs[j].key = sites[i].key;
 			if ((t->ctxs[j].ctx = tls_ctx_new(t, opts, &t->ctxs[j],
-			    err, errlen)) == NULL)
+			    err, errlen)) == NULL) {
+				tls_prefix(err, errlen, sites[i].origin);
 				goto fail;
+			}
 			t->nctxs++;
 		}
 		t->site_ctx[i] = j;

@@ -129,6 +129,8 @@ struct tls_site {
 	const char	*certificate;	/* PEM: leaf first, then intermediates;
 					 * NULL: this site has no certificate */
 	const char	*key;		/* PEM private key, unencrypted */
+	const char	*origin;	/* "file:line" that named them, put in
+					 * front of errors; NULL: none */
 };
 
 struct tls_opts {
@@ -214,6 +216,53 @@ const struct tls_cert_info *tls_info(const struct tls *t, size_t i);
  * name, not yet valid) or 2 (expired: log as an error).
  */
 int		 tls_summary(const struct tls *t, size_t i, char *buf, size_t len);
+
+/*
+ * Check the settings of opts that OpenSSL interprets (protocols,
+ * ciphers, ciphersuites, groups) without any certificate: 0, or -1 with
+ * err starting with the setting's name ("ciphers \"FOO\": matches no
+ * TLS 1.2 cipher (...)").
+ */
+int		 tls_opts_check(const struct tls_opts *opts, char *err,
+		    size_t errlen);
+
+/* ---- ALPN (RFC 7301) per listener ------------------------------------------ */
+
+#define TLS_ALPN_MAX	64	/* bytes of the wire-format list */
+
+/*
+ * What a TLS listener offers: the generation's contexts and the
+ * application protocols it speaks, in the server's order of preference,
+ * in ALPN wire format (length-prefixed names). The transport attaches
+ * it to every SSL it makes on that listener (SSL_set_app_data), and the
+ * ALPN callback of every context reads it from there, so listeners that
+ * share a certificate may still speak different protocols.
+ */
+struct tls_listen {
+	struct tls	*tls;
+	unsigned char	 alpn[TLS_ALPN_MAX];
+	size_t		 alpn_len;
+};
+
+/*
+ * Fill tl for contexts t and the protocols protos[0..n) (names as in
+ * the ALPN registry: "h2", "http/1.1"), most preferred first; n == 0
+ * means { "http/1.1" }. Returns 0, or -1 when a name is empty, longer
+ * than 255 bytes, or the list does not fit TLS_ALPN_MAX.
+ */
+int		 tls_listen_init(struct tls_listen *tl, struct tls *t,
+		    const char *const *protos, size_t n);
+/*
+ * The ALPN choice, in one place: the first protocol of the server's
+ * list (prefs, wire format) that the client offered (offer, wire format
+ * as in the ClientHello). 1 with *out and *outlen pointing into offer, or 0
+ * when nothing matches (the handshake then goes on without ALPN, as
+ * RFC 7301 3.2 allows; such a client may still speak HTTP/1.1) or the
+ * offer is malformed.
+ */
+int		 tls_alpn_select(const unsigned char *prefs, size_t plen,
+		    const unsigned char *offer, size_t olen,
+		    const unsigned char **out, unsigned char *outlen);
 
 /*
  * A protocol name as written in the configuration ("TLSv1.2",

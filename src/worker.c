@@ -46,7 +46,9 @@
 #include <unistd.h>
 
 #include "porter.h"
+#include "climit.h"
 #include "rep.h"
+#include "tls.h"
 
 #define WORKER_TICK_MS		1000
 #define WORKER_DRAIN_GRACE_MS	1000	/* idle keep-alive kept this long when draining */
@@ -77,6 +79,7 @@ static const char *worker_gzip_stall;	/* test fault, see above */
 static const char *worker_drain_stall;	/* test fault, see above */
 
 static void	 worker_drain(const char *why);
+static void	 worker_tls_listeners(struct worker_params *p);
 static void	 worker_exit(int code) __attribute__((noreturn));
 
 static void
@@ -193,6 +196,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 		worker_exit(0);
 	}
 	accesslog_flush();
+	climit_tick(now);
 	log_limit_flush(now);
 	fcache_tick();
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
@@ -421,7 +425,9 @@ worker_main(struct worker_params *p)
 		p->listeners[i].stage = p->listeners[i].proxy != NULL ?
 		    conn_proxy_start : NULL;
 	}
+	worker_tls_listeners(p);
 	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
+	climit_worker_init(conf, p->slot, worker->loop);
 	h1_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
 	serve_init(conf, worker->loop);
@@ -443,4 +449,31 @@ worker_main(struct worker_params *p)
 	if (ev_run(worker->loop) == -1)
 		log_crit("epoll_wait");
 	worker_exit(EXIT_TEMP);
+}
+
+/*
+ * TLS listeners get the TLS transport and what it needs of them: the
+ * generation's contexts (inherited from the master) and the ALPN list
+ * of the protocol they speak.
+ */
+static void
+worker_tls_listeners(struct worker_params *p)
+{
+	static const char *const h1[] = { "http/1.1" };
+	struct tls_listen *tl;
+	size_t i;
+
+	for (i = 0; i < p->nlisteners; i++) {
+		struct listener *l = &p->listeners[i];
+
+		if (!l->tls || p->tls == NULL)
+			continue;
+		tl = xcalloc(1, sizeof(*tl));
+		(void)tls_listen_init(tl, p->tls, h1, 1);
+		/* echo has no registered ALPN name: it selects none. */
+		if (l->protocol == PROTO_ECHO)
+			tl->alpn_len = 0;
+		l->xprt = &xprt_tls;
+		l->xprt_cfg = tl;
+	}
 }

@@ -64,6 +64,8 @@ struct xprt_io {
 	uint8_t		 want;		/* XPRT_WANT_* after IO_AGAIN */
 	void		*priv;		/* the transport's state (TLS session);
 					 * NULL for the kernel socket */
+	const void	*cfg;		/* the listener's settings for the
+					 * transport (listener.xprt_cfg), borrowed */
 };
 
 struct xprt {
@@ -71,7 +73,10 @@ struct xprt {
 	/*
 	 * Begin on a just-accepted socket (a TLS handshake). IO_DONE: ready
 	 * for read/write; IO_AGAIN: call again when xio->want is ready;
-	 * IO_ERROR: close.
+	 * IO_ERROR: close; IO_CLOSED: the client spoke another protocol and
+	 * the transport has answered in clear text and shut its side down
+	 * (a 400 to plain HTTP on a TLS port): read (plain bytes then) until
+	 * IO_CLOSED, then close, so the answer is not lost to a reset.
 	 */
 	int		(*start)(struct xprt_io *xio);
 	/*
@@ -110,5 +115,8 @@ struct xprt {
 
 /* xprt_plain.c: the kernel socket */
 extern const struct xprt xprt_plain;
+/* xprt_tls.c: TLS over the kernel socket (OpenSSL); xio->cfg is a
+ * struct tls_listen (tls.h) */
+extern const struct xprt xprt_tls;
 
 #endif /* PORTER_XPRT_H */

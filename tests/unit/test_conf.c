@@ -561,6 +561,53 @@ Test(conf, listen)
 	    "listen address '0.0.0.0:8080' overlaps '*:8080'");
 }
 
+Test(conf, tls_keys)
+{
+	struct conf	*conf;
+
+	conf = load_ok("good-tls.conf");
+	cr_assert_eq(conf->listeners[0].tls, 0);
+	cr_assert_eq(conf->listeners[1].tls, 1);
+	cr_assert_eq(conf->handshake_timeout, 3);
+	cr_assert_eq(conf->tls.profile, 1);	/* TLS_PROFILE_MODERN */
+	cr_assert_eq(conf->tls.protocols, 0x02);	/* TLS_PROTO_TLS13 */
+	cr_assert_str_eq(conf->tls.groups, "X25519:P-256");
+	cr_assert_null(conf->tls.ciphers);
+	cr_assert_eq(conf->tls.ktls, 0);
+	cr_assert_eq(conf->tls.session_tickets, 0);
+	cr_assert_eq(conf->tls.ticket_lifetime, 600);
+	/* Site 0 inherits the top-level pair (relative to the file), site 1 has its own. */
+	cr_assert(strstr(conf->sites[0].tls_certificate, "/fixtures/top.pem") != NULL &&
+	    conf->sites[0].tls_certificate[0] == '/', "%s",
+	    conf->sites[0].tls_certificate);
+	cr_assert_str_eq(conf->sites[1].tls_certificate, "/x/ec.pem");
+	cr_assert_str_eq(conf->sites[1].tls_key, "/x/ec.key");
+	cr_assert(strstr(conf->sites[1].tls_origin, "good-tls.conf:17") != NULL,
+	    "%s", conf->sites[1].tls_origin);
+	conf_free(conf);
+
+	/* Without a tls group: defaults, no certificates. */
+	conf = load_ok("good-defaults.conf");
+	cr_assert_eq(conf->handshake_timeout, 10);
+	cr_assert_eq(conf->tls.profile, 0);
+	cr_assert_eq(conf->tls.ktls, 1);
+	cr_assert_eq(conf->tls.session_tickets, 1);
+	cr_assert_eq(conf->tls.ticket_lifetime, 43200);
+	cr_assert_null(conf->sites[0].tls_certificate);
+	conf_free(conf);
+}
+
+Test(conf, tls_errors)
+{
+	expect_err("bad-tls-nocert.conf", 4, "listen address '127.0.0.1:0' "
+	    "speaks TLS, but no site has a certificate (tls: { certificate = "
+	    "...; key = ...; })");
+	expect_err("bad-tls-keyonly.conf", 5, "'key' without 'certificate'");
+	expect_err("bad-tls-sitekey.conf", 4, "unknown key 'profile' in a "
+	    "site's 'tls' (profile and the others are set in the top-level "
+	    "'tls')");
+}
+
 Test(conf, listen_groups)
 {
 	struct conf	*conf;
@@ -599,7 +646,7 @@ Test(conf, listen_groups_bad)
 	expect_err("bad-listen-proto.conf", 4,
 	    "unknown protocol 'gopher' (http or echo)");
 	expect_err("bad-listen-key.conf", 4,
-	    "unknown key 'tls' in a 'listen' entry");
+	    "unknown key 'tsl' in a 'listen' entry");
 	expect_err("bad-listen-groupdup.conf", 4,
 	    "listen address '127.0.0.1:9000' overlaps '127.0.0.1:9000'");
 	expect_err("bad-listen-addrtype.conf", 2,

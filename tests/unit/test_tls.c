@@ -102,9 +102,9 @@ static struct tls *
 build(const struct tls_opts *o, char *err)
 {
 	struct tls_site ts[3] = {
-		{ ca("ec-full.pem"), ca("ec.key") },
-		{ ca("rsa-full.pem"), ca("rsa.key") },
-		{ NULL, NULL },
+		{ ca("ec-full.pem"), ca("ec.key"), NULL },
+		{ ca("rsa-full.pem"), ca("rsa.key"), NULL },
+		{ NULL, NULL, NULL },
 	};
 
 	return tls_new(&conf, ts, o, err, ERRLEN);
@@ -124,7 +124,7 @@ build_ok(const struct tls_opts *o)
 static struct tls *
 build_one(const char *cert, const char *key, char *err)
 {
-	struct tls_site ts[3] = { { cert, key }, { NULL, NULL }, { NULL, NULL } };
+	struct tls_site ts[3] = { { cert, key, NULL }, { NULL, NULL, NULL }, { NULL, NULL, NULL } };
 	struct tls_opts o = { 0 };
 
 	err[0] = '\0';
@@ -177,9 +177,9 @@ Test(tls, ecdsa_and_rsa_load)
 Test(tls, sites_sharing_a_pair_share_a_context)
 {
 	struct tls_site ts[3] = {
-		{ ca("ec-full.pem"), ca("ec.key") },
-		{ ca("ec-full.pem"), ca("ec.key") },
-		{ ca("rsa-full.pem"), ca("rsa.key") },
+		{ ca("ec-full.pem"), ca("ec.key"), NULL },
+		{ ca("ec-full.pem"), ca("ec.key"), NULL },
+		{ ca("rsa-full.pem"), ca("rsa.key"), NULL },
 	};
 	struct tls_opts o = { 0 };
 	char err[ERRLEN];
@@ -307,7 +307,7 @@ Test(tls, expired_certificate)
 
 Test(tls, no_site_with_a_certificate)
 {
-	struct tls_site ts[3] = { { NULL, NULL }, { NULL, NULL }, { NULL, NULL } };
+	struct tls_site ts[3] = { { NULL, NULL, NULL }, { NULL, NULL, NULL }, { NULL, NULL, NULL } };
 	struct tls_opts o = { 0 };
 	char err[ERRLEN];
 
@@ -947,4 +947,92 @@ Test(tls, ring_half_written_is_never_read)
 	cr_assert_eq(tls_ticket_find(&keys, keys.slot[0].name, 100, &k), 0);
 	keys.seq++;
 	cr_assert_eq(tls_ticket_current(&keys, &k), 0);
+}
+
+/* ---- ALPN choice per listener and the settings check ---------------------- */
+
+Test(tls, alpn_select_follows_the_server_order)
+{
+	static const char *const both[] = { "h2", "http/1.1" };
+	static const char *const h1[] = { "http/1.1" };
+	static const unsigned char offer[] = "\x08http/1.1\x02h2";
+	static const unsigned char only_h2[] = "\x02h2";
+	static const unsigned char bad[] = "\x09http/1.1";
+	struct tls_listen tl;
+	const unsigned char *out;
+	unsigned char outlen;
+
+	cr_assert_eq(tls_listen_init(&tl, NULL, both, 2), 0);
+	cr_assert_eq(tl.alpn_len, 12);
+	cr_assert_eq(tls_alpn_select(tl.alpn, tl.alpn_len, offer, sizeof(offer) - 1,
+	    &out, &outlen), 1);
+	cr_assert_eq(outlen, 2);
+	cr_assert_eq(memcmp(out, "h2", 2), 0);
+	cr_assert(out > offer && out < offer + sizeof(offer));
+
+	cr_assert_eq(tls_listen_init(&tl, NULL, h1, 1), 0);
+	cr_assert_eq(tls_alpn_select(tl.alpn, tl.alpn_len, offer, sizeof(offer) - 1,
+	    &out, &outlen), 1);
+	cr_assert_eq(outlen, 8);
+	cr_assert_eq(memcmp(out, "http/1.1", 8), 0);
+	/* Nothing in common, or a malformed offer: no ALPN. */
+	cr_assert_eq(tls_alpn_select(tl.alpn, tl.alpn_len, only_h2,
+	    sizeof(only_h2) - 1, &out, &outlen), 0);
+	cr_assert_eq(tls_alpn_select(tl.alpn, tl.alpn_len, bad, sizeof(bad) - 1,
+	    &out, &outlen), 0);
+	/* No list given: http/1.1. */
+	cr_assert_eq(tls_listen_init(&tl, NULL, NULL, 0), 0);
+	cr_assert_eq(tl.alpn_len, 9);
+	cr_assert_eq(memcmp(tl.alpn, "\x08http/1.1", 9), 0);
+}
+
+Test(tls, alpn_list_bounds)
+{
+	static const char *const empty[] = { "" };
+	char longname[300];
+	const char *const one[] = { longname };
+	const char *many[TLS_ALPN_MAX];
+	struct tls_listen tl;
+	size_t i;
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	cr_assert_eq(tls_listen_init(&tl, NULL, empty, 1), -1);
+	cr_assert_eq(tls_listen_init(&tl, NULL, one, 1), -1);
+	for (i = 0; i < TLS_ALPN_MAX; i++)
+		many[i] = "h2";
+	cr_assert_eq(tls_listen_init(&tl, NULL, many, TLS_ALPN_MAX), -1);
+}
+
+Test(tls, opts_check_names_the_setting)
+{
+	struct tls_opts o = { 0 };
+	char err[ERRLEN];
+
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), 0);
+	o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:NOPE";
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), -1);
+	cr_assert(strncmp(err, "ciphers \"NOPE\"", 14) == 0, "%s", err);
+	o.ciphers = NULL;
+	o.groups = "X25519:P-999";
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), -1);
+	cr_assert(strncmp(err, "groups", 6) == 0, "%s", err);
+	o.groups = NULL;
+	o.ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_FOO";
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), -1);
+	cr_assert(strncmp(err, "ciphersuites \"TLS_FOO\"", 22) == 0, "%s", err);
+}
+
+Test(tls, errors_carry_the_origin)
+{
+	struct tls_site ts[3] = {
+		{ ca("ec-full.pem"), ca("other.key"), "porter.conf:12" },
+		{ NULL, NULL, NULL }, { NULL, NULL, NULL },
+	};
+	struct tls_opts o = { 0 };
+	char err[ERRLEN];
+
+	cr_assert_null(tls_new(&conf, ts, &o, err, sizeof(err)));
+	cr_assert(strncmp(err, "porter.conf:12: key ", 20) == 0, "%s", err);
+	cr_assert(strstr(err, "does not match") != NULL, "%s", err);
 }
