@@ -87,7 +87,7 @@ static const struct conf_num conf_compression_nums[] = {
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
-	"core_dumps", "sites", "tls", "client_limits",
+	"core_dumps", "sites", "tls", "client_limits", "status", "health",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
 	"acme_challenge_root", "redirect_https", "hsts",
@@ -975,6 +975,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	top = config_root_setting(&cfg);
 	if (confval_keys(&ctx, top, conf_top_keys, NULL) == -1 ||
 	    conf_listen(&ctx, top, conf) == -1 ||
+	    conf_status_load(&ctx, top, conf) == -1 ||
 	    confval_nums(&ctx, top, conf_top_nums, conf) == -1)
 		goto fail;
 
@@ -1050,6 +1051,7 @@ conf_free(struct conf *conf)
 	for (i = 0; conf->listeners != NULL && i <= conf->nlisten; i++)
 		free(conf->listeners[i].trusted);
 	free(conf->listeners);
+	conf_status_free(conf);
 	free(conf->user);
 	free(conf->group);
 	free(conf->pid_file);

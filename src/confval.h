@@ -74,4 +74,10 @@ void	 confval_strv_free(char **, size_t);
 int	 confval_strv(struct conf_ctx *, const config_setting_t *,
 	    conf_check_fn, char ***, size_t *);
 
+/* conf_status.c: the "status" and "health" groups (after 'listen'). */
+struct conf;
+int	 conf_status_load(struct conf_ctx *, const config_setting_t *,
+	    struct conf *);
+void	 conf_status_free(struct conf *);
+
 #endif

@@ -370,10 +370,12 @@ conn_adopt(int fd, const struct sockaddr *peer, socklen_t len,
 	c->xio.fd = fd;
 	c->io.fd = fd;
 	c->proto = l->proto;
+	c->status = l->status ? 1 : 0;
 	memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
 	c->tclass = -1;
 	core.nconns++;
-	sb_conn_opened();	/* any protocol */
+	if (!l->status)
+		sb_conn_opened();	/* any protocol; scrapes are not traffic */
 	c->xp = l->xprt != NULL ? l->xprt : &xprt_plain;
 	c->xio.cfg = l->xprt_cfg;
 	/* Clients usually send at once: the first read comes before epoll. */

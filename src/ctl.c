@@ -7,6 +7,9 @@
  * for has ended, so systemd's ExecReload= fails when the reload does,
  * which a bare SIGHUP cannot tell. "status\n" is answered at once with
  * "ok\n" and the master's "key: value" lines, then end of file.
+ * "drain\n" and "undrain\n" turn the master's drain flag on and off
+ * (health checks fail, responses say Connection: close) and are
+ * answered at once: "ok\ndraining: yes|no\n", or "error stopping".
  * What each command does is the master's business: it hands its
  * handlers to ctl_open(), so this file calls nothing of master.c.
  * The socket is made under umask 077: only the master's user may ask.
@@ -125,7 +128,14 @@ ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			ctl_reply(c, "error stopping\n");
 	} else if (strcmp(c->buf, "status") == 0)
 		ctl_status(c);
-	else if (ctl.h->command != NULL &&
+	else if (strcmp(c->buf, "drain") == 0 ||
+	    strcmp(c->buf, "undrain") == 0) {
+		if (ctl.h->drain(c->buf[0] == 'd') == -1)
+			ctl_reply(c, "error stopping\n");
+		else
+			ctl_reply(c, c->buf[0] == 'd' ? "ok\ndraining: yes\n" :
+			    "ok\ndraining: no\n");
+	} else if (ctl.h->command != NULL &&
 	    (text = ctl.h->command(c->buf)) != NULL) {
 		ctl_reply(c, text);
 		free(text);

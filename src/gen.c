@@ -58,66 +58,104 @@ gen_take_sd_fd(int *fds, int nfds, const struct net_addr *a)
 }
 
 /*
- * Listeners for conf: an address the serving generation already has is
- * shared, never closed and re-bound, so its accept queue survives; one
- * systemd passed (sd_fds) is taken from there; any other is bound.
+ * The socket for address a: an address the serving generation already
+ * has is shared, never closed and re-bound, so its accept queue
+ * survives (*keep set); one systemd passed (sd_fds) is taken from
+ * there; any other is bound. -1 with err on failure.
+ */
+static int
+gen_socket(const struct generation *old, int *sd_fds, int sd_nfds,
+    const struct net_addr *a, int *keep, char *err, size_t errlen)
+{
+	size_t j;
+	int fd = -1;
+
+	*keep = 0;
+	for (j = 0; old != NULL && j < old->nls; j++) {
+		/* Port 0 asks for a new ephemeral port: never shared. */
+		if (net_addr_port((const struct sockaddr *)&a->ss) &&
+		    net_addr_equal(&old->ls[j].addr, a)) {
+			*keep = 1;
+			return old->ls[j].fd;
+		}
+	}
+	if ((fd = gen_take_sd_fd(sd_fds, sd_nfds, a)) == -1)
+		fd = net_listen(a, 4096, err, errlen);
+	return fd;
+}
+
+/*
+ * Add the listeners of one listen string (an address may expand to two:
+ * "*:80"): cl is its 'listen' entry, or NULL for a status listener's
+ * (plain HTTP/1.1, never PROXY; status.c answers there).
+ */
+static int
+gen_add(struct generation *g, const struct generation *old, int *sd_fds,
+    int sd_nfds, const char *spec, const struct conf_listen *cl, char *err,
+    size_t errlen)
+{
+	struct net_addr addrs[2];
+	struct listener *l;
+	int n, k;
+
+	if ((n = net_parse_listen(spec, addrs, 2, err, errlen)) == -1)
+		return -1;
+	for (k = 0; k < n; k++) {
+		if (g->nls == GEN_MAX_LISTENERS) {
+			snprintf(err, errlen, "too many listen addresses");
+			return -1;
+		}
+		l = &g->ls[g->nls];
+		l->addr = addrs[k];
+		/*
+		 * A kept socket takes the new protocol: old workers keep
+		 * their copy of the old listener, so each side speaks what
+		 * its generation says.
+		 */
+		l->protocol = cl != NULL ? cl->protocol : PROTO_HTTP;
+		l->tls = cl != NULL && cl->tls ? 1 : 0;
+		l->proxy = cl != NULL && cl->proxy_protocol ? cl : NULL;
+		l->status = cl == NULL;
+		if ((l->fd = gen_socket(old, sd_fds, sd_nfds, &addrs[k],
+		    &l->keep, err, errlen)) == -1)
+			return -1;
+		/* Port 0 became a real port: show that one. */
+		net_sockname(l->fd, &l->addr);
+		net_addr_format((struct sockaddr *)&l->addr.ss, l->text,
+		    sizeof(l->text), 1);
+		g->nls++;
+	}
+	return 0;
+}
+
+/*
+ * Listeners for conf: the public ones ('listen'), then the status
+ * listener's ('status.listen'), each kept, taken from systemd or bound
+ * (gen_socket()).
  */
 int
 gen_listen(struct generation *g, const struct generation *old, int *sd_fds,
     int sd_nfds, char *err, size_t errlen)
 {
-	struct net_addr addrs[2];
-	struct listener *l;
-	size_t i, j;
-	int n, k, fd;
+	size_t i;
 
 	g->ls = xcalloc(GEN_MAX_LISTENERS, sizeof(*g->ls));
-	for (i = 0; i < g->conf->nlisten; i++) {
-		n = net_parse_listen(g->conf->listen[i], addrs, 2, err, errlen);
-		if (n == -1)
+	for (i = 0; i < g->conf->nlisten; i++)
+		if (gen_add(g, old, sd_fds, sd_nfds, g->conf->listen[i],
+		    &g->conf->listeners[i], err, errlen) == -1)
 			return -1;
-		for (k = 0; k < n; k++) {
-			if (g->nls == GEN_MAX_LISTENERS) {
-				snprintf(err, errlen, "too many listen addresses");
-				return -1;
-			}
-			l = &g->ls[g->nls];
-			l->addr = addrs[k];
-			/*
-			 * A kept socket takes the new protocol: old workers
-			 * keep their copy of the old listener, so each side
-			 * speaks what its generation says.
-			 */
-			l->protocol = g->conf->listeners[i].protocol;
-			l->tls = g->conf->listeners[i].tls ? 1 : 0;
-			l->proxy = g->conf->listeners[i].proxy_protocol ?
-			    &g->conf->listeners[i] : NULL;
-			fd = -1;
-			for (j = 0; old != NULL && j < old->nls; j++) {
-				/* Port 0 asks for a new ephemeral port: never shared. */
-				if (net_addr_port((struct sockaddr *)&addrs[k].ss) &&
-				    net_addr_equal(&old->ls[j].addr, &addrs[k])) {
-					fd = old->ls[j].fd;
-					l->keep = 1;
-					break;
-				}
-			}
-			if (fd == -1)
-				fd = gen_take_sd_fd(sd_fds, sd_nfds, &addrs[k]);
-			if (fd == -1) {
-				fd = net_listen(&addrs[k], 4096, err, errlen);
-				if (fd == -1)
-					return -1;
-			}
-			l->fd = fd;
-			/* Port 0 became a real port: show that one. */
-			net_sockname(fd, &l->addr);
-			net_addr_format((struct sockaddr *)&l->addr.ss, l->text,
-			    sizeof(l->text), 1);
-			g->nls++;
-		}
-	}
+	for (i = 0; i < g->conf->status.nlisten; i++)
+		if (gen_add(g, old, sd_fds, sd_nfds, g->conf->status.listen[i],
+		    NULL, err, errlen) == -1)
+			return -1;
 	return 0;
+}
+
+/* How the log names what l serves: "http", "echo", "status". */
+const char *
+gen_listener_kind(const struct listener *l)
+{
+	return l->status ? "status" : conf_protocol_name(l->protocol);
 }
 
 /* Close the listeners of g that the other generation does not share. */
@@ -232,8 +270,8 @@ gen_free(struct generation *g)
 }
 
 int
-gen_tls(struct generation *g, const struct tls_ticket_keys *keys, char *err,
-    size_t errlen)
+gen_tls(struct generation *g, const struct generation *old,
+    const struct tls_ticket_keys *keys, char *err, size_t errlen)
 {
 	const struct conf *conf = g->conf;
 	struct tls_site *sites;
@@ -260,20 +298,23 @@ gen_tls(struct generation *g, const struct tls_ticket_keys *keys, char *err,
 	o.groups = conf->tls.groups;
 	o.ktls = conf->tls.ktls;
 	o.keys = conf->tls.session_tickets ? keys : NULL;
+	o.reuse = old != NULL ? old->tls : NULL;
 	g->tls = tls_new(conf, sites, &o, err, errlen);
 	free(sites);
 	if (g->tls == NULL)
 		return -1;
 	for (i = 0; i < tls_count(g->tls); i++) {
+		const char *how = tls_reused(g->tls, i) ? " [unchanged]" : "";
+
 		switch (tls_summary(g->tls, i, line, sizeof(line))) {
 		case 0:
-			log_notice("certificate %s", line);
+			log_notice("certificate %s%s", line, how);
 			break;
 		case 1:
-			log_warnx("certificate %s", line);
+			log_warnx("certificate %s%s", line, how);
 			break;
 		default:
-			log_errx("certificate %s", line);
+			log_errx("certificate %s%s", line, how);
 			break;
 		}
 	}

@@ -384,11 +384,19 @@ h1_answer(struct conn *c)
 	else
 		c->keepalive = (q->flags & HTTP_F_CONN_KEEPALIVE) &&
 		    !(q->flags & HTTP_F_CONN_CLOSE);
-	if (conn_draining() || (h1.conf->keepalive_requests > 0 &&
+	/*
+	 * Draining (this worker, or the master said so for all: `porter -s
+	 * drain`, a shutdown_delay): keep-alive clients move on.
+	 */
+	if (conn_draining() || sb_draining() ||
+	    (h1.conf->keepalive_requests > 0 &&
 	    c->nreq >= (uint32_t)h1.conf->keepalive_requests))
 		c->keepalive = 0;
 	h1_request(c);
-	http_handle(&c->rq->q, &c->rq->resp);
+	if (c->status)
+		status_handle(&c->rq->q, &c->rq->resp);
+	else
+		http_handle(&c->rq->q, &c->rq->resp);
 	h1_respond(c);
 	h1_run(c);
 }
@@ -469,8 +477,13 @@ h1_finish_request(struct conn *c)
 	struct resp *r = &c->rq->resp;
 	int clean;
 
-	h1_log(c);
-	conn_count_request(r->status, r->sent);
+	/* Scrapes are not traffic: neither counted nor, unless asked, logged. */
+	if (!c->status) {
+		h1_log(c);
+		conn_count_request(r->status, r->sent);
+		sb_request_time(ev_now(conn_loop()) - r->send_start);
+	} else if (status_logged())
+		h1_log(c);
 	if (c->io.events & EPOLLOUT)
 		conn_want_write(c, 0);
 	h1_resp_release(c);

@@ -8,7 +8,9 @@
  * over the control socket next to the pid file and waits for the
  * outcome; "stop" signals TERM and waits until the master has exited;
  * "status" asks over the control socket and prints the master's
- * "key: value" lines on stdout.
+ * "key: value" lines on stdout; "drain" and "undrain" turn the master's
+ * drain flag on and off the same way (health checks fail, keep-alive
+ * clients are told Connection: close, requests are still served).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -49,13 +51,15 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: porter [-c file] [-t] [-s reload|stop|quit|reopen|status] [-V] [-h]\n"
+	    "       porter [-c file] -s drain|undrain\n"
 	    "       porter [-c file] -s bans|clients [N]|client ADDR|limits-reset\n"
 	    "       porter [-c file] -s ban ADDR[/LEN] SECONDS [REASON]|unban ADDR[/LEN]|all\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        check the configuration and exit\n"
 	    "  -s signal tell the running master to reload (and wait for the\n"
 	    "            outcome), stop (and wait), quit (graceful, no wait)\n"
-	    "            or reopen its log files, or print its status\n"
+	    "            or reopen its log files, or print its status; drain\n"
+	    "            (fail /health, close keep-alive) or undrain\n"
 	    "  -V        print the version and exit\n"
 	    "  -h        this help\n", PORTER_CONF_DEFAULT);
 	exit(code);
@@ -168,9 +172,11 @@ main_reload(const char *pid_file)
 }
 
 /*
- * `porter -s status`: the master's own account, through the control
- * socket (its workers, their heartbeats, the monotonic totals). No
- * socket means no master: exit 1 with a message.
+ * `porter -s status` (the master's own account, through the control
+ * socket: its workers, their heartbeats, the monotonic totals), `-s
+ * drain`, `-s undrain` and the client-limit queries: send line, print
+ * the answer after "ok". No socket means no master: exit 1 with a
+ * message.
  */
 static int
 main_query(const char *pid_file, const char *line)
@@ -297,7 +303,8 @@ static int
 main_is_query(const char *cmd)
 {
 	static const char *const q[] = { "status", "bans", "clients",
-	    "client", "ban", "unban", "limits-reset", NULL };
+	    "client", "ban", "unban", "limits-reset", "drain", "undrain",
+	    NULL };
 	size_t i;
 
 	for (i = 0; q[i] != NULL; i++)
@@ -362,8 +369,12 @@ main_signal(const char *conf_path, const char *cmd, char **args, int nargs)
 			return 1;
 		}
 		pid_file = xstrdup(conf->pid_file);
-		/* The master forces its workers out after shutdown_timeout. */
-		timeout = conf->shutdown_timeout + 10;
+		/*
+		 * The master drains for shutdown_delay, then forces its
+		 * workers out after shutdown_timeout.
+		 */
+		timeout = conf->health.shutdown_delay +
+		    conf->shutdown_timeout + 10;
 		conf_free(conf);
 	}
 
@@ -454,7 +465,7 @@ main(int argc, char *argv[])
 		/* Certificates and keys are part of the configuration. */
 		gen_clear(&g);
 		g.conf = conf;
-		if (gen_tls(&g, NULL, err, sizeof(err)) == -1) {
+		if (gen_tls(&g, NULL, NULL, err, sizeof(err)) == -1) {
 			main_say(3, "%s\n", err);
 			gen_free(&g);
 			return 1;

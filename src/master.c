@@ -36,6 +36,11 @@
  *              starts another reload once this one ends; TTIN and TTOU
  *              now are applied then, to whichever generation serves.
  *      | TERM/QUIT (graceful) or INT/second TERM (fast), from any state
+ *      | (graceful with health.shutdown_delay D > 0: first D seconds of
+ *      | draining with the listeners open: /health fails, responses say
+ *      | Connection: close, systemd hears STOPPING with the stop timeout
+ *      | extended; reloads are refused; a second TERM or QUIT ends the
+ *      | delay at once, INT stops fast)
  *      v
  *   STOPPING   a reload in progress is abandoned and its waiters told so.
  *              The master closes its listening sockets, so new
@@ -109,6 +114,8 @@ static struct {
 	long		 spawn_timer;
 	uint64_t	 spawn_at;
 	long		 stop_timer;
+	long		 delay_timer;	/* health.shutdown_delay running, 0 */
+	int		 drain_asked;	/* `porter -s drain` is in force */
 	int		 ever_ready;	/* a worker of cur has said CHAN_READY */
 	int		 ready_sent;
 	char		*pid_file;
@@ -384,7 +391,7 @@ master_reload(void)
 	struct conf *conf;
 	size_t i;
 
-	if (m.state == MS_STOPPING)
+	if (m.state == MS_STOPPING || m.delay_timer)
 		return;
 	if (m.state == MS_RELOADING || m.reload_wait) {
 		/* The file may have changed again since this reload read it. */
@@ -413,7 +420,7 @@ master_reload(void)
 	m.next.target = conf->workers;
 	master_tickets(conf);
 	/* Every certificate and key read again, checked, before any switch. */
-	if (gen_tls(&m.next, m.tickets, err, sizeof(err)) == -1 ||
+	if (gen_tls(&m.next, &m.cur, m.tickets, err, sizeof(err)) == -1 ||
 	    gen_user(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_access(&m.next, err, sizeof(err)) == -1 ||
 	    gen_open_error(&m.next, m.cur.conf, err, sizeof(err)) == -1 ||
@@ -427,7 +434,7 @@ master_reload(void)
 	for (i = 0; i < m.next.nls; i++)
 		if (!m.next.ls[i].keep)
 			log_info("listening on %s (%s%s)", m.next.ls[i].text,
-			    conf_protocol_name(m.next.ls[i].protocol),
+			    gen_listener_kind(&m.next.ls[i]),
 			    m.next.ls[i].tls ? " over TLS" : "");
 	m.state = MS_RELOADING;
 	master_fill();
@@ -598,6 +605,10 @@ master_stop(int fast)
 
 	if (m.state == MS_STOPPING && (m.fast || !fast))
 		return;
+	if (m.delay_timer) {
+		ev_timer_del(m.loop, m.delay_timer);
+		m.delay_timer = 0;
+	}
 	if (m.state != MS_STOPPING) {
 		m.reload_again = 0;
 		/* Its waiters hear "stopping" below, with the rest. */
@@ -628,6 +639,42 @@ master_stop(int fast)
 	    (uint64_t)m.cur.conf->shutdown_timeout * 1000, master_kill_all, NULL);
 	if (proc_alive() == 0)
 		ev_stop(m.loop);
+}
+
+static void
+master_delay_over(struct ev_loop *loop, void *arg)
+{
+	m.delay_timer = 0;
+	log_notice("shutdown delay over");
+	master_stop(0);
+}
+
+/*
+ * A graceful stop: with health.shutdown_delay, first drain with the
+ * listeners open, so load balancers see /health fail and move clients
+ * away before anything is refused. A TERM during the delay ends it.
+ */
+static void
+master_stop_graceful(void)
+{
+	int delay = m.cur.conf->health.shutdown_delay;
+
+	if (m.state == MS_STOPPING || m.delay_timer || delay == 0) {
+		master_stop(m.state == MS_STOPPING);
+		return;
+	}
+	sb_master_draining(1);
+	systemd_stopping_extend(((uint64_t)delay +
+	    (uint64_t)m.cur.conf->shutdown_timeout + 5) * 1000000);
+	m.delay_timer = ev_timer_add(m.loop, (uint64_t)delay * 1000,
+	    master_delay_over, NULL);
+	if (m.delay_timer == -1) {
+		m.delay_timer = 0;
+		master_stop(0);
+		return;
+	}
+	log_notice("draining for %d s before stopping (health.shutdown_delay)",
+	    delay);
 }
 
 /* Open path again in place of *fdp; the old fd is closed. */
@@ -699,7 +746,7 @@ master_signal_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			break;
 		case SIGTERM:
 		case SIGQUIT:
-			master_stop(m.state == MS_STOPPING);
+			master_stop_graceful();
 			break;
 		case SIGINT:
 			master_stop(1);
@@ -811,11 +858,27 @@ master_tickets(const struct conf *conf)
 static int
 master_ctl_reload(uint32_t *want)
 {
-	if (m.state == MS_STOPPING)
+	if (m.state == MS_STOPPING || m.delay_timer)
 		return -1;
 	/* The next reload to start reads the file as it is now. */
 	*want = m.reload_seq + 1;
 	master_reload();
+	return 0;
+}
+
+/*
+ * `porter -s drain` / `undrain`: the flag in the scoreboard every worker
+ * reads. Refused while stopping (or in its delay): that drain is final.
+ */
+static int
+master_ctl_drain(int on)
+{
+	if (m.state == MS_STOPPING || m.delay_timer)
+		return -1;
+	if (on != m.drain_asked)
+		log_notice("%s by request", on ? "draining" : "drain ended");
+	m.drain_asked = on;
+	sb_master_draining(on);
 	return 0;
 }
 
@@ -843,7 +906,9 @@ master_state_name(void)
 	case MS_STOPPING:
 		return "stopping";
 	}
-	return "running";
+	if (m.delay_timer)
+		return "stopping";
+	return m.drain_asked ? "draining" : "running";
 }
 
 /*
@@ -932,6 +997,7 @@ master_ctl_status(void)
 static const struct ctl_handlers master_ctl = {
 	.reload = master_ctl_reload,
 	.status = master_ctl_status,
+	.drain = master_ctl_drain,
 	.command = climit_ctl,
 };
 
@@ -1024,7 +1090,7 @@ master_run(struct conf *conf, const char *conf_path)
 	if ((m.tickets = shm_get("tls-tickets", sizeof(*m.tickets))) == NULL)
 		fatal(EXIT_TEMP, "shared memory for session tickets");
 	master_tickets(conf);
-	if (gen_tls(&m.cur, m.tickets, err, sizeof(err)) == -1)
+	if (gen_tls(&m.cur, NULL, m.tickets, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 	m.cur_hash = master_conf_hash();
 	sb_master_start((uint64_t)m.start_time, m.cur.id, m.cur_hash);
@@ -1047,7 +1113,7 @@ master_run(struct conf *conf, const char *conf_path)
 	}
 	for (i = 0; i < m.cur.nls; i++)
 		log_info("listening on %s (%s%s)", m.cur.ls[i].text,
-		    conf_protocol_name(m.cur.ls[i].protocol),
+		    gen_listener_kind(&m.cur.ls[i]),
 		    m.cur.ls[i].tls ? " over TLS" : "");
 	if (gen_open_access(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);

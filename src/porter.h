@@ -111,6 +111,25 @@ struct conf_tls {
 	int		 ticket_lifetime;	/* seconds */
 };
 
+/*
+ * The status listener (conf_status.c reads it; status.c serves it):
+ * /metrics, /status and /health on addresses of its own, for the
+ * peers in allow only.
+ */
+struct conf_status {
+	char		**listen;	/* addresses as written; none: off */
+	size_t		 nlisten;
+	char		**allow;	/* CIDRs or addresses of TCP peers */
+	size_t		 nallow;
+	int		 access_log;	/* scrapes go to the access log too */
+};
+
+/* Health and drain (status.c answers /health; master.c drains). */
+struct conf_health {
+	int		 drain_status;	/* /health while draining: 503 or 404 */
+	int		 shutdown_delay; /* s of draining before a TERM stops */
+};
+
 struct conf {
 	char		*path;		/* the file this came from */
 
@@ -161,6 +180,8 @@ struct conf {
 	size_t		 nsites;
 	size_t		 default_site;	/* index into sites */
 
+	struct conf_status status;
+	struct conf_health health;
 	struct conf_limits *limits;	/* client_limits (climit.h); NULL: off */
 };
 
@@ -315,6 +336,7 @@ struct listener {
 	int		 protocol;	/* PROTO_*: what its connections speak */
 	const struct proto *proto;	/* its code, set by the worker */
 	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
+	int		 status;	/* a status listener (status.c answers) */
 	void		*xprt_cfg;	/* the transport's settings for it
 					 * (TLS: struct tls_listen), set by
 					 * the worker; copied into xio.cfg */
@@ -475,6 +497,7 @@ struct conn {
 	unsigned	 queued:1;	/* in the answer queue */
 	unsigned	 rdhup:1;	/* epoll saw the peer's FIN (echo) */
 	unsigned	 rdclosed:1;	/* and a read returned it (echo) */
+	unsigned	 status:1;	/* on a status listener: status.c answers */
 	unsigned	 handshake:1;	/* the transport's start() is under way
 					 * (core's; CONN_T_HANDSHAKE) */
 	unsigned	 refused:1;	/* the transport refused the client in
@@ -671,6 +694,27 @@ void	 http_error_site(const struct request *q, struct resp *r,
  */
 size_t	 http_site_match(const struct conf *conf, const char *p, size_t len);
 
+/* ---- status.c (the status listener: /metrics, /status, /health) -------- */
+
+/* Once per worker: conf's status.allow, parsed. */
+void	 status_init(const struct conf *conf);
+/*
+ * Answer q, a request on a status listener, into r: 403 for a peer
+ * outside status.allow (q->peer: the TCP peer, never a PROXY address),
+ * /metrics (Prometheus text 0.0.4), /status (text for people), /health
+ * (200 "ok", or health.drain_status "draining" while the master says
+ * drain), 404 for any other path, 405 for methods but GET and HEAD.
+ * Never touches files; the body is built in r's buffer.
+ */
+void	 status_handle(const struct request *q, struct resp *r);
+/* Whether answers on status listeners go to the access log. */
+int	 status_logged(void);
+/*
+ * The /status text from a scoreboard snapshot, malloc'd; NULL when out
+ * of memory. now_ms: ev_clock_ms(), for uptime and heartbeat ages.
+ */
+char	*status_text(const struct sb_totals *t, uint64_t now_ms);
+
 /* ---- fcache.c ---------------------------------------------------------- */
 
 struct fcache_entry {
@@ -824,6 +868,7 @@ int	 systemd_listen_fds(int **fds);
 void	 systemd_ready(const char *status);
 void	 systemd_reloading(void);
 void	 systemd_stopping(void);
+void	 systemd_stopping_extend(uint64_t usec);
 void	 systemd_status(const char *fmt, ...) PRINTF(1, 2);
 uint64_t systemd_watchdog_usec(void);
 void	 systemd_watchdog_ping(void);
@@ -851,6 +896,7 @@ int	 gen_listen(struct generation *g, const struct generation *old,
 	    int *sd_fds, int sd_nfds, char *err, size_t errlen);
 void	 gen_close_listeners(struct generation *g,
 	    const struct generation *other);
+const char *gen_listener_kind(const struct listener *l);
 int	 gen_user(struct generation *g, char *err, size_t errlen);
 int	 gen_open_log(const char *path);
 int	 gen_open_access(struct generation *g, char *err, size_t errlen);
@@ -861,11 +907,13 @@ void	 gen_free(struct generation *g);
  * Build g->tls for g->conf when a listener speaks TLS: every certificate
  * and key read and checked now, each logged (subject, names, days left;
  * a warning under 14 days). keys: the ticket ring (NULL: no tickets).
+ * old: the serving generation, whose contexts of unchanged files are
+ * shared rather than built again (NULL: none).
  * 0, or -1 with err ("file:line: certificate ...: reason").
  */
 struct tls_ticket_keys;
-int	 gen_tls(struct generation *g, const struct tls_ticket_keys *keys,
-	    char *err, size_t errlen);
+int	 gen_tls(struct generation *g, const struct generation *old,
+	    const struct tls_ticket_keys *keys, char *err, size_t errlen);
 
 /* ---- proc.c (the master's worker table) ------------------------------ */
 
@@ -965,6 +1013,12 @@ struct ctl_handlers {
 	 * frees it); NULL on failure.
 	 */
 	char	*(*status)(void);
+	/*
+	 * "drain" (on 1) / "undrain" (on 0): set the drain flag every worker
+	 * reads (sb_master_draining()); -1 when the master is stopping (it
+	 * drains anyway and cannot be undrained).
+	 */
+	int	(*drain)(int on);
 	/*
 	 * Any other command line (e.g. "bans", "ban 192.0.2.7 600"): the
 	 * whole answer, "ok\n..." or "error ...\n", malloc'd (ctl.c frees

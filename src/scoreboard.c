@@ -22,6 +22,7 @@
 #define SB_READ_SPINS	64	/* tries before each one yields */
 
 struct sb_slot	*sb_self;
+const uint32_t	*sb_drain_flag;
 
 _Static_assert(sizeof(struct sb_counters) == SB_NCOUNTERS * sizeof(uint64_t),
     "sb_counters: only uint64_t counters, all in v[]");
@@ -53,6 +54,7 @@ sb_init(unsigned nslots)
 	/* Made zero-filled; found again by a reload, with its totals. */
 	b->retired.nslots = nslots;
 	sb.board = b;
+	sb_drain_flag = &b->retired.m.draining;
 	return 0;
 }
 

@@ -126,7 +126,7 @@ struct sb_master {
 	uint64_t	 config_hash;	/* FNV-1a 64 of the file in use */
 	uint32_t	 generation;	/* the one serving */
 	uint32_t	 reload_ok;	/* 1: the last reload succeeded (or none) */
-	uint32_t	 draining;	/* 1: stopping (later: porter -s drain) */
+	uint32_t	 draining;	/* 1: porter -s drain, or stopping */
 };
 
 struct sb_slot {
@@ -208,6 +208,19 @@ void	 sb_master_draining(int on);
  * in the middle of a fold).
  */
 int	 sb_read_totals(struct sb_totals *t);
+/*
+ * The master's drain flag (sb_master_draining(): `porter -s drain`, a
+ * stop): 1 or 0. One relaxed load of a word the master seldom writes,
+ * so a worker may look at it for every response. 0 before sb_init().
+ */
+extern const uint32_t *sb_drain_flag;
+static inline int
+sb_draining(void)
+{
+	return sb_drain_flag != NULL &&
+	    __atomic_load_n(sb_drain_flag, __ATOMIC_RELAXED) != 0;
+}
+
 /* Index in sb_counters.code[] of a status code: SB_NCODE - 1 if not listed. */
 static inline unsigned
 sb_code_index(int status)

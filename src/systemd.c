@@ -144,6 +144,19 @@ systemd_stopping(void)
 	sd_notify(0, "STOPPING=1");
 }
 
+/*
+ * Stopping, and it will take up to usec more: systemd (>= 236) extends
+ * its stop timeout by that much instead of killing us at
+ * TimeoutStopSec= (health.shutdown_delay + shutdown_timeout).
+ */
+void
+systemd_stopping_extend(uint64_t usec)
+{
+	if (!systemd_notifying())
+		return;
+	sd_notifyf(0, "STOPPING=1\nEXTEND_TIMEOUT_USEC=%" PRIu64, usec);
+}
+
 /* The one-line status "systemctl status" shows, printf-style. */
 void
 systemd_status(const char *fmt, ...)

@@ -26,6 +26,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <sys/stat.h>
+
 #include "porter.h"
 #include "tls.h"
 
@@ -44,6 +46,8 @@ struct tls_ctx {
 	SSL_CTX		*ctx;
 	const char	*cert;		/* borrowed from the tls_site */
 	const char	*key;
+	struct stat	 cst, kst;	/* the files as read: reuse needs the same */
+	int		 reused;	/* taken from tls_opts.reuse */
 	struct tls_cert_info info;
 };
 
@@ -56,6 +60,7 @@ struct tls {
 	const struct tls_ticket_keys *keys;
 	time_t		(*clock)(void);
 	EVP_CIPHER	*aes;		/* fetched once: the ticket cipher */
+	char		*sig;		/* the settings, as text: reuse needs the same */
 };
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -256,6 +261,23 @@ tls_ticket_find(const struct tls_ticket_keys *keys, const unsigned char name[16]
 /* ---- handshake callbacks ------------------------------------------------- */
 
 /*
+ * The generation an SSL belongs to: its listener's (struct tls_listen,
+ * the SSL's app data, set by the transport). A context may be shared by
+ * several generations (tls_new() reuses contexts of unchanged files),
+ * so its own pointer names only the generation that built it: it is
+ * used for an SSL made without a listener (the unit tests).
+ */
+static const struct tls *
+tls_of(SSL *ssl)
+{
+	const struct tls_listen *tl = SSL_get_app_data(ssl);
+
+	if (tl != NULL && tl->tls != NULL)
+		return tl->tls;
+	return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+}
+
+/*
  * RFC 5077 tickets and RFC 8446 4.6.1 PSK tickets alike: OpenSSL
  * encrypts the session with AES-256-CBC and HMAC-SHA256 under the key
  * set up here. Decrypting: unknown or expired name, 0 (full handshake
@@ -266,7 +288,7 @@ static int
 tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-	const struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const struct tls *t = tls_of(ssl);
 	struct tls_ticket_key k;
 	OSSL_PARAM params[3];
 	int rc;
@@ -314,7 +336,7 @@ tls_ctx_for_name(const struct tls *t, const char *name)
 static int
 tls_sni_cb(SSL *ssl, int *alert, void *arg)
 {
-	const struct tls *t = arg;
+	const struct tls *t = tls_of(ssl);
 	SSL_CTX *want;
 
 	want = tls_ctx_for_name(t, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
@@ -849,6 +871,62 @@ fail:
 
 /* ---- a generation's contexts ---------------------------------------------- */
 
+/* Every setting a context is built with, as one string. */
+static char *
+tls_sig(const struct tls_opts *o)
+{
+	char *sig = NULL;
+
+	if (asprintf(&sig, "%d|%u|%s|%s|%s|%d|%d", (int)o->profile, o->protocols,
+	    o->ciphers ? o->ciphers : "-", o->ciphersuites ? o->ciphersuites : "-",
+	    o->groups ? o->groups : "-", o->ktls, o->keys != NULL) == -1)
+		return NULL;
+	return sig;
+}
+
+static int
+tls_same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino != 0 && a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * The context of old for the same certificate and key files, unchanged
+ * (path, inode, size, modification time) and built with the same
+ * settings: taken as it is (a reference), which saves reading, checking
+ * and building at a reload with many sites. Its information is
+ * refreshed (days left). 0 taken, -1 build a new one.
+ */
+static int
+tls_reuse(struct tls *t, const struct tls *old, struct tls_ctx *tc)
+{
+	const struct tls_ctx *o;
+	X509 *leaf;
+	size_t i;
+
+	if (old == NULL || strcmp(old->sig, t->sig) != 0)
+		return -1;
+	for (i = 0; i < old->nctxs; i++) {
+		o = &old->ctxs[i];
+		if (strcmp(o->cert, tc->cert) != 0 || strcmp(o->key, tc->key) != 0 ||
+		    !tls_same_file(&o->cst, &tc->cst) ||
+		    !tls_same_file(&o->kst, &tc->kst))
+			continue;
+		if ((leaf = SSL_CTX_get0_certificate(o->ctx)) == NULL ||
+		    !SSL_CTX_up_ref(o->ctx))
+			return -1;
+		tc->ctx = o->ctx;
+		tc->reused = 1;
+		tc->info.warn = o->info.warn & TLS_WARN_NO_CHAIN;
+		tc->info.certificate = tc->cert;
+		tls_info_fill(&tc->info, leaf);
+		return 0;
+	}
+	return -1;
+}
+
 struct tls *
 tls_new(const struct conf *conf, const struct tls_site *sites,
     const struct tls_opts *opts, char *err, size_t errlen)
@@ -868,6 +946,10 @@ tls_new(const struct conf *conf, const struct tls_site *sites,
 	t->keys = opts->keys;
 	t->clock = opts->clock ? opts->clock : tls_clock;
 	t->def = TLS_NONE;
+	if ((t->sig = tls_sig(opts)) == NULL) {
+		snprintf(err, errlen, "TLS: out of memory");
+		goto fail;
+	}
 	if (t->keys && (t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
 		tls_error(err, errlen, "TLS", "no AES-256-CBC for session tickets");
 		goto fail;
@@ -889,7 +971,13 @@ tls_new(const struct conf *conf, const struct tls_site *sites,
 		if (j == t->nctxs) {
 			t->ctxs[j].cert = sites[i].certificate;
 			t->ctxs[j].key = sites[i].key;
-			if ((t->ctxs[j].ctx = tls_ctx_new(t, opts, &t->ctxs[j],
+			/* Before reading: a change after that shows next time. */
+			if (stat(sites[i].certificate, &t->ctxs[j].cst) == -1 ||
+			    stat(sites[i].key, &t->ctxs[j].kst) == -1)
+				memset(&t->ctxs[j].cst, 0, sizeof(t->ctxs[j].cst));
+			if (tls_reuse(t, opts->reuse, &t->ctxs[j]) == 0)
+				;
+			else if ((t->ctxs[j].ctx = tls_ctx_new(t, opts, &t->ctxs[j],
 			    err, errlen)) == NULL) {
 				tls_prefix(err, errlen, sites[i].origin);
 				goto fail;
@@ -923,6 +1011,7 @@ tls_free(struct tls *t)
 	for (i = 0; t->ctxs && i < t->nctxs; i++)
 		SSL_CTX_free(t->ctxs[i].ctx);
 	EVP_CIPHER_free(t->aes);
+	free(t->sig);
 	free(t->ctxs);
 	free(t->site_ctx);
 	free(t);
@@ -932,6 +1021,12 @@ struct ssl_ctx_st *
 tls_default_ctx(const struct tls *t)
 {
 	return t->ctxs[t->def].ctx;
+}
+
+int
+tls_reused(const struct tls *t, size_t i)
+{
+	return i < t->nctxs ? t->ctxs[i].reused : 0;
 }
 
 size_t

@@ -147,6 +147,13 @@ struct tls_opts {
 	const struct tls_ticket_keys *keys;
 	/* The ring's clock for the callback; NULL: tls_clock. Tests inject one. */
 	time_t		(*clock)(void);
+	/*
+	 * The serving generation's contexts, or NULL: a context of it whose
+	 * certificate and key files are unchanged (same path, inode, size
+	 * and modification time) and whose settings are the same is shared
+	 * (a reference) instead of built again. Borrowed during tls_new().
+	 */
+	const struct tls *reuse;
 };
 
 /* What was loaded, for the logs and porter -t. */
@@ -207,6 +214,8 @@ struct ssl_ctx_st *tls_ctx_for_name(const struct tls *t, const char *name);
 
 /* The distinct certificates loaded, and what each holds. */
 size_t		 tls_count(const struct tls *t);
+/* 1 when certificate i's context was taken from tls_opts.reuse. */
+int		 tls_reused(const struct tls *t, size_t i);
 const struct tls_cert_info *tls_info(const struct tls *t, size_t i);
 /*
  * One log line for certificate i into buf (always terminated):

@@ -430,6 +430,7 @@ worker_main(struct worker_params *p)
 	climit_worker_init(conf, p->slot, worker->loop);
 	h1_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
+	status_init(conf);
 	serve_init(conf, worker->loop);
 
 	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,

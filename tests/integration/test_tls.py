@@ -18,6 +18,7 @@ Run by ``make check`` or by hand:
 """
 
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # never write into the (maybe read-only) srcdir
@@ -44,22 +47,23 @@ def fixtures():
     return os.path.join(harness.srcdir(), "tests", "unit", "fixtures")
 
 
-def make_local_leaf(d):
+def make_local_leaf(d, name="local", days=90):
     """A leaf for localhost and 127.0.0.1, signed by the fixture's intermediate."""
     run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)  # noqa: E731
     run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-out", "local.key")
-    run("openssl", "req", "-new", "-key", "local.key", "-subj", "/CN=localhost", "-out", "local.csr")
+        "-out", name + ".key")
+    run("openssl", "req", "-new", "-key", name + ".key", "-subj", "/CN=localhost",
+        "-out", name + ".csr")
     with open(os.path.join(d, "local.ext"), "w") as f:
         f.write("basicConstraints=critical,CA:FALSE\n"
                 "keyUsage=critical,digitalSignature\n"
                 "extendedKeyUsage=serverAuth\n"
                 "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", "local.csr", "-CA", "int.pem", "-CAkey", "int.key",
-        "-CAcreateserial", "-days", "90", "-extfile", "local.ext", "-out", "local.pem")
-    with open(os.path.join(d, "local-full.pem"), "w") as out:
-        for name in ("local.pem", "int.pem"):
-            with open(os.path.join(d, name)) as f:
+    run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "int.pem", "-CAkey", "int.key",
+        "-CAcreateserial", "-days", str(days), "-extfile", "local.ext", "-out", name + ".pem")
+    with open(os.path.join(d, name + "-full.pem"), "w") as out:
+        for part in (name + ".pem", "int.pem"):
+            with open(os.path.join(d, part)) as f:
                 out.write(f.read())
 
 
@@ -69,6 +73,8 @@ def setUpModule():
     subprocess.run(["sh", os.path.join(fixtures(), "tls-mkca.sh"), CA], check=True,
                    capture_output=True)
     make_local_leaf(CA)
+    make_local_leaf(CA, "local2")
+    make_local_leaf(CA, "soon", days=5)
 
 
 def tearDownModule():
@@ -408,6 +414,266 @@ class TestConfig(TLSTestCase):
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertIn("%s:%d:" % (srv.conf_path, self.line_of(srv, key + " =")), p.stderr)
                 self.assertIn(why, p.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Reload, renewal, sessions
+# ---------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def install_pair(dst_dir, cert, key):
+    """Put cert and key in place as live.pem / live.key, each by rename
+    (as a deploy hook does: key last)."""
+    for src, dst in ((cert, "live.pem"), (key, "live.key")):
+        tmp = os.path.join(dst_dir, dst + ".tmp")
+        shutil.copyfile(ca(src), tmp)
+        os.rename(tmp, os.path.join(dst_dir, dst))
+
+
+def served_leaf(port, name="localhost"):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((HOST, port), timeout=DEFAULT_TIMEOUT) as s:
+        with ctx.wrap_socket(s, server_hostname=name) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def resume(port, session, ctx):
+    """One request on a new connection offering session; (reused, new session)."""
+    with socket.create_connection((HOST, port), timeout=DEFAULT_TIMEOUT) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
+            t.sendall(build_request("GET", "/"))
+            data = b""
+            while b"hello over TLS" not in data:
+                chunk = t.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            if b"hello over TLS" not in data:
+                raise AssertionError("no response: %r" % data[:200])
+            return t.session_reused, t.session
+
+
+class ReloadTLSTestCase(TLSTestCase):
+
+    def start_live(self, **over):
+        """A server on a fixed port pair (reloads keep them) with a pid file,
+        serving the default site from WORKDIR/live.pem and live.key."""
+        last = None
+        for _ in range(5):
+            plain, tls = free_port(), free_port()
+            srv = self.start_server(self.root, start=False, **tls_settings(
+                listen=["%s:%d" % (HOST, plain), {"address": "%s:%d" % (HOST, tls), "tls": True}],
+                **over))
+            install_pair(srv.workdir, "local-full.pem", "local.key")
+            srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"),
+                             tls=dict(srv.settings["tls"],
+                                      certificate=os.path.join(srv.workdir, "live.pem"),
+                                      key=os.path.join(srv.workdir, "live.key")))
+            try:
+                srv.start()
+                srv.tls_port = tls
+                return srv
+            except harness.ServerError as e:
+                last = e
+                srv.close()
+        raise last
+
+    def reload(self, srv, expect_ok=True):
+        r = harness.run_porter("-s", "reload", "-c", srv.conf_path, timeout=120)
+        if expect_ok:
+            self.assertEqual(r.returncode, 0, "reload failed: %s %s\n%s"
+                             % (r.stdout, r.stderr, srv.stderr_text()))
+        return r
+
+
+class TestReload(ReloadTLSTestCase):
+
+    def test_renewal_served_at_reload_and_bad_pair_refused(self):
+        srv = self.start_live()
+        p = srv.tls_port
+        self.assertEqual(served_leaf(p), leaf_der("local-full.pem"))
+        # Same config, new files: the reload reads them again.
+        install_pair(srv.workdir, "local2-full.pem", "local2.key")
+        mark = len(srv.stderr_lines())
+        self.reload(srv)
+        self.assertEqual(served_leaf(p), leaf_der("local2-full.pem"))
+        self.assertTrue(any("live.pem: CN=localhost" in l and "[unchanged]" not in l
+                            for l in srv.stderr_lines()[mark:]), srv.stderr_text())
+        # Unchanged files: the context is reused, and says so.
+        mark = len(srv.stderr_lines())
+        self.reload(srv)
+        srv.wait_for_stderr(r"live\.pem: CN=localhost.*\[unchanged\]", start=mark)
+        self.assertEqual(served_leaf(p), leaf_der("local2-full.pem"))
+        # Half-installed renewal: the old key beside the new certificate.
+        shutil.copyfile(ca("local-full.pem"), os.path.join(srv.workdir, "live.pem"))
+        r = self.reload(srv, expect_ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        line = next(i for i, l in enumerate(srv.config_text.splitlines(), 1)
+                    if "live.pem" in l)
+        self.assertIn("%s:%d:" % (srv.conf_path, line), r.stderr)
+        self.assertIn("does not match", r.stderr)
+        self.assertEqual(served_leaf(p), leaf_der("local2-full.pem"))
+        # The key follows: the next reload serves the pair.
+        shutil.copyfile(ca("local.key"), os.path.join(srv.workdir, "live.key"))
+        self.reload(srv)
+        self.assertEqual(served_leaf(p), leaf_der("local-full.pem"))
+        errors = [l for l in srv.stderr_lines() if re.search(r": crit: ", l)]
+        self.assertEqual(errors, [])
+
+    def test_expiring_certificate_warns(self):
+        p, srv = None, harness.Server(self.root, **tls_settings(
+            tls={"certificate": ca("soon-full.pem"), "key": ca("soon.key")}))
+        self.addCleanup(srv.close)
+        p = harness.check_config(srv.conf_path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"warn: certificate \S+soon-full\.pem: CN=localhost, .*"
+                         r"\([45] days left\); renew it soon")
+        # 80-odd days: a notice, no warning.
+        self.assertRegex(p.stderr, r"notice: certificate \S+ec-full\.pem: .*\(8\d days left\)\n")
+
+
+class TestSessions(ReloadTLSTestCase):
+
+    def test_resumption_across_workers_and_reloads(self):
+        srv = self.start_live(workers=4)
+        for v in ("1.2", "1.3"):
+            with self.subTest(version=v):
+                ctx = client_context(v)
+                reused, sess = resume(srv.tls_port, None, ctx)
+                self.assertFalse(reused)
+                self.assertTrue(sess.has_ticket)
+                results = [resume(srv.tls_port, sess, ctx)[0] for _ in range(20)]
+                self.assertEqual(results, [True] * 20)
+                # Every worker of the new generation is a new process.
+                old = set(srv.worker_pids())
+                self.reload(srv)
+                harness.wait_until(lambda: not (set(srv.worker_pids()) & old))
+                results = [resume(srv.tls_port, sess, ctx)[0] for _ in range(20)]
+                self.assertEqual(results, [True] * 20)
+        # A new master makes new keys: old tickets mean a full handshake.
+        ctx = client_context("1.3")
+        _, sess = resume(srv.tls_port, None, ctx)
+        srv.stop()
+        srv.start()
+        self.assertFalse(resume(srv.tls_port, sess, ctx)[0])
+
+    def test_ticket_past_its_lifetime_is_refused(self):
+        # TLS 1.2: the client offers a ticket whatever its age (TLS 1.3
+        # clients drop old ones themselves), so the refusal is porter's.
+        srv = self.start_live(workers=2, tls={"ticket_lifetime": 2,
+                                              "certificate": ca("local-full.pem"),
+                                              "key": ca("local.key")})
+        ctx = client_context("1.2")
+        _, sess = resume(srv.tls_port, None, ctx)
+        self.assertTrue(sess.has_ticket)
+        time.sleep(4)   # past the lifetime (2 s) and the ring's 1.5 lifetime bound
+        reused, fresh = resume(srv.tls_port, sess, ctx)
+        self.assertFalse(reused)
+        self.assertTrue(fresh.has_ticket)
+
+
+class TLSLoad:
+    """Steady HTTPS load until stop(): keep-alive clients (http.client over
+    TLS) and a new TLS connection per request; any error or unexpected
+    answer is a failure."""
+
+    def __init__(self, port, keepalive=3, fresh=2, pause=0.002):
+        self.port, self.pause = port, pause
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.ok = {"keepalive": 0, "fresh": 0}
+        self.failures = []
+        self.threads = [threading.Thread(target=self._keepalive, daemon=True)
+                        for _ in range(keepalive)]
+        self.threads += [threading.Thread(target=self._fresh, daemon=True) for _ in range(fresh)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def total(self):
+        with self.lock:
+            return sum(self.ok.values()) + len(self.failures)
+
+    def _record(self, kind, status, body):
+        with self.lock:
+            if status == 200 and body == b"hello over TLS\n":
+                self.ok[kind] += 1
+            else:
+                self.failures.append((kind, "status %s body %r" % (status, body[:60])))
+
+    def _fail(self, kind, exc):
+        with self.lock:
+            self.failures.append((kind, "%s: %s" % (type(exc).__name__, exc)))
+
+    def _keepalive(self):
+        ctx = client_context()
+        conn = http.client.HTTPSConnection("localhost", self.port, timeout=15, context=ctx)
+        conn.sock = None
+        while not self.done.is_set():
+            try:
+                if conn.sock is None:
+                    conn.sock = ctx.wrap_socket(socket.create_connection((HOST, self.port), 15),
+                                                server_hostname="localhost")
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                self._record("keepalive", r.status, r.read())
+            except (OSError, http.client.HTTPException) as e:
+                self._fail("keepalive", e)
+                conn.close()
+            time.sleep(self.pause)
+        conn.close()
+
+    def _fresh(self):
+        ctx = client_context()
+        while not self.done.is_set():
+            try:
+                with TLSConn(self.port, timeout=15) as c:
+                    c.send(build_request("GET", "/", headers={"Connection": "close"}))
+                    r = c.read_response()
+                self._record("fresh", r.status, r.body)
+            except (OSError, harness.ConnectionClosed, ValueError) as e:
+                self._fail("fresh", e)
+            time.sleep(self.pause)
+        del ctx
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(30)
+
+
+class TestZeroLoss(ReloadTLSTestCase):
+
+    def test_reloads_under_https_load_with_certificate_changes(self):
+        srv = self.start_live()
+        load = TLSLoad(srv.tls_port).start()
+        self.addCleanup(load.stop)
+        harness.wait_until(lambda: load.total() >= 50, message="load does not get going")
+        pairs = [("local2-full.pem", "local2.key"), ("local-full.pem", "local.key")]
+        for i in range(20):
+            if i % 4 == 0:   # a renewal every fourth reload, in the middle of the load
+                cert, key = pairs[(i // 4) % 2]
+                install_pair(srv.workdir, cert, key)
+                want = leaf_der(cert)
+            self.reload(srv)
+            self.assertEqual(served_leaf(srv.tls_port), want, "reload %d" % (i + 1))
+            n = load.total()
+            harness.wait_until(lambda: load.total() >= n + 20, message="load stalled")
+        load.stop()
+        print("\nHTTPS reloads under load: %s ok, %d failed"
+              % (load.ok, len(load.failures)), flush=True)
+        self.assertEqual(load.failures, [])
+        self.assertGreater(load.ok["keepalive"], 0)
+        self.assertGreater(load.ok["fresh"], 0)
 
 
 if __name__ == "__main__":
