@@ -198,6 +198,30 @@ http_site(const struct request *q)
 }
 
 /*
+ * The request's host name (no port, no trailing dot) into *namep, and
+ * its length, if it is one of the names of site idx or matched by one
+ * of its wildcards; else 0. An IPv6 literal is never returned.
+ */
+static size_t
+http_host_of(const struct request *q, size_t idx, const char **namep)
+{
+	const struct http_span *h = &q->h->known[HTTP_H_HOST];
+	const char *p = q->buf + h->off, *e;
+	size_t len = h->len;
+
+	if (len == 0 || p[0] == '[')
+		return 0;
+	if ((e = memchr(p, ':', len)) != NULL)
+		len = (size_t)(e - p);
+	while (len > 0 && p[len - 1] == '.')
+		len--;
+	if (len == 0 || http_site_match(http.conf, p, len) != idx)
+		return 0;
+	*namep = p;
+	return len;
+}
+
+/*
  * 301 to the directory's URL with a '/': built from the cleaned path the
  * directory was found by, percent-encoded again, never from the path as
  * sent. "//example.org/%2e%2e/dir" finds "/dir"; echoing it would send
@@ -259,8 +283,12 @@ http_respond(const struct request *q, struct resp *r)
 		int clean = h->path.len > 0 && file_clean_path(buf +
 		    h->path.off, h->path.len, path, sizeof(path)) == 0;
 
-		if ((status = https_redirect(http.conf, q, r, site.idx,
-		    clean ? path : NULL)) != 0) {
+		const char *name;
+		size_t namelen = http_host_of(q, site.idx, &name);
+
+		if ((status = https_redirect(http.conf, q, r, site.conf,
+		    namelen > 0 ? name : NULL, namelen, clean ? path : NULL))
+		    != 0) {
 			if (status != 1)
 				http_error_site(q, r, &site, status);
 			return;

@@ -10,7 +10,7 @@
 #include "porter.h"
 #include "rep.h"
 
-#define HTTPS_HOST_MAX	255	/* RFC 1035 2.3.4, and the matcher's limit */
+#define HTTPS_HOST_MAX	255	/* RFC 1035 2.3.4 */
 
 /* ASCII lower-case letters, digits, '-' and '.': a DNS name's bytes. */
 static int
@@ -26,36 +26,26 @@ https_ldh(const char *p, size_t len)
 }
 
 /*
- * The host for the Location, into out (lower case, no port, no trailing
- * dot): the request's Host when it names this site, by one of its names
- * or a wildcard (then only if it is a plain DNS name, so no byte a URL
- * parser reads otherwise comes through); else the site's first exact
- * name. Never a Host that names another site or none. 0 when there is
- * nothing to name (a site with only wildcards or "*" and no usable Host).
+ * The host for the Location, into out (lower case): name (namelen
+ * bytes), the request's host when it names this site, if it is a plain
+ * DNS name (a wildcard lets any label through, and no byte a URL parser
+ * reads otherwise may come with it); else the site's first exact name.
+ * 0 when there is nothing to name (a site with only wildcards or "*"
+ * and no usable host).
  */
 static size_t
-https_host(const struct conf *conf, const struct request *q, size_t site,
+https_host(const struct conf_site *cs, const char *name, size_t namelen,
     char *out, size_t outsz)
 {
-	const struct conf_site *cs = &conf->sites[site];
-	const struct http_span *h = &q->h->known[HTTP_H_HOST];
-	const char *p = q->buf + h->off, *e;
-	size_t len = h->len, i;
+	size_t len, i;
 
-	if (len > 0 && p[0] != '[') {
-		if ((e = memchr(p, ':', len)) != NULL)
-			len = (size_t)(e - p);
-		while (len > 0 && p[len - 1] == '.')
-			len--;
-		if (len > 0 && len < outsz && len <= HTTPS_HOST_MAX &&
-		    http_site_match(conf, p, len) == site) {
-			for (i = 0; i < len; i++)
-				out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ?
-				    p[i] + 32 : p[i]);
-			if (https_ldh(out, len)) {
-				out[len] = '\0';
-				return len;
-			}
+	if (name != NULL && namelen > 0 && namelen < outsz) {
+		for (i = 0; i < namelen; i++)
+			out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ?
+			    name[i] + 32 : name[i]);
+		if (https_ldh(out, namelen)) {
+			out[namelen] = '\0';
+			return namelen;
 		}
 	}
 	/* "[::1]", a name matched by "*" only, or no Host (HTTP/1.0). */
@@ -73,7 +63,8 @@ https_host(const struct conf *conf, const struct request *q, size_t site,
 
 int
 https_redirect(const struct conf *conf, const struct request *q,
-    struct resp *r, size_t site, const char *clean)
+    struct resp *r, const struct conf_site *cs, const char *name,
+    size_t namelen, const char *clean)
 {
 	static const char body[] = "<!DOCTYPE html>\n<html><head><title>"
 	    "Moved to HTTPS</title></head>\n<body><h1>Moved to HTTPS</h1>"
@@ -89,7 +80,7 @@ https_redirect(const struct conf *conf, const struct request *q,
 	/* "OPTIONS *" asks about the server, not a resource to move. */
 	if (h->target.len == 1 && q->buf[h->target.off] == '*')
 		return 0;
-	if ((hlen = https_host(conf, q, site, host, sizeof(host))) == 0)
+	if ((hlen = https_host(cs, name, namelen, host, sizeof(host))) == 0)
 		return 421;	/* RFC 9110 15.5.20: no name we may send it to */
 	/* RFC 9110 15.4.2 and RFC 9110 15.4.9 (308 keeps the method and body). */
 	status = h->method == HTTP_M_GET || h->method == HTTP_M_HEAD ? 301 : 308;

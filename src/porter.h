@@ -777,20 +777,22 @@ int	 acme_serve(struct resp *r, const char *dir, const char *clean);
 /* ---- https.c ----------------------------------------------------------- */
 
 /*
- * redirect_https for a request q to site (an index into conf->sites)
- * that came over plain HTTP. clean is its cleaned path, or NULL when it
- * has none. Returns 0 when the request is served as usual (an ACME
+ * redirect_https for a request q to the site cs that came over plain
+ * HTTP. name (namelen bytes, no port, no trailing dot) is the request's
+ * host if it names this site, else NULL: the caller vouches for it
+ * (http_site_match()). clean is the cleaned path, or NULL when it has
+ * none. Returns 0 when the request is served as usual (an ACME
  * challenge, RFC 8555 8.3; "OPTIONS *"), 1 with r a 301 (GET, HEAD) or
  * 308 (other methods, RFC 9110 15.4.9) to
  * https://HOST[:conf->https_port]PATH[?QUERY], or 421 for the caller to
- * render when there is no host to name. HOST is the request's Host if
- * it names this site (a wildcard match only when it is a plain DNS
- * name), else the site's first exact name: never a Host the
+ * render when there is no host to name. HOST is name if it is a plain
+ * DNS name, else the site's first exact name: never a host the
  * configuration did not vouch for. PATH and query go as sent, escaped
  * where a Location needs it.
  */
 int	 https_redirect(const struct conf *conf, const struct request *q,
-	    struct resp *r, size_t site, const char *clean);
+	    struct resp *r, const struct conf_site *cs, const char *name,
+	    size_t namelen, const char *clean);
 
 /* ---- serve.c ----------------------------------------------------------- */
 
