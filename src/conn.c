@@ -41,6 +41,7 @@
 struct conn_list {
 	struct conn	*head, *tail;
 	uint64_t	 timeout_ms;
+	size_t		 n;	/* in the list: the scoreboard's state gauges */
 };
 
 static struct {
@@ -133,6 +134,12 @@ conn_count(void)
 	return core.nconns;
 }
 
+size_t
+conn_count_class(int tclass)
+{
+	return core.lists[tclass].n;
+}
+
 void
 conn_count_request(int status, uint64_t bytes)
 {
@@ -157,6 +164,7 @@ conn_list_remove(struct conn *c)
 	if (c->tclass < 0)
 		return;
 	l = &core.lists[c->tclass];
+	l->n--;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -198,6 +206,7 @@ conn_timer(struct conn *c, int tclass)
 	c->tclass = tclass;
 	l = &core.lists[tclass];
 	c->deadline = ev_now(core.loop) + l->timeout_ms;
+	l->n++;
 	c->prev = l->tail;
 	c->next = NULL;
 	if (l->tail != NULL)

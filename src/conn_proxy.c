@@ -154,10 +154,11 @@ cproxy_fail(struct conn *c, int reason, const char *what)
 		}
 		show[o] = '\0';
 		net_addr_format(&c->peer.sa, addr, sizeof(addr), 1);
-		log_warnx("PROXY protocol from %s: %s%s%s, closed "
-		    "(first bytes \"%s\"; at most a line a minute per peer)",
+		log_warnx("PROXY protocol from %s: %s%s%s, closed%s%s%s "
+		    "(at most a line a minute per peer)",
 		    addr, names[reason], what != NULL ? ": " : "",
-		    what != NULL ? what : "", show);
+		    what != NULL ? what : "", o > 0 ? "; first bytes \"" : "",
+		    show, o > 0 ? "\"" : "");
 	}
 	conn_close(c);
 }

@@ -162,6 +162,7 @@ metrics_render(char *buf, size_t size, const struct sb_totals *t,
 {
 	struct metrics_out o = { buf, size, 0 };
 	const struct sb_master *m = &t->m;
+	uint64_t busy;
 	char s[32];
 	int k;
 
@@ -209,8 +210,16 @@ metrics_render(char *buf, size_t size, const struct sb_totals *t,
 	    "Connections accepted.");
 	metrics_sample(&o, "porter_connections_accepted_total", t->c.accepted);
 	metrics_family(&o, "porter_connections", "gauge",
-	    "Connections open now, by state.");
-	metrics_labelled(&o, "porter_connections", "state", "open", t->open);
+	    "Connections open now, by state: reading (a request on its way, "
+	    "a handshake), writing (waiting for the client to take a "
+	    "response), idle (keep-alive, between requests).");
+	/* Each worker stores its three at once; a reader may see a mix. */
+	busy = t->idle + t->writing;
+	metrics_labelled(&o, "porter_connections", "state", "reading",
+	    t->open > busy ? t->open - busy : 0);
+	metrics_labelled(&o, "porter_connections", "state", "writing",
+	    t->writing);
+	metrics_labelled(&o, "porter_connections", "state", "idle", t->idle);
 	metrics_family(&o, "porter_connections_rejected_total", "counter",
 	    "Connections closed unserved right after accept, by reason.");
 	for (k = 0; k < SB_NREJECT; k++)
@@ -247,7 +256,8 @@ metrics_render(char *buf, size_t size, const struct sb_totals *t,
 	metrics_sample(&o, "porter_http_sent_bytes_total", t->c.bytes);
 	metrics_histogram(&o, &t->c);
 	metrics_family(&o, "porter_draining", "gauge",
-	    "1 while the server drains (stopping), else 0.");
+	    "1 while the server drains (porter -s drain, a shutdown delay, "
+	    "stopping): /health fails, responses close the connection.");
 	metrics_sample(&o, "porter_draining", m->draining);
 
 	if (o.len >= size) {

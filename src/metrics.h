@@ -17,12 +17,25 @@
  * porter_worker_exits_total{reason}, porter_config_reloads_total{result},
  * porter_config_last_reload_successful,
  * porter_config_last_reload_success_timestamp_seconds,
- * porter_connections_accepted_total, porter_connections{state="open"},
+ * porter_connections_accepted_total,
+ * porter_connections{state="reading|writing|idle"},
  * porter_connections_rejected_total{reason},
  * porter_http_requests_total{code} (the exact codes of sb_codes[], and
  * "other"), porter_http_sent_bytes_total,
  * porter_http_request_duration_seconds (histogram over sb_bucket_ms[],
  * cumulative _bucket{le} up to "+Inf", _sum, _count), porter_draining.
+ *
+ * Adding a family: a counter that workers bump goes into struct
+ * sb_counters (scoreboard.h), which gives it the fold and so
+ * monotonicity across crashes, recycles and reloads for free; a gauge
+ * into struct sb_slot (summed over live slots only); then a few lines
+ * in metrics_render() and the golden file (PORTER_UPDATE_GOLDEN=1).
+ * A second label on the request families (HTTP/2's protocol="h1|h2")
+ * is an outer index on sb_counters.code[], dur[] and dur_ms, looped
+ * over here with the label printed before "code".
+ *
+ * Served by status.c on the status listener (status.listen), never on
+ * the public ones.
  */
 #ifndef METRICS_H
 #define METRICS_H

@@ -576,6 +576,8 @@ void	 conn_accepting(int on);
 void	 conn_stop(int take_queued);
 int	 conn_draining(void);
 size_t	 conn_count(void);
+/* Connections in timeout class tclass now (CONN_T_IDLE: keep-alive). */
+size_t	 conn_count_class(int tclass);
 struct ev_loop *conn_loop(void);
 const struct conf *conn_conf(void);
 /* A request was answered (status, bytes sent with the head): for the

@@ -79,6 +79,8 @@ sb_slot_claim(unsigned i)
 	__atomic_store_n(&s->generation, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, SB_FREE, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->idle, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->writing, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->heartbeat, 0, __ATOMIC_RELAXED);
 }
 
@@ -192,6 +194,8 @@ sb_fold(unsigned i)
 
 	sb_add_counters(&r->c, &s->c, 1);
 	__atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->idle, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->writing, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, SB_FREE, __ATOMIC_RELAXED);
 	sb_write_end(seq);
 }
@@ -235,6 +239,10 @@ sb_read_totals(struct sb_totals *t)
 			sb_add_counters(&t->c, &b->slot[i].c, 0);
 			t->open += __atomic_load_n(&b->slot[i].open,
 			    __ATOMIC_RELAXED);
+			t->idle += __atomic_load_n(&b->slot[i].idle,
+			    __ATOMIC_RELAXED);
+			t->writing += __atomic_load_n(&b->slot[i].writing,
+			    __ATOMIC_RELAXED);
 			st = __atomic_load_n(&b->slot[i].state,
 			    __ATOMIC_RELAXED);
 			if (st > SB_FREE && st < SB_NSTATE)
@@ -275,4 +283,12 @@ sb_heartbeat(uint64_t now, size_t open)
 {
 	__atomic_store_n(&sb_self->heartbeat, now, __ATOMIC_RELAXED);
 	__atomic_store_n(&sb_self->open, (uint32_t)open, __ATOMIC_RELAXED);
+}
+
+void
+sb_conn_states(size_t idle, size_t writing)
+{
+	__atomic_store_n(&sb_self->idle, (uint32_t)idle, __ATOMIC_RELAXED);
+	__atomic_store_n(&sb_self->writing, (uint32_t)writing,
+	    __ATOMIC_RELAXED);
 }

@@ -135,6 +135,8 @@ struct sb_slot {
 	uint32_t	 state;		/* SB_* as the worker sees itself */
 	uint32_t	 open;		/* connections open now (gauge) */
 	uint64_t	 heartbeat;	/* ev_clock_ms() of the last loop turn */
+	uint32_t	 idle;		/* of open: keep-alive, waiting (gauge) */
+	uint32_t	 writing;	/* of open: waiting to send (gauge) */
 	struct sb_counters c;
 } __attribute__((aligned(SB_LINE)));
 
@@ -155,6 +157,8 @@ struct sb_totals {
 	struct sb_counters c;		/* retired + every slot */
 	uint64_t	 requests;	/* sum of c.status[] */
 	uint64_t	 open;		/* gauge: sum of the live slots */
+	uint64_t	 idle;		/* of open: idle keep-alive (gauge) */
+	uint64_t	 writing;	/* of open: waiting to send (gauge) */
 	uint32_t	 workers[SB_NSTATE]; /* gauge: slots by state */
 	struct sb_master m;		/* the master's facts */
 };
@@ -277,6 +281,12 @@ void	 sb_attach(unsigned i, uint32_t generation);
 void	 sb_set_state(int state);
 /* Once per loop turn: alive at now (ms), open connections. */
 void	 sb_heartbeat(uint64_t now, size_t open);
+/*
+ * Once per loop turn too: of the open connections, how many sit idle
+ * between keep-alive requests and how many wait for the socket to take
+ * a response (the rest are reading: a head, a body, a handshake).
+ */
+void	 sb_conn_states(size_t idle, size_t writing);
 
 /* Single writer: a plain add, kept atomic for readers elsewhere. */
 #define SB_ADD(x, v)	__atomic_store_n(&(x), \

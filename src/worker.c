@@ -233,6 +233,8 @@ worker_hook(struct ev_loop *loop, void *arg)
 	}
 	conn_free_zombies();
 	sb_heartbeat(ev_now(loop), conn_count());
+	sb_conn_states(conn_count_class(CONN_T_IDLE),
+	    conn_count_class(CONN_T_SEND));
 	if (worker_drain_idle_due) {
 		worker_drain_idle_due = 0;
 		conn_drain_idle(ev_now(loop), WORKER_DRAIN_GRACE_MS);

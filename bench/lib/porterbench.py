@@ -409,7 +409,7 @@ BYTES_RATE_FROM = 1024 * 1024
 
 
 def run_wrk(port, path, conns, threads, duration, pinned, keepalive=True, server_pid=None,
-            size=None):
+            size=None, scheme="http"):
     """One wrk run. With size (bytes of the body) at or above BYTES_RATE_FROM,
     rps is computed from the bytes received (partial responses count): with
     1000 connections sharing 8 MiB responses almost none completes within a
@@ -418,7 +418,7 @@ def run_wrk(port, path, conns, threads, duration, pinned, keepalive=True, server
            "--timeout", "30s" if size and size >= BYTES_RATE_FROM else "10s", "-s", LUA]
     if not keepalive:
         cmd += ["-H", "Connection: close"]
-    cmd.append("http://127.0.0.1:%d%s" % (port, path))
+    cmd.append("%s://127.0.0.1:%d%s" % (scheme, port, path))
     if pinned:
         cmd = ["taskset", "-c", CLIENT_CPU] + cmd
     pids = proc_tree(server_pid) if server_pid else []

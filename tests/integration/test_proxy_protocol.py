@@ -88,7 +88,7 @@ class ProxyProtocolTest(harness.PorterTestCase):
             {"address": "%s:0" % HOST, "proxy_protocol": True,
              "trusted": list(trusted)}], **kw)
         harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
-        self.assertEqual(len(srv.addrs), 2, srv.addrs)
+        self.assertGreaterEqual(len(srv.addrs), 2, srv.addrs)  # + status
         return srv, srv.addrs[0][1], srv.addrs[1][1]
 
     def last_access(self, srv, n):
@@ -248,6 +248,115 @@ class ProxyProtocolTest(harness.PorterTestCase):
         lines = [l for l in srv.stderr_lines()
                  if "PROXY protocol from 127.0.0.2:" in l]
         self.assertEqual(len(lines), 1, srv.stderr_text())
+
+    # -- metrics ---------------------------------------------------------
+
+    def test_metrics_count_headers_and_errors(self):
+        """Exact deltas of the porter_proxy_protocol_* families on the
+        status listener's /metrics after known connections."""
+        srv, _, pport = self.start_proxy(limits={"proxy_timeout": 1},
+                                         status={"listen": ["%s:0" % HOST]})
+        m = srv.wait_for_stderr(r"listening on 127\.0\.0\.1:(\d+) \(status\)")
+        sport = int(m.group(1))
+
+        def scrape():
+            with Conn(sport) as c:
+                c.send(build_request("GET", "/metrics",
+                                     headers={"Connection": "close"}))
+                body = c.read_response().body.decode()
+            out = {}
+            for line in body.splitlines():
+                if line.startswith("porter_proxy_protocol_"):
+                    k, v = line.rsplit(" ", 1)
+                    out[k] = float(v)
+            return out
+
+        before = scrape()
+        for hdr in (v1("198.51.100.1", 1), v2("198.51.100.2", 2),
+                    v2("198.51.100.3", 3), v2(local=True), b"PROXY UNKNOWN\r\n"):
+            with conn_from(pport) as c:
+                c.send(hdr + build_request("GET", "/"))
+                self.assertEqual(c.read_response().status, 200)
+        for src, data in (("127.0.0.2", v1("198.51.100.1", 1)),
+                          (HOST, b"GET / HTTP/1.1\r\n\r\n"),
+                          (HOST, b"PROXY TCP4 " + b"9" * 200),
+                          (HOST, b"")):
+            with conn_from(pport, src) as c:
+                c.send(data)
+                self.assert_closed_silently(c)
+        want = {
+            'porter_proxy_protocol_headers_total{version="1",command="proxy"}': 2,
+            'porter_proxy_protocol_headers_total{version="2",command="proxy"}': 2,
+            'porter_proxy_protocol_headers_total{version="2",command="local"}': 1,
+            'porter_proxy_protocol_errors_total{reason="untrusted"}': 1,
+            'porter_proxy_protocol_errors_total{reason="invalid"}': 1,
+            'porter_proxy_protocol_errors_total{reason="too_long"}': 1,
+            'porter_proxy_protocol_errors_total{reason="timeout"}': 1,
+        }
+
+        def deltas():
+            after = scrape()
+            return {k: after[k] - before.get(k, 0) for k in want}
+        # The counters are written before each close; wait_until only
+        # covers the scrape racing the last worker's close.
+        try:
+            wait_until(lambda: deltas() == want)
+        except AssertionError:
+            self.assertEqual(deltas(), want)
+
+    # -- TLS -------------------------------------------------------------
+
+    def test_tls_listener_header_before_the_handshake(self):
+        """On a listener with tls and proxy_protocol, the header comes
+        first and the handshake after it: with a v2 header and Python's
+        OpenSSL, and with curl's v1 header (--haproxy-protocol)."""
+        import ssl
+        import subprocess
+        import test_tls
+        test_tls.setUpModule()
+        self.addCleanup(test_tls.tearDownModule)
+        srv = self.start_server(listen=[
+            "%s:0" % HOST,
+            {"address": "%s:0" % HOST, "tls": True, "proxy_protocol": True,
+             "trusted": [HOST]}],
+            tls={"certificate": test_tls.ca("local-full.pem"),
+                 "key": test_tls.ca("local.key")})
+        harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
+        port = srv.addrs[1][1]
+        raw = socket.create_connection((HOST, port), timeout=harness.DEFAULT_TIMEOUT)
+        # Corked: the header and the ClientHello leave in one segment,
+        # so the server finds both in its first read.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        raw.sendall(v2("198.51.100.77", 6000))
+        c = Conn.__new__(Conn)
+        c.sock = test_tls.client_context().wrap_socket(
+            raw, server_hostname="localhost", do_handshake_on_connect=False)
+        c.sock.setblocking(False)
+        try:
+            c.sock.do_handshake()   # writes the ClientHello behind the header
+        except ssl.SSLWantReadError:
+            pass
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        c.sock.settimeout(harness.DEFAULT_TIMEOUT)
+        c.sock.do_handshake()
+        c.timeout, c.buf, c.eof = harness.DEFAULT_TIMEOUT, b"", False
+        with c:
+            c.send(build_request("GET", "/"))
+            r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"hello\n"))
+        p = subprocess.run(
+            ["curl", "-sS", "--haproxy-protocol", "--cacert", test_tls.ca("root.pem"),
+             "--resolve", "localhost:%d:%s" % (port, HOST),
+             "https://localhost:%d/" % port], capture_output=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, b"hello\n"), p.stderr)
+        recs = [parse_access_line(l) for l in srv.wait_access_lines(2)]
+        self.assertIn(("198.51.100.77", "6000"), [(r["host"], r["port"]) for r in recs])
+        # curl's v1 header names its own end of the connection
+        self.assertEqual(sorted(r["host"] for r in recs), [HOST, "198.51.100.77"])
+        # a TLS client that sends no header is closed before any handshake
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            with socket.create_connection((HOST, port), timeout=harness.DEFAULT_TIMEOUT) as s2:
+                test_tls.client_context().wrap_socket(s2, server_hostname="localhost")
 
     # -- configuration ---------------------------------------------------
 

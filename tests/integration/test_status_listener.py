@@ -264,6 +264,34 @@ class MetricsTest(StatusListenerCase):
         self.assertEqual(last[("porter_config_reloads_total",
                                frozenset({("result", "success")}))], 1)
 
+    def test_connection_states(self):
+        srv = self.start_with_status(workers=1)
+        harness.write_file(os.path.join(srv.root, "big.bin"), b"x" * (32 << 20))
+
+        def conns():
+            m = parse_metrics(self.scrape())
+            return tuple(int(m[("porter_connections", frozenset({("state", s)}))])
+                         for s in ("reading", "writing", "idle"))
+        wait_until(lambda: conns() == (0, 0, 0))
+        idle = []
+        for _ in range(5):
+            c = Conn(srv.port)
+            self.addCleanup(c.close)
+            c.send(build_request("GET", "/"))
+            self.assertEqual(c.read_response().body, BODY)
+            idle.append(c)
+        reading = Conn(srv.port)
+        self.addCleanup(reading.close)
+        reading.send(b"GET / HTTP/1.1\r\nHost: x\r\n")   # the head is not over
+        writing = socket.create_connection((HOST, srv.port))
+        writing.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.addCleanup(writing.close)
+        writing.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")  # never read
+        wait_until(lambda: conns() == (1, 1, 5), message="gauges never showed 1, 1, 5")
+        # the worker dies: its gauges go with it, once reaped
+        os.kill(srv.worker_pids()[0], signal.SIGKILL)
+        wait_until(lambda: conns() == (0, 0, 0), message="a dead worker's connections stayed")
+
     def test_promtool_accepts_a_live_scrape(self):
         promtool = shutil.which("promtool")
         if promtool is None:
