@@ -25,6 +25,23 @@
 
 #define CLIMIT_LOG_SLOTS	64
 #define CLIMIT_MINUTE_MS	60000
+#define CLIMIT_CACHE_SLOTS	64	/* recent (address, agent) keys */
+#define CLIMIT_UA_MAX		192	/* longer agents are not cached */
+
+/*
+ * The keys of recent clients with their buckets worked out
+ * (limit_key_hint()): a keep-alive client's next request finds its key
+ * here by comparing its address and User-Agent bytes, and spares three
+ * keyed hashes. Exact: a hit needs the same address and the same agent
+ * bytes, so nobody can borrow another client's key.
+ */
+struct climit_kc {
+	struct limit_key k;
+	uint8_t		 addr[16];
+	uint8_t		 family;
+	uint16_t	 ualen;
+	char		 ua[CLIMIT_UA_MAX];
+};
 
 struct climit_logent {
 	uint64_t	 hash;		/* 0: free */
@@ -42,6 +59,7 @@ static struct {
 	uint32_t	*free_pos;	/* ledger places not in use */
 	uint32_t	 nfree;
 	struct climit_logent log[CLIMIT_LOG_SLOTS];
+	struct climit_kc kc[CLIMIT_CACHE_SLOTS];
 } cw;
 
 /* FNV-1a over k's fine key: picks the log slot. */
@@ -232,14 +250,110 @@ climit_conn_close(struct conn *c)
 	cw.free_pos[cw.nfree++] = c->lim_pos;
 }
 
-/* The path of q's target, for the probe filter: up to '?'. */
-static void
-climit_path(const struct request *q, const char **p, size_t *len)
+/*
+ * Is path (its last segment's extension) an asset: a style sheet,
+ * script, image, font, audio or video? The extensions mime.types gives
+ * the types limit_mime_is_asset() names, looked up without a MIME
+ * search: this runs for every request.
+ */
+static int
+climit_path_is_asset(const char *path, size_t len)
 {
-	const struct http_req *h = q->h;
+	uint64_t v = 0;
+	size_t i, n;
 
-	*p = q->buf + h->path.off;
-	*len = h->path.len;
+	for (i = len; i > 0 && path[i - 1] != '.'; i--)
+		if (len - i >= 5 || path[i - 1] == '/')
+			return 0;
+	if (i == 0 || i == len)
+		return 0;
+	for (n = 0; i < len; i++, n++)	/* ASCII lower case: | 0x20 */
+		v |= (uint64_t)(unsigned char)(path[i] >= 'A' &&
+		    path[i] <= 'Z' ? path[i] | 0x20 : path[i]) << (8 * n);
+	/* the extension as a little-endian integer of its bytes: a switch
+	 * the compiler turns into a few comparisons */
+#define E(a, b, c, d, e)	((uint64_t)(a) | (uint64_t)(b) << 8 |	\
+	(uint64_t)(c) << 16 | (uint64_t)(d) << 24 | (uint64_t)(e) << 32)
+	switch (v) {
+	case E('c','s','s',0,0): case E('j','s',0,0,0): case E('m','j','s',0,0):
+	case E('p','n','g',0,0): case E('j','p','g',0,0):
+	case E('j','p','e','g',0): case E('g','i','f',0,0):
+	case E('w','e','b','p',0): case E('a','v','i','f',0):
+	case E('s','v','g',0,0): case E('s','v','g','z',0):
+	case E('i','c','o',0,0): case E('b','m','p',0,0):
+	case E('w','o','f','f',0): case E('w','o','f','f','2'):
+	case E('t','t','f',0,0): case E('o','t','f',0,0):
+	case E('e','o','t',0,0): case E('m','p','4',0,0):
+	case E('w','e','b','m',0): case E('m','p','3',0,0):
+	case E('o','g','g',0,0): case E('o','g','a',0,0):
+	case E('o','g','v',0,0): case E('o','p','u','s',0):
+	case E('w','a','v',0,0): case E('f','l','a','c',0):
+	case E('m','4','a',0,0): case E('w','a','s','m',0):
+		return 1;
+	}
+#undef E
+	return 0;
+}
+
+/* q's key: from the cache, or made (and hinted, and cached). */
+static int
+climit_key(const struct request *q, struct limit_key *k)
+{
+	const struct limit_params *p = &cw.cl->p;
+	const struct http_span *uas = &q->h->known[HTTP_H_USER_AGENT];
+	const char *ua = uas->len ? q->buf + uas->off : NULL;
+	const struct sockaddr *sa = q->peer;
+	const uint8_t *addr;
+	struct climit_kc *e;
+	size_t alen, ualen = uas->len;
+	uint64_t h = 0;
+	uint8_t fam = 0;
+
+	if (sa->sa_family == AF_INET) {
+		addr = (const uint8_t *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr;
+		alen = 4;
+		fam = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		addr = ((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr.s6_addr;
+		alen = 16;
+		fam = 6;
+	} else
+		return -1;
+	if (!p->split_by_agent)
+		ualen = 0;
+	/* Which slot: the address's last bytes, the agent's length and end. */
+	memcpy(&h, addr + alen - 4, 4);
+	h ^= (uint64_t)ualen << 32;
+	if (ualen >= 8) {
+		uint64_t t;
+
+		memcpy(&t, ua + ualen - 8, 8);
+		h ^= t;
+	}
+	h *= 0x9e3779b97f4a7c15ULL;
+	e = &cw.kc[h >> 58];		/* 64 slots */
+	if (e->family == fam && e->ualen == ualen &&
+	    memcmp(e->addr, addr, alen) == 0 &&
+	    memcmp(e->ua, ua != NULL ? ua : "", ualen) == 0) {
+		*k = e->k;
+		return 0;
+	}
+	if (limit_key_from_sockaddr(p, sa, sizeof(struct sockaddr_in6),
+	    p->split_by_agent ? limit_agent_hash(&cw.l, ua, ualen) : 0,
+	    k) == -1)
+		return -1;
+	limit_key_hint(&cw.l, k);
+	if (ualen <= CLIMIT_UA_MAX) {
+		e->k = *k;
+		memcpy(e->addr, addr, alen);
+		e->family = fam;
+		e->ualen = (uint16_t)ualen;
+		if (ualen > 0)
+			memcpy(e->ua, ua, ualen);
+	}
+	return 0;
 }
 
 int
@@ -247,33 +361,26 @@ climit_request(const struct request *q, const struct resp *r,
     struct climit_answer *a)
 {
 	const struct http_req *h = q->h;
-	const struct http_span *ua = &h->known[HTTP_H_USER_AGENT];
-	const struct limit_params *p;
 	struct limit_result res;
 	struct limit_key k;
 	enum limit_cost cost;
-	const char *path, *type;
-	size_t plen;
+	const char *path = q->buf + h->path.off;
+	size_t plen = h->path.len;
 	uint64_t now;
 
 	if (!cw.on || (q->lim_state & CLIMIT_S_EXEMPT))
 		return 0;
 	memset(a, 0, sizeof(*a));
-	p = &cw.cl->p;
 	if (q->lim_state & CLIMIT_S_REFUSE) {
 		a->block = 1;
 		a->close = 1;
 		a->retry_after = 1;
 		return 1;
 	}
-	if (limit_key_from_sockaddr(p, q->peer, sizeof(struct sockaddr_in6),
-	    p->split_by_agent ? limit_agent_hash(&cw.l, ua->len ? q->buf +
-	    ua->off : NULL, ua->len) : 0, &k) == -1)
-		return 0;
-	climit_path(q, &path, &plen);
+	if (climit_key(q, &k) == -1)
+		return 0;	/* not an IP peer */
 	/* 304s and assets (by the path's type, also for errors) are cheap. */
-	type = mime_type(path, plen);
-	cost = r->status == 304 || limit_mime_is_asset(type, strlen(type)) ?
+	cost = r->status == 304 || climit_path_is_asset(path, plen) ?
 	    LIMIT_COST_ASSET : LIMIT_COST_PAGE;
 	now = ev_now(cw.loop);
 	limit_check(&cw.l, &k, cost, now, &res);

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <libconfig.h>
 
@@ -124,5 +125,27 @@ void	 climit_master_stop(void);
 char	*climit_ctl(const char *line);
 /* The counters, for metrics and status; 0, or -1 when no region. */
 int	 climit_stats(struct limit_stats *st);
+/*
+ * porter -s status lines (none when no region was made):
+ * client_rejected_REASON[_dry_run], client_bans_CAUSE, client_bans_active,
+ * client_table_entries, client_table_capacity, client_evictions,
+ * client_untracked.
+ */
+void	 climit_status(FILE *f);
+
+/* ---- climit_metrics.c --------------------------------------------------- */
+
+/*
+ * st as Prometheus text 0.0.4 into buf (size bytes, the caller's):
+ * porter_client_rejected_total{reason,mode}, porter_client_bans_total
+ * {cause}, porter_client_bans_active, porter_client_table_entries
+ * {table}, porter_client_table_capacity{table},
+ * porter_client_table_evictions_total, porter_client_untracked_total,
+ * porter_client_bans_replaced_total, porter_client_shared_keys. Returns
+ * the length, or -1 with errno ENOBUFS (CLIMIT_METRICS_SIZE is enough).
+ */
+#define CLIMIT_METRICS_SIZE	4096
+ssize_t	 climit_metrics_render(char *buf, size_t size,
+	    const struct limit_stats *st);
 
 #endif

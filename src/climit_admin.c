@@ -294,6 +294,35 @@ climit_stats(struct limit_stats *st)
 	return 0;
 }
 
+void
+climit_status(FILE *f)
+{
+	static const char *const reasons[LIMIT_R_N] = {
+		"rate", "connections", "ban"
+	};
+	struct limit_stats st;
+	int r;
+
+	if (climit_stats(&st) == -1)
+		return;
+	fprintf(f, "client_limits_mode: %s\n", conf_limits_mode_name(
+	    ca.p.mode));
+	for (r = 0; r < LIMIT_R_N; r++)
+		fprintf(f, "client_rejected_%s: %llu\n"
+		    "client_rejected_%s_dry_run: %llu\n", reasons[r],
+		    (unsigned long long)st.rejected[r][0], reasons[r],
+		    (unsigned long long)st.rejected[r][1]);
+	for (r = 0; r < LIMIT_C_N; r++)
+		fprintf(f, "client_bans_%s: %llu\n", climit_causes[r],
+		    (unsigned long long)st.bans[r]);
+	fprintf(f, "client_bans_active: %llu\nclient_table_entries: %llu\n"
+	    "client_table_capacity: %llu\nclient_evictions: %llu\n"
+	    "client_untracked: %llu\n", (unsigned long long)st.bans_active,
+	    (unsigned long long)st.entries, (unsigned long long)st.capacity,
+	    (unsigned long long)st.evictions,
+	    (unsigned long long)st.untracked);
+}
+
 /* ---- porter -s ... ------------------------------------------------------ */
 
 static void

@@ -761,6 +761,7 @@ conf_site_clear(struct conf_site *site)
 	free(site->error_pages);
 	free(site->acme_challenge_root);
 	free(site->hsts);
+	conf_tls_site_clear(site);
 	memset(site, 0, sizeof(*site));
 }
 

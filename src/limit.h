@@ -107,6 +107,9 @@ struct limit_key {
 	struct limit_cidr lk_net;	/* masked address */
 	struct limit_cidr lk_host;	/* full address, for allow / shared */
 	uint64_t	 lk_agent;
+	/* limit_key_hint(): the buckets, so a kept key hashes no more */
+	uint32_t	 lk_fb, lk_ab;
+	int		 lk_hinted;
 };
 
 /*
@@ -233,6 +236,13 @@ int	 limit_cidr_match(const struct limit_cidr *net,
 int	 limit_key_from_sockaddr(const struct limit_params *,
 	    const struct sockaddr *sa, socklen_t salen, uint64_t agent_hash,
 	    struct limit_key *out);
+/*
+ * Work out k's two table buckets once, into k: a caller that keeps k
+ * for a client's later requests (the worker's key cache) spares two
+ * keyed hashes per request. Only for this region and these parameters;
+ * changing k afterwards needs a new hint.
+ */
+void	 limit_key_hint(struct limit *, struct limit_key *k);
 /* Keyed 64-bit hash (SipHash-2-4, the table's secret seed) of a
  * User-Agent value; ua may be NULL (absent) and hashes like "". */
 uint64_t limit_agent_hash(const struct limit *, const char *ua, size_t len);

@@ -209,8 +209,13 @@ limit_pair_lock(struct limit *l, const struct limit_key *k,
 
 	limit_ekey(l->l_p, k, 0, &pr->fine);
 	limit_ekey(l->l_p, k, 1, &pr->agg);
-	pr->fb = limit_bucket(s, &pr->fine);
-	pr->ab = limit_bucket(s, &pr->agg);
+	if (k->lk_hinted) {
+		pr->fb = k->lk_fb;
+		pr->ab = k->lk_ab;
+	} else {
+		pr->fb = limit_bucket(s, &pr->fine);
+		pr->ab = limit_bucket(s, &pr->agg);
+	}
 	pr->lk[0] = limit_shard(s, pr->fb);
 	pr->lk[1] = limit_shard(s, pr->ab);
 	if (pr->lk[0] == pr->lk[1])
@@ -223,6 +228,18 @@ limit_pair_lock(struct limit *l, const struct limit_key *k,
 	limit_lock(pr->lk[0], l->l_owner);
 	if (pr->lk[1] != NULL)
 		limit_lock(pr->lk[1], l->l_owner);
+}
+
+void
+limit_key_hint(struct limit *l, struct limit_key *k)
+{
+	struct limit_ekey	 ek;
+
+	limit_ekey(l->l_p, k, 0, &ek);
+	k->lk_fb = limit_bucket(l->l_shm, &ek);
+	limit_ekey(l->l_p, k, 1, &ek);
+	k->lk_ab = limit_bucket(l->l_shm, &ek);
+	k->lk_hinted = 1;
 }
 
 void

@@ -987,6 +987,7 @@ master_ctl_status(void)
 		fprintf(f, "requests_%s: %llu\n", cls[k],
 		    (unsigned long long)t.c.status[k]);
 	fprintf(f, "bytes_sent: %llu\n", (unsigned long long)t.c.bytes);
+	climit_status(f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

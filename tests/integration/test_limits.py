@@ -124,6 +124,11 @@ class RateTest(LimitsCase):
         self.assertEqual(got, [200] * 8)
         srv.wait_for_stderr(r"limit: 127\.0\.0\.6 ua:[0-9a-f]{4} over 1/s "
                             r"burst 3: 429 for \d+ s \(dry-run\)$")
+        st = dict(l.split(": ", 1) for l in self.ctl(srv, "status").stdout.splitlines()
+                  if ": " in l)
+        self.assertEqual(st["client_limits_mode"], "dry-run")
+        self.assertEqual(int(st["client_rejected_rate_dry_run"]), 5)
+        self.assertEqual(int(st["client_rejected_rate"]), 0)
 
     def test_allow_list_is_never_limited(self):
         srv = self.start(rate=1.0, burst=2.0, allow=["127.0.0.7/32"])

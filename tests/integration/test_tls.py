@@ -359,6 +359,111 @@ class TestBadInput(TLSTestCase):
         self.assertEqual(errors, [])
 
 
+def client_hello():
+    """The bytes of a TLS ClientHello for localhost, made by Python's ssl."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_context().wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+class TestSlowAndHostile(TLSTestCase):
+
+    def test_slow_client_hello_closed_at_handshake_timeout(self):
+        # header_timeout far away: only the handshake's own class can close it.
+        srv = self.start_tls(limits={"handshake_timeout": 2, "header_timeout": 600})
+        hello = client_hello()
+        self.assertGreater(len(hello), 100)
+        c = harness.Conn(srv.tls_port)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sent = 0
+        closed = False
+        while sent < len(hello):
+            if not c.send(hello[sent:sent + 1]):
+                closed = True
+                break
+            sent += 1
+            # One byte a second, unless the server closes meanwhile.
+            if c.closed_by_peer(timeout=1.0):
+                closed = True
+                break
+        self.assertTrue(closed, "the whole ClientHello went out, byte by byte")
+        self.assertLess(sent, len(hello))
+        c.close()
+        # Others are served meanwhile and after; nothing logged as an error.
+        with TLSConn(srv.tls_port) as t:
+            t.send(build_request("GET", "/"))
+            self.assertEqual(t.read_response().status, 200)
+        errors = [l for l in srv.stderr_lines() if re.search(r": (error|crit|warn): ", l)]
+        self.assertEqual(errors, [])
+
+    def test_truncated_handshake_and_garbage_after_hello(self):
+        srv = self.start_tls()
+        hello = client_hello()
+        for data, half_close in ((hello[:len(hello) // 2], True),
+                                 (hello + os.urandom(2000), False),
+                                 (b"\x16\x03\x01\x00\x05" + os.urandom(5), False)):
+            c = harness.Conn(srv.tls_port)
+            c.send(data)
+            if half_close:
+                c.sock.shutdown(socket.SHUT_WR)
+            # Whatever the server answers (a ServerHello, an alert), it closes.
+            while c._fill():
+                pass
+            self.assertTrue(c.eof)
+            c.close()
+        with TLSConn(srv.tls_port) as t:
+            t.send(build_request("GET", "/"))
+            self.assertEqual(t.read_response().status, 200)
+        errors = [l for l in srv.stderr_lines() if re.search(r": (error|crit|warn): ", l)]
+        self.assertEqual(errors, [])
+
+    def test_key_update(self):
+        """TLS 1.3 KeyUpdate (RFC 8446 4.6.3) with update_requested, from
+        openssl s_client's 'k' command, between two requests on one
+        connection: porter answers with its own KeyUpdate and both
+        requests are served."""
+        srv = self.start_tls()
+        p = subprocess.Popen(
+            ["openssl", "s_client", "-connect", "%s:%d" % (HOST, srv.tls_port),
+             "-servername", "localhost", "-CAfile", ca("root.pem"), "-tls1_3", "-crlf"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        lines, cond = [], threading.Condition()
+
+        def reader():
+            for raw in iter(p.stdout.readline, b""):
+                with cond:
+                    lines.append(raw.decode(errors="replace"))
+                    cond.notify_all()
+        threading.Thread(target=reader, daemon=True).start()
+
+        def wait_count(pattern, n):
+            with cond:
+                ok = cond.wait_for(lambda: sum(1 for l in lines if re.search(pattern, l)) >= n
+                                   or p.poll() is not None, timeout=DEFAULT_TIMEOUT)
+            self.assertTrue(ok and sum(1 for l in lines if re.search(pattern, l)) >= n,
+                            "".join(lines))
+
+        req = b"GET / HTTP/1.1\nHost: localhost\n\n"
+        p.stdin.write(req)
+        p.stdin.flush()
+        wait_count(r"^hello over TLS", 1)
+        p.stdin.write(b"k\n")
+        p.stdin.flush()
+        wait_count(r"^KEYUPDATE", 1)
+        p.stdin.write(req)
+        p.stdin.flush()
+        wait_count(r"^hello over TLS", 2)
+        p.stdin.close()
+        p.wait(DEFAULT_TIMEOUT)
+        self.assertEqual(sum(1 for l in lines if l.startswith("HTTP/1.1 200 OK")), 2,
+                         "".join(lines))
+
+
 class TestConfig(TLSTestCase):
 
     def check(self, **over):

@@ -330,3 +330,98 @@ Test(bans, full_ban_table_replaces_the_soonest_to_end)
 	}
 	cr_assert_eq(active, (int)st.bans_active);
 }
+
+/* ---- the admin's views: porter -s bans, clients, limits-reset -------- */
+
+struct rows {
+	struct limit_row	 r[16];
+	int			 n;
+};
+
+static int
+collect(const struct limit_row *r, void *arg)
+{
+	struct rows *rs = arg;
+
+	if (rs->n < 16)
+		rs->r[rs->n++] = *r;
+	return 0;
+}
+
+Test(admin, ban_walk_lists_bans_in_force_only)
+{
+	struct fx		 f;
+	struct limit_key	 a, b;
+	struct rows		 rs;
+	uint64_t		 t = T0;
+
+	fx_default(&f);
+	fx_start(&f);
+	a = fx_key(&f, "192.0.2.1", NULL);
+	a.lk_agent = 0;
+	b = fx_key(&f, "2001:db8::1", "scanner");
+	cr_assert_eq(limit_ban(&f.l, &a, 60, t), 0);
+	cr_assert_eq(fx_probe_until_ban(&f, &b, t), 600);
+	memset(&rs, 0, sizeof(rs));
+	limit_ban_walk(&f.l, t + 1000, collect, &rs);
+	cr_assert_eq(rs.n, 2);
+	for (int i = 0; i < rs.n; i++) {
+		if (rs.r[i].net.lc_family == AF_INET) {
+			cr_assert(rs.r[i].aggregate);
+			cr_assert_eq(rs.r[i].cause, LIMIT_C_MANUAL);
+			cr_assert(rs.r[i].left >= 59 && rs.r[i].left <= 61);
+		} else {
+			cr_assert_not(rs.r[i].aggregate);
+			cr_assert_eq(rs.r[i].agent, b.lk_agent);
+			cr_assert_eq(rs.r[i].cause, LIMIT_C_PROBE);
+			cr_assert_eq(rs.r[i].net.lc_prefix, 64);
+		}
+	}
+	/* the manual ban is over a minute later: only the probe ban stays */
+	memset(&rs, 0, sizeof(rs));
+	limit_ban_walk(&f.l, t + 62000, collect, &rs);
+	cr_assert_eq(rs.n, 1);
+	cr_assert_eq(rs.r[0].net.lc_family, AF_INET6);
+}
+
+Test(admin, reset_forgets_debt_keeps_bans)
+{
+	struct fx		 f;
+	struct limit_key	 k, a;
+	struct limit_result	 r;
+	struct rows		 rs;
+	uint64_t		 t = T0;
+
+	fx_default(&f);
+	fx_start(&f);
+	k = fx_key(&f, "192.0.2.7", "ua");
+	cr_assert_eq(fx_burst(&f, &k, LIMIT_COST_PAGE, 500, t), 400);
+	a = fx_key(&f, "192.0.2.8", NULL);
+	a.lk_agent = 0;
+	cr_assert_eq(limit_ban(&f.l, &a, 600, t), 0);
+	memset(&rs, 0, sizeof(rs));
+	limit_client_walk(&f.l, t, collect, &rs);
+	cr_assert_geq(rs.n, 2);		/* the fine and the address-wide key */
+	cr_assert_gt(rs.r[0].debt_ms + rs.r[1].debt_ms, 0);
+	cr_assert_geq(limit_reset(&f.l), 2);
+	limit_check(&f.l, &k, LIMIT_COST_PAGE, t, &r);
+	cr_assert_eq(r.verdict, LIMIT_PASS);
+	limit_check(&f.l, &a, LIMIT_COST_PAGE, t, &r);
+	cr_assert_eq(r.verdict, LIMIT_BANNED);
+}
+
+Test(admin, hinted_key_finds_the_same_entries)
+{
+	struct fx		 f;
+	struct limit_key	 k, h;
+
+	fx_default(&f);
+	fx_start(&f);
+	k = fx_key(&f, "198.51.100.3", "browser");
+	h = k;
+	limit_key_hint(&f.l, &h);
+	cr_assert(h.lk_hinted);
+	/* half the burst through each: one bucket, so the second half ends it */
+	cr_assert_eq(fx_burst(&f, &k, LIMIT_COST_PAGE, 200, T0), 200);
+	cr_assert_eq(fx_burst(&f, &h, LIMIT_COST_PAGE, 201, T0), 200);
+}
