@@ -620,7 +620,10 @@ h1_start(struct conn *c)
 {
 	c->state = H1_HEAD;
 	c->keepalive = 1;
-	/* Bytes a PROXY header brought along: a request under way. */
+	/*
+	 * Bytes already read (a PROXY header brought them along, or h2.c
+	 * looked for the HTTP/2 preface): a request under way.
+	 */
 	if (c->in != NULL && c->rq == NULL)
 		h1_rq_get(c);
 	conn_timer(c, CONN_T_HEADER);

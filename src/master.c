@@ -433,9 +433,10 @@ master_reload(void)
 		log_debug("%s", err);
 	for (i = 0; i < m.next.nls; i++)
 		if (!m.next.ls[i].keep)
-			log_info("listening on %s (%s%s)", m.next.ls[i].text,
+			log_info("listening on %s (%s%s%s)", m.next.ls[i].text,
 			    gen_listener_kind(&m.next.ls[i]),
-			    m.next.ls[i].tls ? " over TLS" : "");
+			    m.next.ls[i].tls ? " over TLS" : "",
+			    m.next.ls[i].proxy != NULL ? ", PROXY protocol" : "");
 	m.state = MS_RELOADING;
 	master_fill();
 	return;
@@ -1113,9 +1114,10 @@ master_run(struct conf *conf, const char *conf_path)
 		    "is not in the listen list of %s", text, conf_path);
 	}
 	for (i = 0; i < m.cur.nls; i++)
-		log_info("listening on %s (%s%s)", m.cur.ls[i].text,
+		log_info("listening on %s (%s%s%s)", m.cur.ls[i].text,
 		    gen_listener_kind(&m.cur.ls[i]),
-		    m.cur.ls[i].tls ? " over TLS" : "");
+		    m.cur.ls[i].tls ? " over TLS" : "",
+		    m.cur.ls[i].proxy != NULL ? ", PROXY protocol" : "");
 	if (gen_open_access(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 	/* The client tables: before the first fork, like the scoreboard. */

@@ -85,6 +85,7 @@ struct limit_cidr;
 struct conf_listen {
 	const char	*address;	/* as written; conf->listen[i] owns it */
 	int		 protocol;	/* PROTO_* */
+	int		 http2;		/* -1: the default (off on plain listeners) */
 	/*
 	 * proxy_protocol = true: every connection starts with a PROXY v1
 	 * or v2 header (conn_proxy.c), accepted only from trusted peers
@@ -164,6 +165,13 @@ struct conf {
 	int		 worker_timeout;	/* 0: no hang detection */
 	long		 max_requests;		/* per worker, 0: unlimited */
 	int		 core_dumps;		/* workers stay dumpable (ptrace-able) */
+
+	/* HTTP/2 (h2.c): per connection */
+	struct {
+		int	 max_concurrent_streams;
+		int	 max_header_list_size;	/* bytes, HPACK-decoded */
+		int	 idle_timeout;		/* seconds with no open stream */
+	} http2;
 
 	struct {
 		int	 enabled;
@@ -334,6 +342,7 @@ struct listener {
 	char		 text[NET_ADDRSTRLEN];
 	int		 keep;		/* reload bookkeeping (master.c) */
 	int		 protocol;	/* PROTO_*: what its connections speak */
+	int		 http2;		/* HTTP/2 on: prior knowledge (plain) */
 	const struct proto *proto;	/* its code, set by the worker */
 	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
 	int		 status;	/* a status listener (status.c answers) */
@@ -467,12 +476,14 @@ struct request {
  * (conn_close_oldest_idle()). A new protocol adds its own.
  */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T_H2_IDLE,
+    CONN_T__COUNT };
 
 #define CONN_INBUF	4096	/* a pool input buffer */
 
 struct creq;
 struct echo_sess;
+struct h2_sess;
 
 /*
  * One client connection. The core owns the list links, the socket and
@@ -523,6 +534,7 @@ struct conn {
 	union {
 		struct creq	*rq;	/* HTTP: NULL when idle */
 		struct echo_sess *es;	/* echo: the session's counters */
+		struct h2_sess	*h2;	/* HTTP/2: the nghttp2 session */
 		/* the PROXY stage: the listener's protocol, until it starts */
 		const struct proto *next_proto;
 	};
@@ -548,6 +560,8 @@ struct proto {
 	void		(*timeout)(struct conn *c);
 	int		(*idle)(const struct conn *c);
 	void		(*close)(struct conn *c);
+	/* optional: the worker drains (HTTP/2 sends GOAWAY); may close c */
+	void		(*drain)(struct conn *c);
 };
 
 /*
@@ -653,6 +667,16 @@ int	 conn_tcp_peer(const struct conn *c, struct sockaddr_storage *ss,
 
 extern const struct proto h1_proto;
 void	 h1_init(const struct conf *conf);
+
+/* ---- h2.c (protocol "http" with HTTP/2, nghttp2) ------------------------ */
+
+/*
+ * HTTP/2 by prior knowledge on a plain listener with http2 on: a
+ * connection that starts with the client preface (RFC 9113 3.4) speaks
+ * HTTP/2, any other goes to h1_proto with its first bytes.
+ */
+extern const struct proto h2_proto;
+void	 h2_init(const struct conf *conf);
 
 /* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
 

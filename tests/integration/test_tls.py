@@ -103,9 +103,11 @@ def sha256_file(path):
 
 
 def tls_settings(**over):
-    """Server settings: a plain and a TLS listener, three sites with certificates."""
+    """Server settings: a plain and a TLS listener, three sites with
+    certificates. HTTP/2 is off, so these tests see HTTP/1.1 over TLS
+    (H2OverTLSTest has it on)."""
     s = {
-        "listen": ["%s:0" % HOST, {"address": "%s:0" % HOST, "tls": True}],
+        "listen": ["%s:0" % HOST, {"address": "%s:0" % HOST, "tls": True, "http2": False}],
         "tls": {"certificate": ca("local-full.pem"), "key": ca("local.key")},
         "sites": [
             {"names": ["*"]},
@@ -287,6 +289,19 @@ class TestClients(TLSTestCase):
                 self.assertIn("hello over TLS", out)
 
     def test_alpn(self):
+        # HTTP/2 on by default with TLS: h2 first
+        srv = self.start_tls(listen=[{"address": "%s:0" % HOST},
+                                     {"address": "%s:0" % HOST, "tls": True}])
+        for offer in (["h2", "http/1.1"], ["http/1.1", "h2"], ["h2"]):
+            c = TLSConn(srv.tls_port, alpn=offer)
+            self.assertEqual(c.sock.selected_alpn_protocol(), "h2", offer)
+            c.close()
+        c = TLSConn(srv.tls_port, alpn=["http/1.1"])
+        self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+        c.send(build_request("GET", "/", headers={}))
+        self.assertEqual(c.read_response().status, 200)
+        c.close()
+        # http2 = false: HTTP/1.1 only
         srv = self.start_tls()
         c = TLSConn(srv.tls_port, alpn=["h2", "http/1.1"])
         self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
@@ -519,6 +534,34 @@ class TestConfig(TLSTestCase):
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertIn("%s:%d:" % (srv.conf_path, self.line_of(srv, key + " =")), p.stderr)
                 self.assertIn(why, p.stderr)
+
+
+
+class H2OverTLSTest(TLSTestCase):
+    """HTTP/2 negotiated by ALPN (RFC 9113 3.2), on by default with TLS."""
+
+    def start_h2(self):
+        return self.start_tls(listen=[{"address": "%s:0" % HOST},
+                                      {"address": "%s:0" % HOST, "tls": True}])
+
+    def test_curl_nghttp_h2load(self):
+        srv = self.start_h2()
+        p = self.curl(srv, "-v", "--http2", self.url(srv))
+        self.assertEqual(p.stdout, b"hello over TLS\n")
+        self.assertIn(b"ALPN: server accepted h2", p.stderr)
+        self.assertIn(b"< HTTP/2 200", p.stderr)
+        p = self.curl(srv, "--http2", self.url(srv, "/20m.bin"))
+        self.assertEqual(hashlib.sha256(p.stdout).hexdigest(),
+                         sha256_file(os.path.join(self.root, "20m.bin")))
+        p = self.curl(srv, "--http1.1", "-v", self.url(srv))
+        self.assertIn(b"ALPN: server accepted http/1.1", p.stderr)
+        p = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10",
+                            "https://localhost:%d/" % srv.tls_port], capture_output=True,
+                           text=True, timeout=120)
+        self.assertIn("200 succeeded, 0 failed", p.stdout, p.stdout + p.stderr)
+        self.assertIn("Application protocol: h2", p.stdout)
+        lines = srv.wait_access_lines(1)
+        self.assertIn('"GET / HTTP/2.0" 200', lines[0])
 
 
 # ---------------------------------------------------------------------------
