@@ -16,6 +16,7 @@ Run by ``make check`` or by hand:
 """
 
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -159,11 +160,13 @@ class Policy(harness.PorterTestCase):
             capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
         self.assertEqual(p.returncode, 0, p.stderr)
         heads = p.stdout.lower()
-        self.assertIn("http/1.1 301", heads)
-        self.assertIn("http/1.1 200", heads)
+        self.assertTrue(heads.startswith("http/1.1 301"), heads)
+        # curl speaks HTTP/2 over TLS when offered (ALPN), else HTTP/1.1.
+        second = re.search(r"\nhttp/(?:1\.1|2) 200", heads)
+        self.assertIsNotNone(second, heads)
         self.assertTrue(p.stdout.endswith("hello"), p.stdout)
         # HSTS only on the second, TLS, response.
-        first, second = heads.split("http/1.1 200")
+        first, second = heads[:second.start()], heads[second.start():]
         self.assertNotIn("strict-transport-security", first)
         self.assertIn("strict-transport-security: " + HSTS.lower(), second)
 
@@ -184,6 +187,20 @@ class Policy(harness.PorterTestCase):
         for path in ("/", "/missing"):
             r = self.plain_req(path=path)
             self.assertIsNone(r.header("Strict-Transport-Security"), path)
+
+    def test_hsts_over_http2(self):
+        if shutil.which("curl") is None:
+            self.skipTest("curl not installed")
+        self.start(hsts={"max_age": 63072000, "include_subdomains": True})
+        for path, status in (("/", "200"), ("/missing", "404")):
+            p = subprocess.run(
+                ["curl", "-sS", "--http2", "--cacert", ca("root.pem"), "-D", "-", "-o",
+                 os.devnull, "--resolve", "example.org:%d:%s" % (self.tls, HOST),
+                 "https://example.org:%d%s" % (self.tls, path)],
+                capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(p.stdout.startswith("HTTP/2 %s" % status), p.stdout)
+            self.assertIn("strict-transport-security: %s\n" % HSTS, p.stdout)
 
     def test_no_hsts_by_default(self):
         self.start()
