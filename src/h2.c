@@ -69,6 +69,7 @@ struct h2_stream {
 	unsigned	 malformed:1;	/* reset it at the end of its headers */
 	int		 err;		/* answer this status instead */
 	uint64_t	 decoded;	/* header bytes decoded, HPACK bomb guard */
+	uint64_t	 start;		/* ev_now() ms when it was answered */
 	int64_t		 body;		/* request body bytes received */
 	struct h2_req	 hr;
 	struct request	 q;
@@ -391,6 +392,7 @@ h2_stream_new(struct h2_sess *s, int32_t id)
 	st->resp.fd = -1;
 	h2_data_init(&st->d);
 	s->nstreams++;
+	sb_h2_streams(1);
 	return st;
 }
 
@@ -456,6 +458,8 @@ h2_log(struct h2_sess *s, struct h2_stream *st)
 	}
 	accesslog_append(&rec);
 	conn_count_request(st->resp.status, st->d.framed);
+	sb_request_time(ev_now(conn_loop()) - st->start);
+	sb_h2_request();
 }
 
 /* ---- the response ---------------------------------------------------------------- */
@@ -556,6 +560,35 @@ h2_submit(struct h2_sess *s, struct h2_stream *st)
 	}
 }
 
+/*
+ * Over TLS a client reuses the connection for every name the
+ * certificate covers (RFC 9113 9.1.1); a name whose site has another
+ * certificate was not meant to come here: 421 (RFC 9110 15.5.20).
+ */
+static int
+h2_authority_ok(struct h2_sess *s, struct h2_stream *st)
+{
+	const struct http_span *a = &st->hr.req.known[HTTP_H_HOST];
+	const char *p = st->hr.hb + a->off, *e;
+	char host[256];
+	size_t len;
+
+	if (s->c->xp == &xprt_plain || a->off == 0 || a->len == 0)
+		return 1;
+	if (p[0] == '[') {
+		e = memchr(p, ']', a->len);
+		len = e != NULL ? (size_t)(e - p) + 1 : a->len;
+	} else {
+		e = memchr(p, ':', a->len);
+		len = e != NULL ? (size_t)(e - p) : a->len;
+	}
+	if (len >= sizeof(host))
+		return 1;	/* no site has such a name: the default's */
+	memcpy(host, p, len);
+	host[len] = '\0';
+	return xprt_tls_covers(&s->c->xio, host);
+}
+
 static void
 h2_answer_stream(struct h2_sess *s, struct h2_stream *st)
 {
@@ -566,8 +599,12 @@ h2_answer_stream(struct h2_sess *s, struct h2_stream *st)
 	st->q.peer = &s->c->peer.sa;
 	st->q.now = ev_time(conn_loop());
 	st->q.tls = s->c->xp != &xprt_plain;	/* HSTS, redirect_https */
+	st->q.lim_state = s->c->lim_state;	/* client limits (climit.h) */
+	st->start = ev_now(conn_loop());
 	s->requests++;
 	s->c->nreq++;
+	if (st->err == 0 && st->hr.status == 0 && !h2_authority_ok(s, st))
+		st->err = 421;
 	if (st->err != 0 || st->hr.status != 0) {
 		r->close = 0;
 		http_error(&st->q, r, st->err != 0 ? st->err : st->hr.status);
@@ -591,6 +628,7 @@ h2_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame,
 	st = h2_stream_new(s, frame->hd.stream_id);
 	if (nghttp2_session_set_stream_user_data(ng, st->id, st) != 0) {
 		s->nstreams--;
+		sb_h2_streams(-1);
 		h2_stream_free(st);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
@@ -763,6 +801,7 @@ h2_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		return 0;
 	(void)nghttp2_session_set_stream_user_data(ng, id, NULL);
 	s->nstreams--;
+	sb_h2_streams(-1);
 	s->progress++;
 	if (st->answered)
 		h2_log(s, st);
@@ -824,6 +863,7 @@ h2_session_start(struct conn *c)
 	s->cheap_since = ev_now(conn_loop());
 	c->h2 = s;
 	c->state = H2_RUN;
+	sb_h2_conn(1);
 	(void)nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, 3);
 	return 0;
 }
@@ -1122,6 +1162,8 @@ h2_close(struct conn *c)
 		s->tail = NULL;
 	}
 	/* nghttp2_session_del() calls no callback: the streams are ours to free. */
+	sb_h2_streams(-(int)s->nstreams);
+	sb_h2_conn(-1);
 	nghttp2_session_del(s->ng);
 	while ((st = s->all) != NULL)
 		h2_stream_free(st);

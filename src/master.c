@@ -989,6 +989,14 @@ master_ctl_status(void)
 		    (unsigned long long)t.c.status[k]);
 	fprintf(f, "bytes_sent: %llu\n", (unsigned long long)t.c.bytes);
 	climit_status(f);
+	fprintf(f, "requests_http2: %llu\n",
+	    (unsigned long long)t.c.h2_requests);
+	fprintf(f, "http2_connections_open: %llu\n",
+	    (unsigned long long)t.h2_open);
+	fprintf(f, "http2_streams_open: %llu\n",
+	    (unsigned long long)t.h2_streams);
+	fprintf(f, "http2_connections: %llu\n",
+	    (unsigned long long)t.c.h2_conns);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -48,8 +48,9 @@ class H2Response:
 
 
 class H2Conn:
-    def __init__(self, port, settings=None, auto_ack=True, host=HOST):
-        self.sock = socket.create_connection((host, port), timeout=DEFAULT_TIMEOUT)
+    def __init__(self, port, settings=None, auto_ack=True, host=HOST, sock=None):
+        # sock: a connected socket to use instead (TLS, ALPN h2 done)
+        self.sock = sock or socket.create_connection((host, port), timeout=DEFAULT_TIMEOUT)
         cfg = h2.config.H2Configuration(
             client_side=True, header_encoding="utf-8",
             validate_outbound_headers=False, normalize_outbound_headers=False,

@@ -21,6 +21,7 @@ Run by ``make check`` or by hand:
 import gzip
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,7 @@ import harness  # noqa: E402
 from harness import HOST, DEFAULT_TIMEOUT, wait_until  # noqa: E402
 import h2client  # noqa: E402
 from h2client import H2Conn  # noqa: E402
+import h2.settings  # noqa: E402
 
 TEXT = b"".join(b"porter serves http/2 line %d\n" % i for i in range(2000))
 BIG = bytes(random.Random(7).getrandbits(8) for _ in range(3 * 1024 * 1024 + 17))
@@ -320,7 +322,56 @@ class DataTest(H2TestCase):
         srv.wait_for_stderr("file shrank while sending")
 
 
-import h2.settings  # noqa: E402
+class VisibleTest(H2TestCase):
+    """Requests by protocol in /metrics; HTTP/2 connections and streams
+    in porter -s status."""
+
+    STATUS_RE = re.compile(r"listening on (\d+\.\d+\.\d+\.\d+):(\d+) \(status\)")
+
+    def test_metrics_and_status(self):
+        srv = self.serve(start=False, status={"listen": ["%s:0" % HOST]})
+        srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
+        srv.start()
+        sport = int(srv.wait_for_stderr(self.STATUS_RE.pattern).group(2))
+        with H2Conn(srv.port) as c:
+            for _ in range(3):
+                self.assertEqual(c.get("/index.html").status, 200)
+        for _ in range(2):
+            self.assertEqual(harness.get(srv.port, "/index.html").status, 200)
+        # one HTTP/2 connection held open with a stream that cannot send
+        held = H2Conn(srv.port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        self.addCleanup(held.close)
+        sid = held.request("/big.bin")
+        wait_until(lambda: held.pump() and held.streams[sid].status == 200)
+
+        def status():
+            r = harness.run_porter("-s", "status", "-c", srv.conf_path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return dict(l.split(": ", 1) for l in r.stdout.splitlines() if ": " in l)
+        wait_until(lambda: status().get("http2_streams_open") == "1",
+                   message="status shows the open stream")
+        st = status()
+        self.assertEqual(st["http2_connections_open"], "1")
+        self.assertEqual(st["requests_http2"], "3")
+        self.assertEqual(st["http2_connections"], "2")
+
+        def scrape():
+            with socket.create_connection((HOST, sport), timeout=DEFAULT_TIMEOUT) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    data += d
+            return data.decode()
+        text = scrape()
+        self.assertIn('porter_http_requests_by_protocol_total{protocol="h2"} 3\n', text)
+        self.assertIn('porter_http_requests_by_protocol_total{protocol="http/1.1"} 2\n', text)
+        self.assertIn("porter_http2_connections 1\n", text)
+        self.assertIn("porter_http2_streams 1\n", text)
+        self.assertIn("porter_http2_connections_total 2\n", text)
+
 
 if __name__ == "__main__":
     harness.require_binary()

@@ -563,6 +563,53 @@ class H2OverTLSTest(TLSTestCase):
         lines = srv.wait_access_lines(1)
         self.assertIn('"GET / HTTP/2.0" 200', lines[0])
 
+    def test_421_for_a_name_of_another_certificate(self):
+        """A connection for localhost (its certificate) asked for a site
+        whose certificate is another: 421 (RFC 9110 15.5.20); a name
+        the certificate covers, or no site's, is served."""
+        import h2client
+        srv = self.start_h2()
+        raw = socket.create_connection((HOST, srv.tls_port), timeout=DEFAULT_TIMEOUT)
+        sock = client_context(alpn=["h2"]).wrap_socket(raw, server_hostname="localhost")
+        self.assertEqual(sock.selected_alpn_protocol(), "h2")
+        with h2client.H2Conn(None, sock=sock) as c:
+            self.assertEqual(c.get("/", authority="localhost").status, 200)
+            self.assertEqual(c.get("/", authority="localhost:%d" % srv.tls_port).status, 200)
+            r = c.get("/", authority="example.org")
+            self.assertEqual(r.status, 421)
+            self.assertEqual(c.get("/", authority="www.example.net").status, 421)
+            self.assertEqual(c.get("/", authority="unknown.example").status, 200)
+        # with SNI example.org, example.org is its own
+        raw = socket.create_connection((HOST, srv.tls_port), timeout=DEFAULT_TIMEOUT)
+        sock = client_context(alpn=["h2"]).wrap_socket(raw, server_hostname="example.org")
+        with h2client.H2Conn(None, sock=sock) as c:
+            self.assertEqual(c.get("/", authority="example.org").status, 200)
+            self.assertEqual(c.get("/", authority="localhost").status, 421)
+
+    @unittest.skipUnless(shutil.which("chromium"), "chromium missing")
+    def test_chromium_demo_site_says_h2(self):
+        """Headless Chromium loads the demo site (www/) over HTTPS; its
+        script shows the page's nextHopProtocol."""
+        www = os.path.join(harness.srcdir(), "www")
+        srv = self.start_server(www, **tls_settings(listen=[
+            {"address": "%s:0" % HOST}, {"address": "%s:0" % HOST, "tls": True}]))
+        port = srv.addrs[1][1]
+        profile = tempfile.mkdtemp(prefix="porter-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        # The throwaway CA is not in Chromium's store: its SPKI is trusted
+        # by hash instead, for this run only.
+        spki = subprocess.run(
+            "openssl pkey -in %s -pubout -outform der"
+            " | openssl dgst -sha256 -binary | base64" % ca("local.key"),
+            shell=True, capture_output=True, text=True, check=True).stdout.strip()
+        p = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                            "--user-data-dir=" + profile,
+                            "--ignore-certificate-errors-spki-list=" + spki,
+                            "--virtual-time-budget=5000", "--dump-dom",
+                            "https://localhost:%d/" % port],
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn('<dd id="protocol">h2</dd>', p.stdout, p.stderr[-2000:])
+
 
 # ---------------------------------------------------------------------------
 # Reload, renewal, sessions
