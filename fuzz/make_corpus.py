@@ -190,6 +190,40 @@ PROXY = {
 }
 
 
+def h2_seeds():
+    """fuzz_h2: byte 0 = read size / 64, then the frames after the preface."""
+    import struct
+    import hpack     # python3-hpack, with python3-h2
+
+    def frame(t, flags, sid, payload=b""):
+        return struct.pack(">I", len(payload))[1:] + bytes([t, flags]) + \
+            struct.pack(">I", sid) + payload
+
+    def req(path, method="GET", extra=()):
+        return hpack.Encoder().encode([(":method", method), (":scheme", "http"),
+                                       (":authority", "h"), (":path", path)] + list(extra))
+    settings = frame(4, 0, 0, struct.pack(">HI", 4, 65535) + struct.pack(">HI", 5, 16384))
+    wu = frame(8, 0, 0, struct.pack(">I", 1 << 20)) + frame(8, 0, 1, struct.pack(">I", 1 << 20))
+    return {
+        "get": (255, settings + frame(1, 5, 1, req("/"))),
+        "get-split": (0, settings + frame(1, 5, 1, req("/index.html?x=1"))),
+        "get-big": (255, settings + frame(1, 5, 1, req("/big.txt")) + wu),
+        "range-gzip": (255, settings + frame(1, 5, 1, req("/big.txt", extra=[
+            ("range", "bytes=0-9,100-200"), ("accept-encoding", "gzip")]))),
+        "head-listing": (3, settings + frame(1, 5, 1, req("/", "HEAD")) +
+                         frame(1, 5, 3, req("/nope/"))),
+        "post-body": (255, settings + frame(1, 4, 1, req("/", "POST")) +
+                      frame(0, 0, 1, b"x" * 100) + frame(0, 1, 1, b"y")),
+        "continuation": (255, settings + frame(1, 0, 1, req("/")[:5]) +
+                         frame(9, 4, 1, req("/")[5:])),
+        "rst-ping": (255, settings + frame(1, 5, 1, req("/big.txt")) +
+                     frame(3, 0, 1, struct.pack(">I", 8)) + frame(6, 0, 0, b"12345678")),
+        "bad-headers": (255, settings + frame(1, 5, 1, req("/", extra=[
+            ("Upper", "1"), ("connection", "close")]))),
+        "goaway": (255, settings + frame(7, 0, 0, struct.pack(">II", 0, 0))),
+    }
+
+
 def write(target, name, data):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -198,7 +232,7 @@ def write(target, name, data):
 
 
 def main():
-    for t in ("http", "range", "encoding", "path", "proxy"):
+    for t in ("http", "range", "encoding", "path", "proxy", "h2"):
         shutil.rmtree(os.path.join(HERE, "corpus", t), ignore_errors=True)
     for i, (name, req) in enumerate(sorted(HTTP.items())):
         # a whole-buffer seed and a split one; one with a tiny head limit
@@ -214,6 +248,8 @@ def main():
     for i, (name, (cap, raw)) in enumerate(sorted(PROXY.items())):
         seed = (0x9e3779b9 * (i + 1)) & 0xffffffff
         write("proxy", name, bytes([cap]) + seed.to_bytes(4, "little") + raw)
+    for name, (chunk, raw) in sorted(h2_seeds().items()):
+        write("h2", name, bytes([chunk]) + raw)
     return 0
 
 

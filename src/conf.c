@@ -22,6 +22,7 @@
 
 #include "porter.h"
 #include "confval.h"
+#include "conf_https.h"
 #include "conf_tls.h"
 #include "limit.h"
 #include "climit.h"
@@ -83,13 +84,24 @@ static const struct conf_num conf_compression_nums[] = {
 	{ NULL, 0, 0, 0, 0 }
 };
 
+static const struct conf_num conf_http2_nums[] = {
+	{ "max_concurrent_streams", offsetof(struct conf, http2.max_concurrent_streams),
+	    CONF_NUM_INT, 1, 1000 },
+	{ "max_header_list_size", offsetof(struct conf, http2.max_header_list_size),
+	    CONF_NUM_INT, 1024, 1048576 },
+	{ "idle_timeout", offsetof(struct conf, http2.idle_timeout),
+	    CONF_NUM_INT, 1, 86400 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
 static const char *const conf_top_keys[] = {
 	"listen", "workers", "user", "group", "pid_file", "log", "limits",
 	"shutdown_timeout", "worker_timeout", "max_requests", "compression",
+	"http2",
 	"core_dumps", "sites", "tls", "client_limits", "status", "health",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
-	"acme_challenge_root",
+	"acme_challenge_root", "redirect_https", "hsts",
 	NULL
 };
 static const char *const conf_log_keys[] = { "error", "access", NULL };
@@ -99,12 +111,15 @@ static const char *const conf_limit_keys[] = {
 	"max_connections", "echo_idle_timeout", "min_body_rate",
 	"min_send_rate", "handshake_timeout", "proxy_timeout", NULL
 };
+static const char *const conf_http2_keys[] = {
+	"max_concurrent_streams", "max_header_list_size", "idle_timeout", NULL
+};
 static const char *const conf_compression_keys[] = {
 	"enabled", "types", "min_size", "level", NULL
 };
 static const char *const conf_site_keys[] = {
 	"names", "root", "index", "listing", "cache", "error_pages", "tls",
-	"acme_challenge_root", NULL
+	"acme_challenge_root", "redirect_https", "hsts", NULL
 };
 static const char *const conf_cache_keys[] = {
 	"match", "max_age", "immutable", "no_cache", NULL
@@ -306,6 +321,14 @@ conf_listen_proxy(struct conf_ctx *ctx, const config_setting_t *e,
 			return confval_err(ctx, v, "'trusted': '%s' is not an "
 			    "address or network (192.0.2.7, 10.0.0.0/8, "
 			    "fd00::/8)", str);
+		/* Allowed (a balancer on a network porter cannot know),
+		 * but anyone who can connect may then name any client. */
+		if (l->trusted[k].lc_prefix == 0)
+			log_warnx("%s:%d: 'trusted': '%s' trusts every peer: "
+			    "anyone who can connect may name any client",
+			    config_setting_source_file(v) != NULL ?
+			    config_setting_source_file(v) : ctx->file,
+			    config_setting_source_line(v), str);
 		l->ntrusted++;
 	}
 	return 0;
@@ -322,6 +345,7 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
     struct conf *conf, size_t i)
 {
 	static const char *const keys[] = { "address", "protocol", "tls",
+	    "http2",
 	    "proxy_protocol", "trusted", NULL };
 	struct conf_listen	*l = &conf->listeners[i];
 	const config_setting_t	*a, *p;
@@ -329,6 +353,7 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
 	int			 k;
 
 	l->protocol = PROTO_HTTP;
+	l->http2 = -1;
 	if (config_setting_type(e) == CONFIG_TYPE_STRING)
 		a = e;
 	else if (config_setting_is_group(e)) {
@@ -347,6 +372,13 @@ conf_listen_entry(struct conf_ctx *ctx, const config_setting_t *e,
 				return confval_err(ctx, p, "unknown protocol "
 				    "'%s' (http or echo)", str);
 			l->protocol = k;
+		}
+		if ((p = config_setting_get_member(e, "http2")) != NULL) {
+			if (confval_bool(ctx, p, &l->http2) == -1)
+				return -1;
+			if (l->protocol != PROTO_HTTP && l->http2)
+				return confval_err(ctx, p, "'http2' needs "
+				    "protocol \"http\"");
 		}
 		if (conf_tls_listen(ctx, e, l) == -1 ||
 		    conf_listen_proxy(ctx, e, l) == -1)
@@ -382,6 +414,7 @@ conf_listen(struct conf_ctx *ctx, const config_setting_t *top,
 			return confval_oom(ctx);
 		conf->listeners[0].address = conf->listen[0];
 		conf->listeners[0].protocol = PROTO_HTTP;
+		conf->listeners[0].http2 = -1;
 		return 0;
 	}
 	/* A group alone is one entry; a list or array holds entries. */
@@ -739,6 +772,8 @@ conf_site(struct conf_ctx *ctx, const config_setting_t *top,
 	if ((s = conf_member(g, top, "acme_challenge_root")) != NULL &&
 	    conf_acme_root(ctx, s, site) == -1)
 		return -1;
+	if (conf_https_site(ctx, top, g, site) == -1)
+		return -1;
 	return conf_tls_site(ctx, g, top, site);
 }
 
@@ -757,6 +792,7 @@ conf_site_clear(struct conf_site *site)
 		free(site->error_pages[i].path);
 	free(site->error_pages);
 	free(site->acme_challenge_root);
+	free(site->hsts);
 	conf_tls_site_clear(site);
 	memset(site, 0, sizeof(*site));
 }
@@ -927,6 +963,9 @@ conf_load(const char *path, char *err, size_t errlen)
 	conf->worker_timeout = 60;
 	conf->max_requests = 0;
 	conf->workers = 0;
+	conf->http2.max_concurrent_streams = 128;
+	conf->http2.max_header_list_size = 0;	/* max_header_size */
+	conf->http2.idle_timeout = 180;
 	conf->compression.enabled = 1;
 	conf->compression.min_size = 256;
 	conf->compression.level = 6;
@@ -1010,12 +1049,21 @@ conf_load(const char *path, char *err, size_t errlen)
 	if ((s = config_setting_get_member(top, "compression")) != NULL &&
 	    conf_compression(&ctx, s, conf) == -1)
 		goto fail;
+	if ((s = config_setting_get_member(top, "http2")) != NULL &&
+	    (confval_group(&ctx, s) == -1 ||
+	    confval_keys(&ctx, s, conf_http2_keys, "'http2'") == -1 ||
+	    confval_nums(&ctx, s, conf_http2_nums, conf) == -1))
+		goto fail;
+	if (conf->http2.max_header_list_size == 0)
+		conf->http2.max_header_list_size = conf->max_header_size;
 	if (conf_tls_top(&ctx, top, conf) == -1)
 		goto fail;
 	if ((s = config_setting_get_member(top, "client_limits")) != NULL &&
 	    conf_limits(&ctx, s, conf) == -1)
 		goto fail;
 	if (conf_sites(&ctx, top, conf, &roots) == -1 ||
+	    conf_https_check(&ctx, top, config_setting_get_member(top,
+	    "sites"), conf) == -1 ||
 	    conf_tls_check(&ctx, top, conf) == -1 ||
 	    conf_roots(&ctx, conf, roots) == -1)
 		goto fail;

@@ -10,6 +10,9 @@
  * Kept apart from conf.c, which knows the sites and the public
  * listeners; errors carry file:line through confval.c as everywhere.
  */
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,39 @@ conf_check_cidr(struct conf_ctx *ctx, const config_setting_t *s, char *str)
 	return 0;
 }
 
+/* Is a the unspecified address of its family (0.0.0.0, [::])? */
+static int
+conf_addr_any(const struct net_addr *a)
+{
+	const struct sockaddr_in *s4 = (const void *)&a->ss;
+	const struct sockaddr_in6 *s6 = (const void *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return s4->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+}
+
+/*
+ * Would binding both fail (EADDRINUSE)? The same port, and the same
+ * address, or a wildcard that covers the other: 0.0.0.0 every IPv4
+ * address, [::] every IPv6 one, and IPv4 too unless it is IPV6_V6ONLY.
+ */
+static int
+conf_addr_clash(const struct net_addr *a, const struct net_addr *b)
+{
+	const struct net_addr *w;
+
+	if (net_addr_port((const struct sockaddr *)&a->ss) !=
+	    net_addr_port((const struct sockaddr *)&b->ss))
+		return 0;
+	if (net_addr_equal(a, b))
+		return 1;
+	if (a->ss.ss_family == b->ss.ss_family)
+		return conf_addr_any(a) || conf_addr_any(b);
+	w = a->ss.ss_family == AF_INET6 ? a : b;
+	return conf_addr_any(w) && !w->v6only;
+}
+
 /*
  * A status address may be neither a public one (the site would answer
  * there, or bind() would fail) nor given twice. Port 0 never clashes.
@@ -88,7 +124,7 @@ conf_status_overlap(struct conf_ctx *ctx, const config_setting_t *s,
 			    sizeof(why))) == -1)
 				continue;
 			for (k = 0; k < na * nb; k++)
-				if (net_addr_equal(&a[k / nb], &b[k % nb]))
+				if (conf_addr_clash(&a[k / nb], &b[k % nb]))
 					return confval_err(ctx,
 					    config_setting_is_aggregate(s) ?
 					    config_setting_get_elem(s,

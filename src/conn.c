@@ -104,6 +104,8 @@ conn_init(struct ev_loop *loop, const struct conf *conf, struct listener *ls,
 	core.lists[CONN_T_LINGER].timeout_ms = 2000;
 	core.lists[CONN_T_ECHO].timeout_ms =
 	    (uint64_t)conf->echo_idle_timeout * 1000;
+	core.lists[CONN_T_H2_IDLE].timeout_ms =
+	    (uint64_t)conf->http2.idle_timeout * 1000;
 	core.lists[CONN_T_HANDSHAKE].timeout_ms =
 	    (uint64_t)conf->handshake_timeout * 1000;
 	core.lists[CONN_T_PROXY].timeout_ms =
@@ -576,6 +578,16 @@ conn_stop(int take_queued)
 		close(core.ls[i].fd);
 	}
 	core.nls = 0;
+	/* Protocols that can say "no more" on an open connection do (GOAWAY). */
+	for (i = 0; i < CONN_T__COUNT; i++) {
+		struct conn *c, *next;
+
+		for (c = core.lists[i].head; c != NULL; c = next) {
+			next = c->next;
+			if (c->proto->drain != NULL)
+				c->proto->drain(c);
+		}
+	}
 }
 
 /* ---- closing ------------------------------------------------------------ */

@@ -114,6 +114,9 @@ gen_add(struct generation *g, const struct generation *old, int *sd_fds,
 		 */
 		l->protocol = cl != NULL ? cl->protocol : PROTO_HTTP;
 		l->tls = cl != NULL && cl->tls ? 1 : 0;
+		/* HTTP/2: on by default with TLS (ALPN h2), off on plain. */
+		l->http2 = cl != NULL && cl->protocol == PROTO_HTTP &&
+		    (cl->http2 == 1 || (cl->http2 == -1 && l->tls));
 		l->proxy = cl != NULL && cl->proxy_protocol ? cl : NULL;
 		l->status = cl == NULL;
 		if ((l->fd = gen_socket(old, sd_fds, sd_nfds, &addrs[k],

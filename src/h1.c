@@ -306,6 +306,7 @@ h1_request(struct conn *c)
 	q->buf = c->in != NULL ? c->in + c->in_off : NULL;
 	q->now = ev_time(conn_loop());
 	q->lim_state = c->lim_state;
+	q->tls = c->xp != &xprt_plain;	/* HSTS, redirect_https */
 }
 
 /* A bad request: answer, then close without reading further. */
@@ -619,7 +620,10 @@ h1_start(struct conn *c)
 {
 	c->state = H1_HEAD;
 	c->keepalive = 1;
-	/* Bytes a PROXY header brought along: a request under way. */
+	/*
+	 * Bytes already read (a PROXY header brought them along, or h2.c
+	 * looked for the HTTP/2 preface): a request under way.
+	 */
 	if (c->in != NULL && c->rq == NULL)
 		h1_rq_get(c);
 	conn_timer(c, CONN_T_HEADER);

@@ -433,9 +433,10 @@ master_reload(void)
 		log_debug("%s", err);
 	for (i = 0; i < m.next.nls; i++)
 		if (!m.next.ls[i].keep)
-			log_info("listening on %s (%s%s)", m.next.ls[i].text,
+			log_info("listening on %s (%s%s%s)", m.next.ls[i].text,
 			    gen_listener_kind(&m.next.ls[i]),
-			    m.next.ls[i].tls ? " over TLS" : "");
+			    m.next.ls[i].tls ? " over TLS" : "",
+			    m.next.ls[i].proxy != NULL ? ", PROXY protocol" : "");
 	m.state = MS_RELOADING;
 	master_fill();
 	return;
@@ -807,6 +808,11 @@ master_tick(struct ev_loop *loop, void *arg)
 		    "15 s");
 	if (m.watchdog_ms && fresh && m.ready_sent)
 		systemd_watchdog_ping();
+	/*
+	 * The client tables lock: a worker that died holding a lock must
+	 * be reaped (and its locks released) first, or this would spin.
+	 */
+	master_reap();
 	climit_master_tick();
 	master_update_status();
 	ev_timer_add(loop, m.tick_ms, master_tick, NULL);
@@ -988,6 +994,14 @@ master_ctl_status(void)
 		    (unsigned long long)t.c.status[k]);
 	fprintf(f, "bytes_sent: %llu\n", (unsigned long long)t.c.bytes);
 	climit_status(f);
+	fprintf(f, "requests_http2: %llu\n",
+	    (unsigned long long)t.c.h2_requests);
+	fprintf(f, "http2_connections_open: %llu\n",
+	    (unsigned long long)t.h2_open);
+	fprintf(f, "http2_streams_open: %llu\n",
+	    (unsigned long long)t.h2_streams);
+	fprintf(f, "http2_connections: %llu\n",
+	    (unsigned long long)t.c.h2_conns);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -995,11 +1009,19 @@ master_ctl_status(void)
 	return buf;
 }
 
+/* porter -s bans, ban, ...: reaped first, for the same reason as the tick. */
+static char *
+master_ctl_command(const char *line)
+{
+	master_reap();
+	return climit_ctl(line);
+}
+
 static const struct ctl_handlers master_ctl = {
 	.reload = master_ctl_reload,
 	.status = master_ctl_status,
 	.drain = master_ctl_drain,
-	.command = climit_ctl,
+	.command = master_ctl_command,
 };
 
 /* ---- proc.c's news --------------------------------------------------------- */
@@ -1113,9 +1135,10 @@ master_run(struct conf *conf, const char *conf_path)
 		    "is not in the listen list of %s", text, conf_path);
 	}
 	for (i = 0; i < m.cur.nls; i++)
-		log_info("listening on %s (%s%s)", m.cur.ls[i].text,
+		log_info("listening on %s (%s%s%s)", m.cur.ls[i].text,
 		    gen_listener_kind(&m.cur.ls[i]),
-		    m.cur.ls[i].tls ? " over TLS" : "");
+		    m.cur.ls[i].tls ? " over TLS" : "",
+		    m.cur.ls[i].proxy != NULL ? ", PROXY protocol" : "");
 	if (gen_open_access(&m.cur, err, sizeof(err)) == -1)
 		fatalx(EXIT_CONFIG, "%s", err);
 	/* The client tables: before the first fork, like the scoreboard. */

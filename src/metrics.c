@@ -251,6 +251,23 @@ metrics_render(char *buf, size_t size, const struct sb_totals *t,
 		metrics_labelled(&o, "porter_http_requests_total", "code", s,
 		    t->c.code[k]);
 	}
+	/* ALPN names (RFC 7301): "http/1.1" (1.0 included) and "h2". */
+	metrics_family(&o, "porter_http_requests_by_protocol_total", "counter",
+	    "Responses sent, by protocol.");
+	metrics_labelled(&o, "porter_http_requests_by_protocol_total",
+	    "protocol", "http/1.1", t->requests >= t->c.h2_requests ?
+	    t->requests - t->c.h2_requests : 0);
+	metrics_labelled(&o, "porter_http_requests_by_protocol_total",
+	    "protocol", "h2", t->c.h2_requests);
+	metrics_family(&o, "porter_http2_connections_total", "counter",
+	    "Connections that spoke HTTP/2.");
+	metrics_sample(&o, "porter_http2_connections_total", t->c.h2_conns);
+	metrics_family(&o, "porter_http2_connections", "gauge",
+	    "HTTP/2 connections open now.");
+	metrics_sample(&o, "porter_http2_connections", t->h2_open);
+	metrics_family(&o, "porter_http2_streams", "gauge",
+	    "HTTP/2 streams open now.");
+	metrics_sample(&o, "porter_http2_streams", t->h2_streams);
 	metrics_family(&o, "porter_http_sent_bytes_total", "counter",
 	    "Bytes sent in responses, headers included.");
 	metrics_sample(&o, "porter_http_sent_bytes_total", t->c.bytes);

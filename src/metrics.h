@@ -49,7 +49,7 @@
 #define METRICS_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 /*
  * A buffer this size always holds metrics_render()'s output (under
- * 7 KiB with every counter at its maximum and a 64-byte version).
+ * 8 KiB with every counter at its maximum and a 64-byte version).
  */
 #define METRICS_BUF_SIZE	16384
 

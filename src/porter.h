@@ -63,6 +63,10 @@ struct conf_site {
 	struct conf_error_page *error_pages;
 	size_t		 nerror_pages;
 	char		*acme_challenge_root;	/* NULL: the challenge path comes from root */
+	int		 redirect_https;	/* plain-HTTP requests -> https:// */
+	char		*hsts;		/* "Strict-Transport-Security: ...\r\n"
+					 * for responses over TLS; NULL: none */
+	size_t		 hsts_len;
 	/* tls: { certificate; key; } (conf_tls.c), inherited from the top */
 	char		*tls_certificate;	/* PEM chain; NULL: none */
 	char		*tls_key;		/* PEM key */
@@ -81,6 +85,7 @@ struct limit_cidr;
 struct conf_listen {
 	const char	*address;	/* as written; conf->listen[i] owns it */
 	int		 protocol;	/* PROTO_* */
+	int		 http2;		/* -1: the default (off on plain listeners) */
 	/*
 	 * proxy_protocol = true: every connection starts with a PROXY v1
 	 * or v2 header (conn_proxy.c), accepted only from trusted peers
@@ -161,6 +166,13 @@ struct conf {
 	long		 max_requests;		/* per worker, 0: unlimited */
 	int		 core_dumps;		/* workers stay dumpable (ptrace-able) */
 
+	/* HTTP/2 (h2.c): per connection */
+	struct {
+		int	 max_concurrent_streams;
+		int	 max_header_list_size;	/* bytes, HPACK-decoded */
+		int	 idle_timeout;		/* seconds with no open stream */
+	} http2;
+
 	struct {
 		int	 enabled;
 		char	**types;	/* MIME types; "text/" + "*" patterns allowed */
@@ -169,6 +181,7 @@ struct conf {
 		int	 level;		/* 1..9 */
 	} compression;
 
+	int		 https_port;	/* the first TLS listener's; 0: none */
 	struct conf_tls	 tls;
 
 	struct conf_site *sites;	/* at least one */
@@ -329,6 +342,7 @@ struct listener {
 	char		 text[NET_ADDRSTRLEN];
 	int		 keep;		/* reload bookkeeping (master.c) */
 	int		 protocol;	/* PROTO_*: what its connections speak */
+	int		 http2;		/* HTTP/2 on: prior knowledge (plain) */
 	const struct proto *proto;	/* its code, set by the worker */
 	const struct xprt *xprt;	/* its transport; NULL: the kernel socket */
 	int		 status;	/* a status listener (status.c answers) */
@@ -405,6 +419,13 @@ struct resp {
 	int		 fd;		/* SEG_FILE source, -1 */
 	int		 fd_owned;	/* close fd when done (not the cache's) */
 	struct fcache_entry *fe;	/* held while sending, or NULL */
+	/*
+	 * Fields resp_head_done() adds to every head, borrowed (the
+	 * site's HSTS line over TLS); the HTTP layer sets them for each
+	 * response, resp_reset() leaves them. NULL: none.
+	 */
+	const char	*extra;
+	size_t		 extra_len;
 	void		(*release)(void *);	/* e.g. drop a cache reference */
 	void		*release_arg;
 	char		*heap;		/* a malloc'd body to free (listing) */
@@ -440,6 +461,7 @@ struct request {
 	const char	*buf;
 	const struct sockaddr *peer;
 	time_t		 now;
+	int		 tls;		/* came over TLS (HSTS on, no redirect) */
 	uint8_t		 lim_state;	/* the connection's CLIMIT_S_* (climit.h):
 					 * the protocol copies c->lim_state */
 };
@@ -454,12 +476,14 @@ struct request {
  * (conn_close_oldest_idle()). A new protocol adds its own.
  */
 enum { CONN_T_HEADER, CONN_T_BODY, CONN_T_SEND, CONN_T_IDLE, CONN_T_LINGER,
-    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T__COUNT };
+    CONN_T_ECHO, CONN_T_PROXY, CONN_T_HANDSHAKE, CONN_T_H2_IDLE,
+    CONN_T__COUNT };
 
 #define CONN_INBUF	4096	/* a pool input buffer */
 
 struct creq;
 struct echo_sess;
+struct h2_sess;
 
 /*
  * One client connection. The core owns the list links, the socket and
@@ -510,6 +534,7 @@ struct conn {
 	union {
 		struct creq	*rq;	/* HTTP: NULL when idle */
 		struct echo_sess *es;	/* echo: the session's counters */
+		struct h2_sess	*h2;	/* HTTP/2: the nghttp2 session */
 		/* the PROXY stage: the listener's protocol, until it starts */
 		const struct proto *next_proto;
 	};
@@ -535,6 +560,8 @@ struct proto {
 	void		(*timeout)(struct conn *c);
 	int		(*idle)(const struct conn *c);
 	void		(*close)(struct conn *c);
+	/* optional: the worker drains (HTTP/2 sends GOAWAY); may close c */
+	void		(*drain)(struct conn *c);
 };
 
 /*
@@ -640,6 +667,16 @@ int	 conn_tcp_peer(const struct conn *c, struct sockaddr_storage *ss,
 
 extern const struct proto h1_proto;
 void	 h1_init(const struct conf *conf);
+
+/* ---- h2.c (protocol "http" with HTTP/2, nghttp2) ------------------------ */
+
+/*
+ * HTTP/2 by prior knowledge on a plain listener with http2 on: a
+ * connection that starts with the client preface (RFC 9113 3.4) speaks
+ * HTTP/2, any other goes to h1_proto with its first bytes.
+ */
+extern const struct proto h2_proto;
+void	 h2_init(const struct conf *conf);
 
 /* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
 
@@ -762,6 +799,26 @@ int	 acme_path(const char *clean);
  * leads out of dir (file_open_beneath()).
  */
 int	 acme_serve(struct resp *r, const char *dir, const char *clean);
+
+/* ---- https.c ----------------------------------------------------------- */
+
+/*
+ * redirect_https for a request q to the site cs that came over plain
+ * HTTP. name (namelen bytes, no port, no trailing dot) is the request's
+ * host if it names this site, else NULL: the caller vouches for it
+ * (http_site_match()). clean is the cleaned path, or NULL when it has
+ * none. Returns 0 when the request is served as usual (an ACME
+ * challenge, RFC 8555 8.3; "OPTIONS *"), 1 with r a 301 (GET, HEAD) or
+ * 308 (other methods, RFC 9110 15.4.9) to
+ * https://HOST[:conf->https_port]PATH[?QUERY], or 421 for the caller to
+ * render when there is no host to name. HOST is name if it is a plain
+ * DNS name, else the site's first exact name: never a host the
+ * configuration did not vouch for. PATH and query go as sent, escaped
+ * where a Location needs it.
+ */
+int	 https_redirect(const struct conf *conf, const struct request *q,
+	    struct resp *r, const struct conf_site *cs, const char *name,
+	    size_t namelen, const char *clean);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

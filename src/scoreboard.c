@@ -81,6 +81,8 @@ sb_slot_claim(unsigned i)
 	__atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->idle, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->writing, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->h2_open, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->h2_streams, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->heartbeat, 0, __ATOMIC_RELAXED);
 }
 
@@ -196,6 +198,8 @@ sb_fold(unsigned i)
 	__atomic_store_n(&s->open, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->idle, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->writing, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->h2_open, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->h2_streams, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, SB_FREE, __ATOMIC_RELAXED);
 	sb_write_end(seq);
 }
@@ -243,6 +247,10 @@ sb_read_totals(struct sb_totals *t)
 			    __ATOMIC_RELAXED);
 			t->writing += __atomic_load_n(&b->slot[i].writing,
 			    __ATOMIC_RELAXED);
+			t->h2_open += __atomic_load_n(&b->slot[i].h2_open,
+			    __ATOMIC_RELAXED);
+			t->h2_streams += __atomic_load_n(
+			    &b->slot[i].h2_streams, __ATOMIC_RELAXED);
 			st = __atomic_load_n(&b->slot[i].state,
 			    __ATOMIC_RELAXED);
 			if (st > SB_FREE && st < SB_NSTATE)

@@ -89,7 +89,7 @@ extern const int sb_codes[SB_NCODE - 1];
 extern const uint64_t sb_bucket_ms[SB_NBUCKET - 1];
 
 #define SB_NCOUNTERS	(SB_NCLASS + 2 + SB_NCODE + SB_NBUCKET + 1 + SB_NREJECT + \
-	SB_NPROXY_HDR + SB_NPROXY_ERR)
+	SB_NPROXY_HDR + SB_NPROXY_ERR + 2)
 
 /*
  * Monotonic counters; the ones in a slot count one worker's life. All of
@@ -108,6 +108,8 @@ struct sb_counters {
 			uint64_t rejected[SB_NREJECT];
 			uint64_t proxy_hdr[SB_NPROXY_HDR];
 			uint64_t proxy_err[SB_NPROXY_ERR];
+			uint64_t h2_requests; /* responses sent over HTTP/2 */
+			uint64_t h2_conns; /* connections that spoke HTTP/2 */
 		};
 		uint64_t v[SB_NCOUNTERS];
 	};
@@ -134,6 +136,8 @@ struct sb_slot {
 	uint32_t	 generation;
 	uint32_t	 state;		/* SB_* as the worker sees itself */
 	uint32_t	 open;		/* connections open now (gauge) */
+	uint32_t	 h2_open;	/* of them HTTP/2 (gauge) */
+	uint32_t	 h2_streams;	/* HTTP/2 streams open now (gauge) */
 	uint64_t	 heartbeat;	/* ev_clock_ms() of the last loop turn */
 	uint32_t	 idle;		/* of open: keep-alive, waiting (gauge) */
 	uint32_t	 writing;	/* of open: waiting to send (gauge) */
@@ -159,6 +163,8 @@ struct sb_totals {
 	uint64_t	 open;		/* gauge: sum of the live slots */
 	uint64_t	 idle;		/* of open: idle keep-alive (gauge) */
 	uint64_t	 writing;	/* of open: waiting to send (gauge) */
+	uint64_t	 h2_open;	/* gauge: HTTP/2 connections */
+	uint64_t	 h2_streams;	/* gauge: HTTP/2 streams */
 	uint32_t	 workers[SB_NSTATE]; /* gauge: slots by state */
 	struct sb_master m;		/* the master's facts */
 };
@@ -324,6 +330,35 @@ sb_request_time(uint64_t ms)
 {
 	SB_ADD(sb_self->c.dur[sb_bucket_index(ms)], 1);
 	SB_ADD(sb_self->c.dur_ms, ms);
+}
+
+/*
+ * HTTP/2 (h2.c): a response went out over it (beside sb_request_done());
+ * a connection began or ended speaking it (+1/-1); streams opened or
+ * closed (+n/-n). The gauges are the worker's own slot's.
+ */
+static inline void
+sb_h2_request(void)
+{
+	SB_ADD(sb_self->c.h2_requests, 1);
+}
+
+static inline void
+sb_h2_conn(int d)
+{
+	if (d > 0)
+		SB_ADD(sb_self->c.h2_conns, 1);
+	__atomic_store_n(&sb_self->h2_open, (uint32_t)((int32_t)
+	    __atomic_load_n(&sb_self->h2_open, __ATOMIC_RELAXED) + d),
+	    __ATOMIC_RELAXED);
+}
+
+static inline void
+sb_h2_streams(int d)
+{
+	__atomic_store_n(&sb_self->h2_streams, (uint32_t)((int32_t)
+	    __atomic_load_n(&sb_self->h2_streams, __ATOMIC_RELAXED) + d),
+	    __ATOMIC_RELAXED);
 }
 
 /* A connection was closed unserved right after accept (SB_REJ_*). */

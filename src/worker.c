@@ -423,7 +423,7 @@ worker_main(struct worker_params *p)
 	/* Each listener gets its protocol's code; the rest is the core's. */
 	for (i = 0; i < p->nlisteners; i++) {
 		p->listeners[i].proto = p->listeners[i].protocol == PROTO_ECHO ?
-		    &echo_proto : &h1_proto;
+		    &echo_proto : p->listeners[i].http2 ? &h2_proto : &h1_proto;
 		p->listeners[i].stage = p->listeners[i].proxy != NULL ?
 		    conn_proxy_start : NULL;
 	}
@@ -431,6 +431,7 @@ worker_main(struct worker_params *p)
 	conn_init(worker->loop, conf, p->listeners, p->nlisteners);
 	climit_worker_init(conf, p->slot, worker->loop);
 	h1_init(conf);
+	h2_init(conf);
 	http_init(conf, worker->rootfds, worker->loop);
 	status_init(conf);
 	serve_init(conf, worker->loop);
@@ -463,6 +464,7 @@ static void
 worker_tls_listeners(struct worker_params *p)
 {
 	static const char *const h1[] = { "http/1.1" };
+	static const char *const h2h1[] = { "h2", "http/1.1" };
 	struct tls_listen *tl;
 	size_t i;
 
@@ -472,7 +474,11 @@ worker_tls_listeners(struct worker_params *p)
 		if (!l->tls || p->tls == NULL)
 			continue;
 		tl = xcalloc(1, sizeof(*tl));
-		(void)tls_listen_init(tl, p->tls, h1, 1);
+		/* HTTP/2 first when on (RFC 9113 3.2), HTTP/1.1 for the rest. */
+		if (l->http2 && l->protocol == PROTO_HTTP)
+			(void)tls_listen_init(tl, p->tls, h2h1, 2);
+		else
+			(void)tls_listen_init(tl, p->tls, h1, 1);
 		/* echo has no registered ALPN name: it selects none. */
 		if (l->protocol == PROTO_ECHO)
 			tl->alpn_len = 0;

@@ -332,6 +332,18 @@ xprt_tls_alpn(const struct xprt_io *xio, const unsigned char **name,
 	return *len > 0;
 }
 
+int
+xprt_tls_covers(const struct xprt_io *xio, const char *name)
+{
+	const struct tls_listen *tl = xio->cfg;
+	SSL *ssl = xio->priv;
+
+	if (ssl == NULL || tl == NULL || tl->tls == NULL)
+		return 1;
+	/* The certificate SNI would pick for name is the one in use. */
+	return tls_ctx_for_name(tl->tls, name) == SSL_get_SSL_CTX(ssl);
+}
+
 const char *
 xprt_tls_version(const struct xprt_io *xio)
 {

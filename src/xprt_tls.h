@@ -20,6 +20,13 @@ int	 xprt_tls_ktls_send(const struct xprt_io *xio);
  */
 int	 xprt_tls_alpn(const struct xprt_io *xio, const unsigned char **name,
 	    unsigned *len);
+/*
+ * 1 when the connection's certificate is the one SNI would choose for
+ * host name (NUL-terminated, no port), so a request for it may be
+ * served here; 0 when another certificate covers it (HTTP/2 reuses a
+ * connection for other names: answer 421, RFC 9110 15.5.20).
+ */
+int	 xprt_tls_covers(const struct xprt_io *xio, const char *name);
 /* "TLSv1.3", "TLSv1.2"; "" before a handshake. */
 const char *xprt_tls_version(const struct xprt_io *xio);
 

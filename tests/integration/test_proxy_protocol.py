@@ -89,6 +89,8 @@ class ProxyProtocolTest(harness.PorterTestCase):
              "trusted": list(trusted)}], **kw)
         harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
         self.assertGreaterEqual(len(srv.addrs), 2, srv.addrs)  # + status
+        srv.wait_for_stderr(r"listening on 127\.0\.0\.1:%d \(http, PROXY protocol\)"
+                            % srv.addrs[1][1])
         return srv, srv.addrs[0][1], srv.addrs[1][1]
 
     def last_access(self, srv, n):
@@ -392,6 +394,14 @@ class ProxyProtocolTest(harness.PorterTestCase):
             'limits: { proxy_timeout = 60; };\n' % root).encode())
         p = harness.check_config(path)
         self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("trusts every peer", p.stderr)
+        # Everyone trusted: allowed, with a warning naming the line.
+        harness.write_file(path, (
+            'root = "%s";\nlisten = ( { address = "127.0.0.1:0"; proxy_protocol = true;\n'
+            ' trusted = [ "10.0.0.2", "::/0" ]; } );\n' % root).encode())
+        p = harness.check_config(path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"porter\.conf:3: 'trusted': '::/0' trusts every peer")
 
 
 if __name__ == "__main__":

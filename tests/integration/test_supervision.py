@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import HOST, Conn, build_request, get, pid_alive, wait_until  # noqa: E402
+import h2client  # noqa: E402
 
 BODY_A = b"A"
 BODY_B = b"B"
@@ -156,7 +157,7 @@ class Load:
     the request rate, and so the total, bounded.
     """
 
-    def __init__(self, port, bodies, keepalive=3, fresh=2, path="/", pause=0.002):
+    def __init__(self, port, bodies, keepalive=3, fresh=2, path="/", pause=0.002, h2=0):
         self.port = port
         self.bodies = set(bodies)
         self.path = path
@@ -166,9 +167,11 @@ class Load:
         self.ok = collections.Counter()       # kind -> successful requests
         self.seen = collections.Counter()     # body -> count
         self.failures = []                    # (kind, description)
+        self.bodies_of = collections.defaultdict(list)  # kind -> bodies, in order
         self.threads = [threading.Thread(target=self._keepalive, daemon=True)
                         for _ in range(keepalive)]
         self.threads += [threading.Thread(target=self._fresh, daemon=True) for _ in range(fresh)]
+        self.threads += [threading.Thread(target=self._h2, daemon=True) for _ in range(h2)]
         self.nthreads = len(self.threads)
 
     def start(self):
@@ -189,6 +192,7 @@ class Load:
             if status == 200 and body in self.bodies:
                 self.ok[kind] += 1
                 self.seen[body] += 1
+                self.bodies_of[kind].append(body)
             else:
                 self.failures.append((kind, "status %s body %r" % (status, body[:60])))
 
@@ -221,6 +225,49 @@ class Load:
                 self._fail("fresh", e)
             time.sleep(self.pause)
 
+    def _h2(self, streams=4):
+        """HTTP/2 by prior knowledge (python3-h2), a few streams at a time
+        on one connection. After GOAWAY, streams above its last-stream-id
+        were not processed (RFC 9113 6.8) and go again on a new
+        connection, as browsers do; every stream at or below it must be
+        answered in full. Anything else is a failure."""
+        c = None
+        while not self.done.is_set():
+            try:
+                if c is None or c.closed or c.goaway is not None:
+                    if c is not None:
+                        c.close()
+                    c = h2client.H2Conn(self.port)
+                pending = [c.request(self.path) for _ in range(streams)]
+                while pending:
+                    last = c.goaway[1] if c.goaway is not None else None
+                    for sid in list(pending):
+                        r = c.streams[sid]
+                        if r.ended:
+                            self._record("h2", r.status, r.body)
+                        elif r.reset == h2client.REFUSED_STREAM or \
+                                (last is not None and sid > last):
+                            pass        # not processed: sent again
+                        elif r.reset is not None:
+                            self._fail("h2", AssertionError("stream %d reset %d"
+                                                            % (sid, r.reset)))
+                        else:
+                            continue
+                        pending.remove(sid)
+                    if pending and not c.pump():
+                        last = c.goaway[1] if c.goaway is not None else 0
+                        lost = [sid for sid in pending if sid <= last]
+                        if lost or c.goaway is None:
+                            self._fail("h2", AssertionError(
+                                "closed under streams %r (GOAWAY %r)" % (pending, c.goaway)))
+                        pending = []
+            except Exception as e:     # h2's own errors count as failures too
+                self._fail("h2", e)
+                c = None
+            time.sleep(self.pause)
+        if c is not None:
+            c.close()
+
     def stop(self):
         self.done.set()
         for t in self.threads:
@@ -229,9 +276,9 @@ class Load:
 
     def summary(self):
         with self.lock:
-            return "%d requests (%d keep-alive, %d new-connection), %d failed" % (
+            return "%d requests (%d keep-alive, %d new-connection, %d h2), %d failed" % (
                 sum(self.ok.values()) + len(self.failures), self.ok["keepalive"],
-                self.ok["fresh"], len(self.failures))
+                self.ok["fresh"], self.ok["h2"], len(self.failures))
 
 
 # ---------------------------------------------------------------------------
@@ -257,15 +304,17 @@ class SupervisionTestCase(harness.PorterTestCase):
         write(os.path.join(d, "index.html"), body)
         return d
 
-    def start_fixed(self, nports=1, **kwargs):
+    def start_fixed(self, nports=1, http2=False, **kwargs):
         """A server on fixed ports (reloads keep them; "127.0.0.1:0" would
         bind new ephemeral ones) with a pid file of its own, so that
         ``porter -s`` finds it. Returns (server, [ports])."""
         last = None
         for _ in range(5):
             ports = [free_port() for _ in range(nports)]
-            srv = self.start_server(start=False, listen=["%s:%d" % (HOST, p) for p in ports],
-                                    **kwargs)
+            listen = ["%s:%d" % (HOST, p) for p in ports]
+            if http2:
+                listen = [{"address": a, "http2": True} for a in listen]
+            srv = self.start_server(start=False, listen=listen, **kwargs)
             srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
             try:
                 srv.start()
@@ -310,11 +359,20 @@ class ReloadTest(SupervisionTestCase):
     def test_reloads_under_load(self):
         """20 reloads in a row, alternating two roots, under keep-alive and
         new-connection load: no request fails, every body is A or B."""
+        self.reloads_under_load(http2=False)
+
+    def test_reloads_under_h2_load(self):
+        """The same with HTTP/2 clients beside the HTTP/1.1 ones on the
+        listener: old workers say GOAWAY and finish their streams."""
+        self.reloads_under_load(http2=True)
+
+    def reloads_under_load(self, http2):
         root_a, root_b = self.make_root(BODY_A), self.make_root(BODY_B)
-        srv, (port,) = self.start_fixed(root=root_a)
+        srv, (port,) = self.start_fixed(root=root_a, http2=http2)
         first_line = len(srv.stderr_lines())
 
-        load = Load(port, (BODY_A, BODY_B), pause=0.001).start()
+        load = Load(port, (BODY_A, BODY_B), pause=0.001,
+                    h2=2 if http2 else 0).start()
         self.addCleanup(load.stop)
         wait_until(lambda: load.successes() >= 50, message="load does not get going")
         body = BODY_A
@@ -325,6 +383,11 @@ class ReloadTest(SupervisionTestCase):
             # Once the answer came, no old worker accepts any more.
             self.assertTrue(serves(port, body),
                             "reload %d: a new connection did not get %r" % (i + 1, body))
+            if http2:
+                # the HTTP/2 clients move too: the old workers said GOAWAY
+                mark = len(load.bodies_of["h2"])
+                wait_until(lambda: body in load.bodies_of["h2"][mark:],
+                           message="reload %d: no HTTP/2 client got %r" % (i + 1, body))
             # load on both generations while the old one drains
             n = load.total()
             wait_until(lambda: load.total() >= n + 40, message="load stalled")
@@ -342,6 +405,8 @@ class ReloadTest(SupervisionTestCase):
         self.assertEqual(len(times), 20, srv.stderr_text())
         self.assertGreater(load.ok["keepalive"], 0)
         self.assertGreater(load.ok["fresh"], 0)
+        if http2:
+            self.assertGreater(load.ok["h2"], 0)
         self.assertEqual(set(load.seen), {BODY_A, BODY_B})
         # the old generations are gone, and only they: no pile-up
         self.wait_workers(srv, 2)

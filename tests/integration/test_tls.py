@@ -103,9 +103,11 @@ def sha256_file(path):
 
 
 def tls_settings(**over):
-    """Server settings: a plain and a TLS listener, three sites with certificates."""
+    """Server settings: a plain and a TLS listener, three sites with
+    certificates. HTTP/2 is off, so these tests see HTTP/1.1 over TLS
+    (H2OverTLSTest has it on)."""
     s = {
-        "listen": ["%s:0" % HOST, {"address": "%s:0" % HOST, "tls": True}],
+        "listen": ["%s:0" % HOST, {"address": "%s:0" % HOST, "tls": True, "http2": False}],
         "tls": {"certificate": ca("local-full.pem"), "key": ca("local.key")},
         "sites": [
             {"names": ["*"]},
@@ -317,6 +319,19 @@ class TestClients(TLSTestCase):
                             r"file bodies go by pread and SSL_write")
 
     def test_alpn(self):
+        # HTTP/2 on by default with TLS: h2 first
+        srv = self.start_tls(listen=[{"address": "%s:0" % HOST},
+                                     {"address": "%s:0" % HOST, "tls": True}])
+        for offer in (["h2", "http/1.1"], ["http/1.1", "h2"], ["h2"]):
+            c = TLSConn(srv.tls_port, alpn=offer)
+            self.assertEqual(c.sock.selected_alpn_protocol(), "h2", offer)
+            c.close()
+        c = TLSConn(srv.tls_port, alpn=["http/1.1"])
+        self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+        c.send(build_request("GET", "/", headers={}))
+        self.assertEqual(c.read_response().status, 200)
+        c.close()
+        # http2 = false: HTTP/1.1 only
         srv = self.start_tls()
         c = TLSConn(srv.tls_port, alpn=["h2", "http/1.1"])
         self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
@@ -549,6 +564,81 @@ class TestConfig(TLSTestCase):
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertIn("%s:%d:" % (srv.conf_path, self.line_of(srv, key + " =")), p.stderr)
                 self.assertIn(why, p.stderr)
+
+
+
+class H2OverTLSTest(TLSTestCase):
+    """HTTP/2 negotiated by ALPN (RFC 9113 3.2), on by default with TLS."""
+
+    def start_h2(self):
+        return self.start_tls(listen=[{"address": "%s:0" % HOST},
+                                      {"address": "%s:0" % HOST, "tls": True}])
+
+    def test_curl_nghttp_h2load(self):
+        srv = self.start_h2()
+        p = self.curl(srv, "-v", "--http2", self.url(srv))
+        self.assertEqual(p.stdout, b"hello over TLS\n")
+        self.assertIn(b"ALPN: server accepted h2", p.stderr)
+        self.assertIn(b"< HTTP/2 200", p.stderr)
+        p = self.curl(srv, "--http2", self.url(srv, "/20m.bin"))
+        self.assertEqual(hashlib.sha256(p.stdout).hexdigest(),
+                         sha256_file(os.path.join(self.root, "20m.bin")))
+        p = self.curl(srv, "--http1.1", "-v", self.url(srv))
+        self.assertIn(b"ALPN: server accepted http/1.1", p.stderr)
+        p = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10",
+                            "https://localhost:%d/" % srv.tls_port], capture_output=True,
+                           text=True, timeout=120)
+        self.assertIn("200 succeeded, 0 failed", p.stdout, p.stdout + p.stderr)
+        self.assertIn("Application protocol: h2", p.stdout)
+        lines = srv.wait_access_lines(1)
+        self.assertIn('"GET / HTTP/2.0" 200', lines[0])
+
+    def test_421_for_a_name_of_another_certificate(self):
+        """A connection for localhost (its certificate) asked for a site
+        whose certificate is another: 421 (RFC 9110 15.5.20); a name
+        the certificate covers, or no site's, is served."""
+        import h2client
+        srv = self.start_h2()
+        raw = socket.create_connection((HOST, srv.tls_port), timeout=DEFAULT_TIMEOUT)
+        sock = client_context(alpn=["h2"]).wrap_socket(raw, server_hostname="localhost")
+        self.assertEqual(sock.selected_alpn_protocol(), "h2")
+        with h2client.H2Conn(None, sock=sock) as c:
+            self.assertEqual(c.get("/", authority="localhost").status, 200)
+            self.assertEqual(c.get("/", authority="localhost:%d" % srv.tls_port).status, 200)
+            r = c.get("/", authority="example.org")
+            self.assertEqual(r.status, 421)
+            self.assertEqual(c.get("/", authority="www.example.net").status, 421)
+            self.assertEqual(c.get("/", authority="unknown.example").status, 200)
+        # with SNI example.org, example.org is its own
+        raw = socket.create_connection((HOST, srv.tls_port), timeout=DEFAULT_TIMEOUT)
+        sock = client_context(alpn=["h2"]).wrap_socket(raw, server_hostname="example.org")
+        with h2client.H2Conn(None, sock=sock) as c:
+            self.assertEqual(c.get("/", authority="example.org").status, 200)
+            self.assertEqual(c.get("/", authority="localhost").status, 421)
+
+    @unittest.skipUnless(shutil.which("chromium"), "chromium missing")
+    def test_chromium_demo_site_says_h2(self):
+        """Headless Chromium loads the demo site (www/) over HTTPS; its
+        script shows the page's nextHopProtocol."""
+        www = os.path.join(harness.srcdir(), "www")
+        srv = self.start_server(www, **tls_settings(listen=[
+            {"address": "%s:0" % HOST}, {"address": "%s:0" % HOST, "tls": True}]))
+        port = srv.addrs[1][1]
+        profile = tempfile.mkdtemp(prefix="porter-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        # The throwaway CA is not in Chromium's store: its SPKI is trusted
+        # by hash instead, for this run only.
+        spki = subprocess.run(
+            "openssl pkey -in %s -pubout -outform der"
+            " | openssl dgst -sha256 -binary | base64" % ca("local.key"),
+            shell=True, capture_output=True, text=True, check=True).stdout.strip()
+        p = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                            "--user-data-dir=" + profile,
+                            "--ignore-certificate-errors-spki-list=" + spki,
+                            "--virtual-time-budget=5000", "--dump-dom",
+                            "https://localhost:%d/" % port],
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn('<dd id="protocol">h2</dd>', p.stdout, p.stderr[-2000:])
 
 
 # ---------------------------------------------------------------------------

@@ -347,6 +347,46 @@ Test(conf, full)
 	conf_free(conf);
 }
 
+Test(conf, status_defaults)
+{
+	struct conf	*conf = load_ok("good-defaults.conf");
+
+	/* Off unless asked; loopback only; a TERM stops at once. */
+	cr_assert_eq(conf->status.nlisten, 0);
+	cr_assert_eq(conf->status.nallow, 2);
+	cr_assert_str_eq(conf->status.allow[0], "127.0.0.1/32");
+	cr_assert_str_eq(conf->status.allow[1], "::1/128");
+	cr_assert_eq(conf->status.access_log, 0);
+	cr_assert_eq(conf->health.drain_status, 503);
+	cr_assert_eq(conf->health.shutdown_delay, 0);
+	conf_free(conf);
+}
+
+Test(conf, status)
+{
+	struct conf	*conf = load_ok("good-status.conf");
+
+	cr_assert_eq(conf->status.nlisten, 2);
+	cr_assert_str_eq(conf->status.listen[1], "[::1]:9180");
+	cr_assert_eq(conf->status.nallow, 2);
+	cr_assert_str_eq(conf->status.allow[1], "192.0.2.7");
+	cr_assert_eq(conf->status.access_log, 1);
+	cr_assert_eq(conf->health.drain_status, 404);
+	cr_assert_eq(conf->health.shutdown_delay, 15);
+	conf_free(conf);
+}
+
+Test(conf, status_errors)
+{
+	/* "*:8080" is 0.0.0.0:8080 too: the status address overlaps it */
+	expect_err("bad-status-overlap.conf", 6,
+	    "status listen address '127.0.0.1:8080' overlaps listen '*:8080'");
+	expect_err("bad-status-allow.conf", 5, "'10.0.0.0/33' is not an "
+	    "address or a CIDR network (\"192.0.2.0/24\", \"::1/128\")");
+	expect_err("bad-health-status.conf", 4, "'drain_status' must be 503 "
+	    "or 404 (404 for HAProxy's http-check disable-on-404)");
+}
+
 Test(conf, inherit)
 {
 	struct conf		*conf;

@@ -42,6 +42,13 @@
     var here = $("location");
     if (here) here.textContent = window.location.host || "(file)";
 
+    // What carried this page: "h2" over HTTP/2, "http/1.1", "h3"...
+    // (the Navigation Timing entry's nextHopProtocol).
+    var proto = $("protocol");
+    var nav = performance.getEntriesByType &&
+      performance.getEntriesByType("navigation")[0];
+    if (proto) proto.textContent = (nav && nav.nextHopProtocol) || "unknown";
+
     var t0 = performance.now();
     fetch("data/info.json", { cache: "no-store" })
       .then(function (r) {

@@ -1,0 +1,1192 @@
+/*
+ * h2.c - HTTP/2 (RFC 9113) on a connection, with nghttp2 doing the
+ * framing, HPACK and flow control. porter keeps the event loop and the
+ * I/O: bytes read through the transport are fed to
+ * nghttp2_session_mem_recv(); frames nghttp2 wants to send are gathered
+ * in one output buffer (send_callback) and written through the
+ * transport; DATA from a file goes out as nghttp2 "no-copy" frames, the
+ * 9-byte frame header from the buffer and the payload by sendfile
+ * (send_data_callback), so flow control and SETTINGS_MAX_FRAME_SIZE are
+ * still nghttp2's to enforce.
+ *
+ * A stream's request is mapped to porter's request record (h2_req.c),
+ * queued, and answered at the end of the batch of events like an
+ * HTTP/1.1 request (the core's answer queue): http_handle() builds the
+ * response, h2_data.c cuts its body into DATA payloads. So HTTP/2 means
+ * what HTTP/1.1 means: sites, validators, ranges, gzip, error pages.
+ *
+ * Over TLS, ALPN "h2" (RFC 9113 3.2) picks HTTP/2, anything else
+ * HTTP/1.1. On a plain listener with http2 on, prior knowledge (RFC
+ * 9113 3.3): a connection whose first bytes are the client preface
+ * speaks HTTP/2, any other HTTP/1.1 (h1.c takes the bytes read so
+ * far). No Upgrade: h2c (RFC 9113 deprecates it).
+ *
+ * Protections: limits nghttp2 enforces (concurrent streams, the
+ * stream-reset rate of CVE-2023-44487, CONTINUATION frames per header
+ * block, queued SETTINGS/PING acknowledgements) and porter's own (a
+ * budget for frames that cost the client nothing, the decoded size of
+ * a header block, a stream that makes no progress). Each ends the
+ * connection with GOAWAY and its error code, and one log line.
+ *
+ * Ownership: struct h2_sess is c->h2's; each struct h2_stream is its
+ * session's, freed when nghttp2 closes the stream and nothing of it is
+ * still queued or on the wire.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "h2.h"
+#include "rep.h"
+#include "xprt_tls.h"
+
+#define H2_PREFACE	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN	24
+#define H2_READ_BUF	16384
+#define H2_OUT_MIN	16384	/* the output buffer, grown for a big frame */
+#define H2_OUT_FLUSH	65536	/* gather at most this much before writing */
+/* Frames that cost the client nothing (PING, SETTINGS, PRIORITY, empty
+ * DATA, RST_STREAM) allowed per H2_CHEAP_WINDOW_MS, plus one per request. */
+#define H2_CHEAP_MAX	1000
+#define H2_CHEAP_WINDOW_MS	10000
+/* A header block decoding to more than this many times the limit is a bomb. */
+#define H2_HPACK_BOMB	4
+
+enum { H2_SNIFF, H2_RUN, H2_LINGER };
+
+struct h2_stream {
+	struct h2_stream *prev, *next;	/* all of the session's */
+	struct h2_stream *qnext;	/* in the session's answer queue */
+	struct h2_sess	*s;
+	int32_t		 id;
+	unsigned	 queued:1;	/* in the answer queue */
+	unsigned	 answered:1;	/* a response was submitted */
+	unsigned	 closed:1;	/* nghttp2 closed it */
+	unsigned	 on_wire:1;	/* the session's file tail is ours */
+	unsigned	 malformed:1;	/* reset it at the end of its headers */
+	int		 err;		/* answer this status instead */
+	uint64_t	 decoded;	/* header bytes decoded, HPACK bomb guard */
+	uint64_t	 start;		/* ev_now() ms when it was answered */
+	int64_t		 body;		/* request body bytes received */
+	struct h2_req	 hr;
+	struct request	 q;
+	struct resp	 resp;
+	struct h2_data	 d;
+};
+
+struct h2_sess {
+	nghttp2_session	*ng;
+	struct conn	*c;
+	struct h2_stream *all;		/* every stream not yet freed */
+	struct h2_stream *qhead, *qtail;
+	size_t		 nstreams;	/* ours, not yet closed */
+	char		*ob;		/* bytes to write, NULL when none */
+	size_t		 ob_len, ob_off, ob_cap;
+	struct h2_stream *tail;		/* file bytes to send after ob */
+	off_t		 tail_off;
+	size_t		 tail_len;
+	uint64_t	 progress;	/* bumps on stream progress: restarts the timer */
+	uint64_t	 progress_seen;
+	uint32_t	 cheap;		/* see H2_CHEAP_MAX */
+	uint32_t	 resets;	/* RST_STREAM from the client, same window */
+	uint64_t	 cheap_since;
+	uint32_t	 requests;
+	unsigned	 terminated:1;	/* GOAWAY submitted: read no more */
+	unsigned	 draining:1;	/* GOAWAY NO_ERROR: finish, take no more */
+	unsigned	 logged:1;	/* its one line about a bad client */
+};
+
+static struct {
+	const struct conf *conf;
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option	*opt;
+	uint32_t	 max_streams;
+	uint32_t	 max_header_list;
+} h2;
+
+static struct log_limit h2_ll_bad = LOG_LIMIT_INIT(LOG_LVL_INFO,
+    "HTTP/2 client misbehaving");
+static struct log_limit h2_ll_shrank = LOG_LIMIT_INIT(LOG_LVL_WARN,
+    "file shrank while sending (HTTP/2)");
+
+static void	 h2_run(struct conn *c);
+static void	 h2_linger(struct conn *c);
+static void	 h2_stream_free(struct h2_stream *st);
+
+/* ---- bad clients ------------------------------------------------------------ */
+
+/* End the session: GOAWAY with code, then close once it is out. Logged once. */
+static void
+h2_terminate(struct h2_sess *s, uint32_t code, const char *why)
+{
+	char addr[NET_ADDRSTRLEN];
+
+	if (s->terminated)
+		return;
+	s->terminated = 1;
+	(void)nghttp2_session_terminate_session(s->ng, code);
+	if (why != NULL && !s->logged) {
+		s->logged = 1;
+		net_addr_format(&s->c->peer.sa, addr, sizeof(addr), 1);
+		log_limited(&h2_ll_bad, ev_now(conn_loop()), 0,
+		    "HTTP/2 client %s: %s; GOAWAY %s", addr, why,
+		    nghttp2_http2_strerror(code));
+	}
+}
+
+/* A frame that costs the client nothing and us a little. */
+static int
+h2_cheap(struct h2_sess *s, const char *what)
+{
+	uint64_t now = ev_now(conn_loop());
+
+	if (now - s->cheap_since >= H2_CHEAP_WINDOW_MS) {
+		s->cheap_since = now;
+		s->cheap = 0;
+		s->resets = 0;
+	}
+	if (++s->cheap <= H2_CHEAP_MAX + s->requests)
+		return 0;
+	h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM, what);
+	return -1;
+}
+
+/* ---- output --------------------------------------------------------------------- */
+
+/* Room for len more bytes in the output buffer; -1: write first. */
+static int
+h2_ob_room(struct h2_sess *s, size_t len)
+{
+	size_t cap;
+
+	if (s->tail != NULL)
+		return -1;	/* file bytes go first */
+	if (s->ob == NULL) {
+		cap = len > H2_OUT_MIN ? len : H2_OUT_MIN;
+		s->ob = xmalloc(cap);
+		s->ob_cap = cap;
+		s->ob_len = s->ob_off = 0;
+	}
+	if (s->ob_len + len <= s->ob_cap)
+		return 0;
+	if (s->ob_len - s->ob_off >= H2_OUT_FLUSH && s->ob_len > s->ob_off)
+		return -1;
+	if (s->ob_off > 0) {
+		memmove(s->ob, s->ob + s->ob_off, s->ob_len - s->ob_off);
+		s->ob_len -= s->ob_off;
+		s->ob_off = 0;
+	}
+	if (s->ob_len + len > s->ob_cap) {
+		for (cap = s->ob_cap; cap < s->ob_len + len; cap *= 2)
+			;
+		s->ob = xrealloc(s->ob, cap);
+		s->ob_cap = cap;
+	}
+	return 0;
+}
+
+static ssize_t
+h2_send_cb(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
+    void *arg)
+{
+	struct h2_sess *s = arg;
+
+	if (h2_ob_room(s, len) == -1)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	memcpy(s->ob + s->ob_len, data, len);
+	s->ob_len += len;
+	return (ssize_t)len;
+}
+
+/* A no-copy DATA frame: its header now, its payload from the file after. */
+static int
+h2_send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
+    const uint8_t *framehd, size_t length, nghttp2_data_source *source,
+    void *arg)
+{
+	struct h2_sess *s = arg;
+	struct h2_stream *st = source->ptr;
+	size_t pad = frame->data.padlen;
+
+	if (h2_ob_room(s, 9 + pad) == -1)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	memcpy(s->ob + s->ob_len, framehd, 9);
+	s->ob_len += 9;
+	if (pad > 0) {
+		/* Never asked for (no padding callback); framed right anyway. */
+		s->ob[s->ob_len++] = (char)(pad - 1);
+	}
+	s->tail = st;
+	st->on_wire = 1;
+	s->tail_off = st->d.nc_off;
+	s->tail_len = length;
+	if (pad > 1) {
+		/* The padding follows the payload: not supported, never set. */
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	return 0;
+}
+
+/* The file tail is through (or abandoned): its stream may go. */
+static void
+h2_tail_done(struct h2_sess *s)
+{
+	struct h2_stream *st = s->tail;
+
+	s->tail = NULL;
+	st->on_wire = 0;
+	if (st->closed && !st->queued)
+		h2_stream_free(st);
+}
+
+/*
+ * The file ended before the frame did: fill the frame with zeros so the
+ * connection stays framed, and reset the stream (RFC 9113 8.1: the
+ * response is incomplete).
+ */
+static void
+h2_tail_shrank(struct h2_sess *s)
+{
+	struct h2_stream *st = s->tail;
+	size_t len = s->tail_len;
+
+	log_limited(&h2_ll_shrank, ev_now(conn_loop()), 0,
+	    "file shrank while sending; resetting HTTP/2 stream %d",
+	    (int)st->id);
+	s->tail = NULL;
+	(void)h2_ob_room(s, len);
+	memset(s->ob + s->ob_len, 0, len);
+	s->ob_len += len;
+	s->tail = st;
+	h2_tail_done(s);
+	(void)nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id,
+	    NGHTTP2_INTERNAL_ERROR);
+}
+
+/* File bytes through a transport that cannot sendfile (TLS). */
+static ssize_t
+h2_tail_copy(struct conn *c, int fd, off_t off, size_t len)
+{
+	char buf[16384];
+	struct iovec iov;
+	ssize_t n;
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	n = pread(fd, buf, len, off);
+	if (n == 0)
+		return IO_CLOSED;
+	if (n < 0)
+		return IO_ERROR;
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)n;
+	return c->xp->writev(&c->xio, &iov, 1, XPRT_MORE);
+}
+
+/*
+ * Write what is gathered, asking nghttp2 for more until it has nothing
+ * or the socket is full. 0: done or waiting for EPOLLOUT; -1: c closed.
+ */
+static int
+h2_out(struct h2_sess *s)
+{
+	struct conn *c = s->c;
+	struct iovec iov;
+	ssize_t n;
+	int rv;
+
+	for (;;) {
+		if (s->ob != NULL && s->ob_len > s->ob_off) {
+			iov.iov_base = s->ob + s->ob_off;
+			iov.iov_len = s->ob_len - s->ob_off;
+			n = c->xp->writev(&c->xio, &iov, 1,
+			    s->tail != NULL ? XPRT_MORE : 0);
+		} else if (s->tail != NULL) {
+			off_t off = s->tail_off;
+
+			n = c->xp->sendfile(&c->xio, s->tail->resp.fd, &off,
+			    s->tail_len);
+			if (n == IO_NOTSUP)
+				n = h2_tail_copy(c, s->tail->resp.fd,
+				    s->tail_off, s->tail_len);
+			if (n == IO_CLOSED) {
+				h2_tail_shrank(s);
+				continue;
+			}
+			if (n > 0) {
+				s->tail_off += n;
+				s->tail_len -= (size_t)n;
+				s->progress++;
+				if (s->tail_len == 0)
+					h2_tail_done(s);
+				continue;
+			}
+		} else {
+			if (s->ob != NULL) {
+				/* Nothing gathered: an idle session holds no buffer. */
+				free(s->ob);
+				s->ob = NULL;
+				s->ob_len = s->ob_off = s->ob_cap = 0;
+			}
+			if (!nghttp2_session_want_write(s->ng))
+				break;
+			if ((rv = nghttp2_session_send(s->ng)) != 0) {
+				log_debug("nghttp2_session_send: %s",
+				    nghttp2_strerror(rv));
+				conn_close(c);
+				return -1;
+			}
+			if (s->ob == NULL || s->ob_len == s->ob_off) {
+				if (s->tail == NULL)
+					break;
+			}
+			continue;
+		}
+		if (n == IO_AGAIN) {
+			conn_want_write(c, 1);
+			return c->closed ? -1 : 0;
+		}
+		if (n < 0) {
+			if (errno != EPIPE && errno != ECONNRESET)
+				log_debug("send: %s", strerror(errno));
+			conn_close(c);
+			return -1;
+		}
+		s->ob_off += (size_t)n;
+	}
+	if (c->io.events & EPOLLOUT)
+		conn_want_write(c, 0);
+	/*
+	 * Everything said, nothing more to hear (after GOAWAY): half-close
+	 * and read on until the client closes too, so that bytes it still
+	 * sends do not make our close() a reset that destroys the GOAWAY.
+	 */
+	if (!nghttp2_session_want_read(s->ng) &&
+	    !nghttp2_session_want_write(s->ng)) {
+		(void)c->xp->shutdown(&c->xio);
+		c->state = H2_LINGER;
+		conn_timer(c, CONN_T_LINGER);
+		h2_linger(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- streams -------------------------------------------------------------------- */
+
+static struct h2_stream *
+h2_stream_new(struct h2_sess *s, int32_t id)
+{
+	struct h2_stream *st = xcalloc(1, sizeof(*st));
+
+	st->s = s;
+	st->id = id;
+	st->next = s->all;
+	if (s->all != NULL)
+		s->all->prev = st;
+	s->all = st;
+	h2_req_init(&st->hr, h2.max_header_list);
+	st->resp.fd = -1;
+	h2_data_init(&st->d);
+	s->nstreams++;
+	sb_h2_streams(1);
+	return st;
+}
+
+static void
+h2_stream_free(struct h2_stream *st)
+{
+	struct resp *r = &st->resp;
+
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		st->s->all = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	resp_file_release(r);
+	if (r->release != NULL)
+		r->release(r->release_arg);
+	free(r->heap);
+	free(r->buf);
+	h2_req_free(&st->hr);
+	free(st);
+}
+
+static void
+h2_stream_queue(struct h2_sess *s, struct h2_stream *st)
+{
+	if (st->queued || st->answered)
+		return;
+	st->queued = 1;
+	st->qnext = NULL;
+	if (s->qtail != NULL)
+		s->qtail->qnext = st;
+	else
+		s->qhead = st;
+	s->qtail = st;
+	if (!s->c->queued)
+		conn_queue(s->c);
+}
+
+/* The access log's line for a stream that was answered. */
+static void
+h2_log(struct h2_sess *s, struct h2_stream *st)
+{
+	const struct http_req *h = &st->hr.req;
+	struct accesslog_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.peer = &s->c->peer.sa;
+	rec.time = st->q.now;
+	if (st->hr.line.len > 0) {
+		rec.line = st->hr.hb + st->hr.line.off;
+		rec.line_len = st->hr.line.len;
+	}
+	rec.status = st->resp.status;
+	rec.bytes = st->d.framed;
+	if (h->known[HTTP_H_REFERER].off != 0) {
+		rec.referer = st->hr.hb + h->known[HTTP_H_REFERER].off;
+		rec.referer_len = h->known[HTTP_H_REFERER].len;
+	}
+	if (h->known[HTTP_H_USER_AGENT].off != 0) {
+		rec.agent = st->hr.hb + h->known[HTTP_H_USER_AGENT].off;
+		rec.agent_len = h->known[HTTP_H_USER_AGENT].len;
+	}
+	accesslog_append(&rec);
+	conn_count_request(st->resp.status, st->d.framed);
+	sb_request_time(ev_now(conn_loop()) - st->start);
+	sb_h2_request();
+}
+
+/* ---- the response ---------------------------------------------------------------- */
+
+static ssize_t
+h2_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+    uint32_t *data_flags, nghttp2_data_source *source, void *arg)
+{
+	struct h2_stream *st = source->ptr;
+	unsigned flags;
+	size_t n;
+
+	n = h2_data_read(&st->d, &st->resp, buf, len, &flags);
+	if (flags & H2D_NOCOPY)
+		*data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (flags & H2D_EOF)
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+	st->s->progress++;
+	return (ssize_t)n;
+}
+
+/* Fields that mean nothing in HTTP/2 (RFC 9113 8.2.2): not sent. */
+static int
+h2_field_skip(const char *name, size_t len)
+{
+	static const char *const skip[] = { "connection", "keep-alive",
+	    "proxy-connection", "transfer-encoding", "upgrade", NULL };
+	size_t i;
+
+	for (i = 0; skip[i] != NULL; i++)
+		if (strlen(skip[i]) == len && memcmp(skip[i], name, len) == 0)
+			return 1;
+	return 0;
+}
+
+#define H2_NV(n, nl, v, vl)	((nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), \
+    (nl), (vl), NGHTTP2_NV_FLAG_NONE })
+
+/*
+ * HEADERS from the response's fields ("Name: value\r\n" lines, whose
+ * names are lower-cased in place, RFC 9113 8.2.1), then DATA from its
+ * body segments.
+ */
+static void
+h2_submit(struct h2_sess *s, struct h2_stream *st)
+{
+	struct resp *r = &st->resp;
+	nghttp2_data_provider dp, *dpp = NULL;
+	nghttp2_nv *nv;
+	char status[4], date[COND_DATE_SIZE];
+	char *p, *end, *colon, *eol, *v;
+	size_t nnv = 0, lines = 0, dlen, i;
+	int rv;
+
+	p = r->buf + RESP_HEAD_ROOM;
+	end = r->buf + r->fields_end;
+	for (char *q = p; q < end; q++)
+		if (*q == '\n')
+			lines++;
+	nv = xmalloc((lines + 3) * sizeof(*nv));
+	status[0] = (char)('0' + r->status / 100 % 10);
+	status[1] = (char)('0' + r->status / 10 % 10);
+	status[2] = (char)('0' + r->status % 10);
+	status[3] = '\0';
+	nv[nnv++] = H2_NV(":status", 7, status, 3);
+	nv[nnv++] = H2_NV("server", 6, "porter", 6);
+	if ((dlen = cond_format_date(st->q.now, date)) != 0)
+		nv[nnv++] = H2_NV("date", 4, date, dlen);
+	while (p < end && (eol = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		colon = memchr(p, ':', (size_t)(eol - p));
+		if (colon != NULL) {
+			for (i = 0; p + i < colon; i++)
+				if (p[i] >= 'A' && p[i] <= 'Z')
+					p[i] = (char)(p[i] + 32);
+			v = colon + 1;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			dlen = (size_t)(eol - v);
+			if (dlen > 0 && v[dlen - 1] == '\r')
+				dlen--;
+			if (!h2_field_skip(p, (size_t)(colon - p)))
+				nv[nnv++] = H2_NV(p, (size_t)(colon - p), v, dlen);
+		}
+		p = eol + 1;
+	}
+	if (h2_data_length(r) > 0) {
+		dp.source.ptr = st;
+		dp.read_callback = h2_read_cb;
+		dpp = &dp;
+	}
+	st->answered = 1;
+	rv = nghttp2_submit_response(s->ng, st->id, nv, nnv, dpp);
+	free(nv);
+	if (rv != 0) {
+		log_debug("nghttp2_submit_response: %s", nghttp2_strerror(rv));
+		(void)nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE,
+		    st->id, NGHTTP2_INTERNAL_ERROR);
+	}
+}
+
+/*
+ * Over TLS a client reuses the connection for every name the
+ * certificate covers (RFC 9113 9.1.1); a name whose site has another
+ * certificate was not meant to come here: 421 (RFC 9110 15.5.20).
+ */
+static int
+h2_authority_ok(struct h2_sess *s, struct h2_stream *st)
+{
+	const struct http_span *a = &st->hr.req.known[HTTP_H_HOST];
+	const char *p = st->hr.hb + a->off, *e;
+	char host[256];
+	size_t len;
+
+	if (s->c->xp == &xprt_plain || a->off == 0 || a->len == 0)
+		return 1;
+	if (p[0] == '[') {
+		e = memchr(p, ']', a->len);
+		len = e != NULL ? (size_t)(e - p) + 1 : a->len;
+	} else {
+		e = memchr(p, ':', a->len);
+		len = e != NULL ? (size_t)(e - p) : a->len;
+	}
+	if (len >= sizeof(host))
+		return 1;	/* no site has such a name: the default's */
+	memcpy(host, p, len);
+	host[len] = '\0';
+	return xprt_tls_covers(&s->c->xio, host);
+}
+
+static void
+h2_answer_stream(struct h2_sess *s, struct h2_stream *st)
+{
+	struct resp *r = &st->resp;
+
+	st->q.h = &st->hr.req;
+	st->q.buf = st->hr.hb;
+	st->q.peer = &s->c->peer.sa;
+	st->q.now = ev_time(conn_loop());
+	st->q.tls = s->c->xp != &xprt_plain;	/* HSTS, redirect_https */
+	st->q.lim_state = s->c->lim_state;	/* client limits (climit.h) */
+	st->start = ev_now(conn_loop());
+	s->requests++;
+	s->c->nreq++;
+	if (st->err == 0 && st->hr.status == 0 && !h2_authority_ok(s, st))
+		st->err = 421;
+	if (st->err != 0 || st->hr.status != 0) {
+		r->close = 0;
+		http_error(&st->q, r, st->err != 0 ? st->err : st->hr.status);
+	} else
+		http_handle(&st->q, r);
+	h2_submit(s, st);
+}
+
+/* ---- nghttp2's callbacks: what the client sent ------------------------------------ */
+
+static int
+h2_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame,
+    void *arg)
+{
+	struct h2_sess *s = arg;
+	struct h2_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = h2_stream_new(s, frame->hd.stream_id);
+	if (nghttp2_session_set_stream_user_data(ng, st->id, st) != 0) {
+		s->nstreams--;
+		sb_h2_streams(-1);
+		h2_stream_free(st);
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	s->progress++;
+	return 0;
+}
+
+static int
+h2_header_cb(nghttp2_session *ng, const nghttp2_frame *frame,
+    const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
+    uint8_t flags, void *arg)
+{
+	struct h2_sess *s = arg;
+	struct h2_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;	/* trailers: read and dropped, as the body */
+	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	if (st == NULL)
+		return 0;
+	/* RFC 7541 4.1's size: small on the wire, huge decoded is a bomb. */
+	st->decoded += nlen + vlen + 32;
+	if (st->decoded > (uint64_t)H2_HPACK_BOMB * h2.max_header_list) {
+		h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
+		    "header block decodes far past max_header_list_size "
+		    "(HPACK bomb)");
+		return NGHTTP2_ERR_PAUSE;
+	}
+	if (h2_req_field(&st->hr, name, nlen, value, vlen) != H2R_OK)
+		st->malformed = 1;
+	return 0;
+}
+
+/* The headers of a request are complete. */
+static void
+h2_headers_done(struct h2_sess *s, struct h2_stream *st, int end_stream)
+{
+	if (st->malformed || h2_req_finish(&st->hr) != H2R_OK) {
+		/* RFC 9113 8.1.1: a malformed request is a stream error. */
+		(void)nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id,
+		    NGHTTP2_PROTOCOL_ERROR);
+		return;
+	}
+	if (st->hr.status == 0 &&
+	    st->hr.req.content_length > h2.conf->max_body_size) {
+		st->err = 413;
+		h2_stream_queue(s, st);
+		return;
+	}
+	if (end_stream || st->hr.status != 0)
+		h2_stream_queue(s, st);
+}
+
+static int
+h2_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_sess *s = arg;
+	struct h2_stream *st;
+	int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+
+	switch (frame->hd.type) {
+	case NGHTTP2_HEADERS:
+		st = nghttp2_session_get_stream_user_data(ng,
+		    frame->hd.stream_id);
+		if (st == NULL)
+			break;
+		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+			h2_headers_done(s, st, end);
+		else if (end)	/* trailers end the body */
+			h2_stream_queue(s, st);
+		break;
+	case NGHTTP2_DATA:
+		st = nghttp2_session_get_stream_user_data(ng,
+		    frame->hd.stream_id);
+		if (frame->hd.length == 0 && !end &&
+		    h2_cheap(s, "empty DATA frame flood") == -1)
+			return NGHTTP2_ERR_PAUSE;
+		if (st != NULL && end)
+			h2_stream_queue(s, st);
+		break;
+	case NGHTTP2_PING:
+		if (h2_cheap(s, "PING flood") == -1)
+			return NGHTTP2_ERR_PAUSE;
+		break;
+	case NGHTTP2_SETTINGS:
+		if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) &&
+		    h2_cheap(s, "SETTINGS flood") == -1)
+			return NGHTTP2_ERR_PAUSE;
+		break;
+	case NGHTTP2_PRIORITY:
+		if (h2_cheap(s, "PRIORITY flood") == -1)
+			return NGHTTP2_ERR_PAUSE;
+		break;
+	case NGHTTP2_RST_STREAM:
+		/*
+		 * CVE-2023-44487: streams opened and reset at once cost the
+		 * client nothing and escape max_concurrent_streams. A browser
+		 * cancels a few; more than two windows' worth of streams
+		 * beyond the requests answered is an attack.
+		 */
+		if (h2_cheap(s, "RST_STREAM flood") == -1)
+			return NGHTTP2_ERR_PAUSE;
+		if (++s->resets > 2 * h2.max_streams + s->requests) {
+			h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
+			    "streams opened and reset at once (rapid reset, "
+			    "CVE-2023-44487)");
+			return NGHTTP2_ERR_PAUSE;
+		}
+		break;
+	}
+	return 0;
+}
+
+static int
+h2_data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t id,
+    const uint8_t *data, size_t len, void *arg)
+{
+	struct h2_sess *s = arg;
+	struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+	if (st == NULL)
+		return 0;
+	/* Read and dropped, under the body limit. */
+	st->body += (int64_t)len;
+	s->progress++;
+	if (st->body > h2.conf->max_body_size && st->err == 0 &&
+	    !st->answered) {
+		st->err = 413;
+		h2_stream_queue(s, st);
+	}
+	return 0;
+}
+
+static int
+h2_frame_send_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2_sess *s = arg;
+
+	if ((frame->hd.type == NGHTTP2_HEADERS ||
+	    frame->hd.type == NGHTTP2_DATA) &&
+	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    !nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id)) {
+		/* Answered before the body was all in (413): RFC 9113 8.1. */
+		(void)nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE,
+		    frame->hd.stream_id, NGHTTP2_NO_ERROR);
+	}
+	if (frame->hd.type == NGHTTP2_GOAWAY &&
+	    frame->goaway.error_code != NGHTTP2_NO_ERROR && !s->logged) {
+		/* nghttp2's own limits (floods, rapid reset) end up here. */
+		char addr[NET_ADDRSTRLEN];
+
+		s->logged = 1;
+		s->terminated = 1;
+		net_addr_format(&s->c->peer.sa, addr, sizeof(addr), 1);
+		log_limited(&h2_ll_bad, ev_now(conn_loop()), 0,
+		    "HTTP/2 client %s: GOAWAY %s", addr,
+		    nghttp2_http2_strerror(frame->goaway.error_code));
+	}
+	return 0;
+}
+
+static int
+h2_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
+{
+	struct h2_sess *s = arg;
+	struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+	if (st == NULL)
+		return 0;
+	(void)nghttp2_session_set_stream_user_data(ng, id, NULL);
+	s->nstreams--;
+	sb_h2_streams(-1);
+	s->progress++;
+	if (st->answered)
+		h2_log(s, st);
+	st->closed = 1;
+	if (!st->queued && !st->on_wire)
+		h2_stream_free(st);
+	return 0;
+}
+
+/* ---- the session --------------------------------------------------------------- */
+
+void
+h2_init(const struct conf *conf)
+{
+	nghttp2_session_callbacks *cb;
+
+	h2.conf = conf;
+	h2.max_streams = (uint32_t)conf->http2.max_concurrent_streams;
+	h2.max_header_list = (uint32_t)conf->http2.max_header_list_size;
+	if (h2.cbs != NULL)
+		return;
+	if (nghttp2_session_callbacks_new(&cb) != 0 ||
+	    nghttp2_option_new(&h2.opt) != 0)
+		fatalx(EXIT_TEMP, "nghttp2: out of memory");
+	nghttp2_session_callbacks_set_send_callback(cb, h2_send_cb);
+	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data_cb);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
+	    h2_begin_headers_cb);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2_header_cb);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb,
+	    h2_frame_recv_cb);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb,
+	    h2_data_chunk_cb);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb,
+	    h2_frame_send_cb);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
+	    h2_stream_close_cb);
+	h2.cbs = cb;
+	/* Streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused. */
+	nghttp2_option_set_max_settings(h2.opt, 32);
+}
+
+static int
+h2_session_start(struct conn *c)
+{
+	struct h2_sess *s = xcalloc(1, sizeof(*s));
+	nghttp2_settings_entry iv[3] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_streams },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2.max_header_list },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+	};
+
+	if (nghttp2_session_server_new2(&s->ng, h2.cbs, s, h2.opt) != 0) {
+		free(s);
+		conn_close(c);
+		return -1;
+	}
+	s->c = c;
+	s->cheap_since = ev_now(conn_loop());
+	c->h2 = s;
+	c->state = H2_RUN;
+	sb_h2_conn(1);
+	(void)nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv, 3);
+	return 0;
+}
+
+/* Feed bytes to nghttp2; -1 if the session is over (GOAWAY queued). */
+static int
+h2_feed(struct h2_sess *s, const uint8_t *p, size_t len)
+{
+	ssize_t rv;
+
+	if (s->terminated)
+		return -1;	/* after GOAWAY: read and dropped */
+	rv = nghttp2_session_mem_recv(s->ng, p, len);
+	if (rv >= 0)
+		return 0;
+	switch (rv) {
+	case NGHTTP2_ERR_BAD_CLIENT_MAGIC:
+		h2_terminate(s, NGHTTP2_PROTOCOL_ERROR, NULL);
+		break;
+	case NGHTTP2_ERR_FLOODED:
+		h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
+		    "SETTINGS or PING acknowledgements piling up (flood)");
+		break;
+	default:
+		/* Debian's nghttp2 caps CONTINUATION frames (CVE-2024-27983). */
+		if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+			h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
+			    "CONTINUATION flood");
+			break;
+		}
+		h2_terminate(s, NGHTTP2_PROTOCOL_ERROR, nghttp2_strerror((int)rv));
+		break;
+	}
+	return -1;
+}
+
+/* Read what the socket holds and feed it; -1: c closed. */
+static int
+h2_read(struct h2_sess *s)
+{
+	struct conn *c = s->c;
+	uint8_t buf[H2_READ_BUF];
+	ssize_t n;
+	int drained;
+
+	while (c->readable) {
+		drained = 0;
+		n = c->xp->read(&c->xio, buf, sizeof(buf), &drained);
+		if (drained)
+			c->readable = 0;
+		if (n == IO_AGAIN)
+			break;
+		if (n < 0) {
+			conn_close(c);
+			return -1;
+		}
+		(void)h2_feed(s, buf, (size_t)n);
+	}
+	return 0;
+}
+
+/* The stream timer: idle_timeout with no stream, send_timeout without progress. */
+static void
+h2_timer(struct h2_sess *s)
+{
+	struct conn *c = s->c;
+
+	if (c->closed)
+		return;
+	if (s->nstreams == 0) {
+		if (c->tclass != CONN_T_H2_IDLE)
+			conn_timer(c, CONN_T_H2_IDLE);
+	} else if (c->tclass != CONN_T_SEND || s->progress != s->progress_seen) {
+		s->progress_seen = s->progress;
+		conn_timer(c, CONN_T_SEND);
+	}
+}
+
+/*
+ * Graceful: GOAWAY NO_ERROR with the last stream we took (RFC 9113
+ * 6.8); open streams finish, nghttp2 refuses newer ones, and once none
+ * is left h2_out() closes.
+ */
+static void
+h2_goaway_drain(struct h2_sess *s)
+{
+	if (s->terminated || s->draining)
+		return;
+	s->draining = 1;
+	(void)nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
+	    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR,
+	    NULL, 0);
+}
+
+static void
+h2_run(struct conn *c)
+{
+	struct h2_sess *s = c->h2;
+
+	if (h2_read(s) == -1)
+		return;
+	if (conn_draining())
+		h2_goaway_drain(s);
+	if (h2_out(s) == -1)
+		return;
+	if (!c->registered && conn_watch(c, 0) == -1)
+		return;
+	h2_timer(s);
+}
+
+/* ---- prior knowledge: HTTP/2 or HTTP/1.1? ------------------------------------- */
+
+/*
+ * Read the first bytes: the client preface means HTTP/2; anything else
+ * goes to h1.c with the bytes read so far.
+ */
+static void
+h2_sniff(struct conn *c)
+{
+	ssize_t n;
+	int drained = 0;
+	size_t cmp;
+
+	if (c->in == NULL)
+		conn_buf_attach(c);
+	while (c->in_len < H2_PREFACE_LEN && c->readable) {
+		n = c->xp->read(&c->xio, c->in + c->in_len,
+		    c->in_cap - c->in_len, &drained);
+		if (drained)
+			c->readable = 0;
+		if (n == IO_AGAIN)
+			break;
+		if (n < 0) {
+			conn_close(c);
+			return;
+		}
+		c->in_len += (uint32_t)n;
+	}
+	cmp = c->in_len < H2_PREFACE_LEN ? c->in_len : H2_PREFACE_LEN;
+	if (memcmp(c->in, H2_PREFACE, cmp) != 0) {
+		c->proto = &h1_proto;
+		c->proto->start(c);
+		return;
+	}
+	if (c->in_len < H2_PREFACE_LEN) {
+		(void)conn_watch(c, 0);
+		return;
+	}
+	if (h2_session_start(c) == -1)
+		return;
+	/* nghttp2 checks the preface again and keeps what it needs. */
+	(void)h2_feed(c->h2, (const uint8_t *)c->in, c->in_len);
+	conn_buf_release(c);
+	h2_run(c);
+}
+
+/* Read and drop until the client's end of file, an error or the timer. */
+static void
+h2_linger(struct conn *c)
+{
+	char drain[4096];
+	ssize_t n;
+	int drained;
+
+	for (;;) {
+		n = c->xp->read(&c->xio, drain, sizeof(drain), &drained);
+		if (n > 0)
+			continue;
+		if (n == IO_AGAIN) {
+			(void)conn_watch(c, 0);
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+}
+
+/* ---- the protocol's face to the core ------------------------------------------ */
+
+static void
+h2_start(struct conn *c)
+{
+	const unsigned char *name;
+	unsigned len;
+
+	c->state = H2_SNIFF;
+	c->h2 = NULL;	/* the union may hold the PROXY stage's pointer */
+	conn_timer(c, CONN_T_HEADER);
+	if (c->xp == &xprt_plain) {
+		h2_sniff(c);
+		return;
+	}
+	/* TLS: ALPN said (RFC 9113 3.2); no ALPN or "http/1.1" is HTTP/1.1. */
+	if (xprt_tls_alpn(&c->xio, &name, &len) && len == 2 &&
+	    memcmp(name, "h2", 2) == 0) {
+		if (h2_session_start(c) == -1)
+			return;
+		h2_run(c);
+		return;
+	}
+	c->proto = &h1_proto;
+	c->proto->start(c);
+}
+
+static void
+h2_event(struct conn *c, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->readable = 1;
+	if (c->state == H2_SNIFF) {
+		h2_sniff(c);
+		return;
+	}
+	if (c->state == H2_LINGER) {
+		h2_linger(c);
+		return;
+	}
+	if (events & EPOLLERR) {
+		conn_close(c);
+		return;
+	}
+	h2_run(c);
+}
+
+static void
+h2_answer(struct conn *c)
+{
+	struct h2_sess *s = c->h2;
+	struct h2_stream *st;
+
+	if (s == NULL || c->state != H2_RUN)
+		return;
+	fcache_sync();
+	while ((st = s->qhead) != NULL) {
+		s->qhead = st->qnext;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		st->queued = 0;
+		if (st->closed) {
+			/* Reset before its turn (rapid reset): no work done. */
+			if (!st->on_wire)
+				h2_stream_free(st);
+			continue;
+		}
+		h2_answer_stream(s, st);
+	}
+	if (h2_out(s) == -1)
+		return;
+	h2_timer(s);
+}
+
+static void
+h2_timeout(struct conn *c)
+{
+	struct h2_sess *s = c->h2;
+
+	if (s != NULL && c->state == H2_RUN) {
+		/* No stream: idle. Streams without progress: a stalled client. */
+		if (s->nstreams == 0)
+			h2_terminate(s, NGHTTP2_NO_ERROR, NULL);
+		else
+			h2_terminate(s, NGHTTP2_ENHANCE_YOUR_CALM,
+			    "no progress within send_timeout");
+		c->readable = 0;
+		if (h2_out(s) == -1)
+			return;
+	}
+	conn_close(c);
+}
+
+static int
+h2_idle(const struct conn *c)
+{
+	const struct h2_sess *s = c->h2;
+
+	if (c->state == H2_SNIFF)
+		return c->in == NULL || c->in_len == 0;
+	if (c->state == H2_LINGER)
+		return 1;
+	return s->nstreams == 0 && (s->ob == NULL || s->ob_len == s->ob_off) &&
+	    s->tail == NULL;
+}
+
+static void
+h2_close(struct conn *c)
+{
+	struct h2_sess *s = c->h2;
+	struct h2_stream *st;
+
+	if (s == NULL)
+		return;
+	c->h2 = NULL;
+	/* Each open stream is closed (and logged if answered) by nghttp2. */
+	if (s->tail != NULL) {
+		s->tail->on_wire = 0;
+		s->tail = NULL;
+	}
+	/* nghttp2_session_del() calls no callback: the streams are ours to free. */
+	sb_h2_streams(-(int)s->nstreams);
+	sb_h2_conn(-1);
+	nghttp2_session_del(s->ng);
+	while ((st = s->all) != NULL)
+		h2_stream_free(st);
+	free(s->ob);
+	free(s);
+}
+
+static void
+h2_drain(struct conn *c)
+{
+	if (c->state != H2_RUN || c->h2 == NULL)
+		return;
+	h2_goaway_drain(c->h2);
+	(void)h2_out(c->h2);
+}
+
+const struct proto h2_proto = {
+	.name = "h2c",
+	.start = h2_start,
+	.event = h2_event,
+	.answer = h2_answer,
+	.timeout = h2_timeout,
+	.idle = h2_idle,
+	.close = h2_close,
+	.drain = h2_drain,
+};
