@@ -27,7 +27,11 @@
 
 #define CLIMIT_SHM_NAME		"client_limits"
 #define CLIMIT_STATE_EVERY_MS	60000
-#define CLIMIT_LIST_MAX		10000	/* lines in one answer, at most */
+/*
+ * Lines in one answer, at most: ctl.c answers with one write, and 2000
+ * lines of at most ~100 bytes fit a Unix socket's default send buffer.
+ */
+#define CLIMIT_LIST_MAX		2000
 #define CLIMIT_LINE		256
 
 static struct {
@@ -689,6 +693,8 @@ climit_ctl(const char *line)
 		fputs("ok\n", f);
 		for (i = 0; i < rs.n && i < max; i++)
 			climit_client_line(f, &rs.v[i]);
+		if (rs.n > max && max == CLIMIT_LIST_MAX)
+			fprintf(f, "... %zu more\n", rs.n - max);
 		free(rs.v);
 	} else if (strcmp(cmd, "client") == 0)
 		climit_ctl_client(f, args);
