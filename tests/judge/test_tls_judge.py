@@ -9,6 +9,10 @@
   outside TLS (ALLOWED below).
 - sslscan: the protocols, suites (in the server's order) and groups
   equal the lists the "intermediate" profile promises.
+- headless Chromium (Debian's chromium) loads the demo site www/ over
+  HTTPS when the test certificate's key is pinned
+  (--ignore-certificate-errors-spki-list), and refuses it without the pin
+  (ERR_CERT_AUTHORITY_INVALID).
 
 The checks testssl runs are picked for what they judge (protocols, suite
 categories, server order, forward secrecy, certificate and defaults,
@@ -18,8 +22,11 @@ per-cipher listing are left out for time: sslscan lists every suite.
 Run by hand: PORTER_BIN=build/src/porter /usr/bin/python3 tests/judge/test_tls_judge.py
 """
 
+import base64
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +43,7 @@ from harness import HOST  # noqa: E402
 
 TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
 SSLSCAN = shutil.which("sslscan")
+CHROMIUM = shutil.which("chromium")
 NAME = "example.org"
 
 # MEDIUM and LOW findings that are about HTTP, DNS or the content, not TLS:
@@ -175,6 +183,36 @@ class Judge(harness.PorterTestCase):
         self.assertEqual(groups, GROUPS)
         reneg = t.find("renegotiation")
         self.assertEqual(reneg.get("supported"), "0")
+
+    def chromium(self, port, *extra):
+        d = self.make_tempdir()
+        argv = [CHROMIUM, "--headless=new", "--disable-gpu", "--user-data-dir=" + d,
+                "--host-resolver-rules=MAP %s %s" % (NAME, HOST)] + list(extra)
+        if os.geteuid() == 0:
+            argv.append("--no-sandbox")	# Chromium refuses to run as root otherwise
+        argv += ["--dump-dom", "https://%s:%d/" % (NAME, port)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+    @unittest.skipIf(CHROMIUM is None, "chromium not installed (Debian package chromium)")
+    def test_chromium(self):
+        srv = self.start_server(
+            os.path.join(harness.srcdir(), "www"),
+            listen=[{"address": "%s:0" % HOST, "tls": True}], workers=1,
+            sites=[{"names": [NAME],
+                    "tls": {"certificate": os.path.join(self.ca, "ec-full.pem"),
+                            "key": os.path.join(self.ca, "ec.key")}}])
+        pub = subprocess.run(["openssl", "x509", "-in", os.path.join(self.ca, "ec.pem"),
+                              "-pubkey", "-noout"], check=True, capture_output=True).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                             check=True, capture_output=True).stdout
+        spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
+        with open(os.path.join(harness.srcdir(), "www", "index.html"), encoding="utf-8") as f:
+            title = re.search(r"<title>([^<]*)</title>", f.read()).group(1)
+        p = self.chromium(srv.port, "--ignore-certificate-errors-spki-list=" + spki)
+        self.assertIn("<title>%s</title>" % title, p.stdout, p.stderr[-2000:])
+        p = self.chromium(srv.port)
+        self.assertNotIn(title, p.stdout)
+        self.assertIn("ERR_CERT_AUTHORITY_INVALID", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
