@@ -373,6 +373,84 @@ no_porter_left() {
 # The index page of the package, as installed into the docroot.
 page_marker="porter is serving"
 
+# A CA and two leaves for "localhost", made on the host (the container has
+# no openssl): a first certificate and its renewal, told apart by subject.
+mkcerts() {
+	local d=$1 n
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=porter systest CA" \
+		2>/dev/null || return 1
+	for n in 1 2; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/leaf$n.key" -out "$d/leaf$n.csr" \
+			-subj "/CN=porter-systest-$n" 2>/dev/null || return 1
+		openssl x509 -req -in "$d/leaf$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+			-CAcreateserial -days 2 -out "$d/leaf$n.pem" \
+			-extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n') \
+			2>/dev/null || return 1
+	done
+}
+
+# wait_https SUBJECT: https://localhost/ verifies against the test CA, serves
+# the default page, and its certificate's subject is SUBJECT.
+wait_https() {
+	local i out
+	for i in $(seq 1 40); do
+		out=$(ct curl -sS -v -m 5 --cacert /root/tls/ca.pem https://localhost/ 2>&1 || true)
+		if grep -q "$page_marker" <<<"$out" && grep -q "subject: CN=$1" <<<"$out"; then
+			return 0
+		fi
+		sleep 0.25
+	done
+	sed 's/^/    /' <<<"$out" | tail -n 20
+	return 1
+}
+
+# HTTPS from the installed package: a TLS listener on 443 next to 80, the
+# page over HTTP/1.1 and HTTP/2 (ALPN), then a renewal installed by the
+# package's certbot deploy hook, served after its synchronous reload.
+https_checks() {
+	local mode=$1 out
+	mkcerts "$work/tls" || { fail "[$mode] https: make the test certificates"; return 0; }
+	mkdir -p "$merged/root/tls/live/localhost" "$merged/root/tls/renew/localhost"
+	cp "$work/tls/ca.pem" "$merged/root/tls/"
+	cp "$work/tls/leaf1.pem" "$merged/root/tls/live/localhost/fullchain.pem"
+	cp "$work/tls/leaf1.key" "$merged/root/tls/live/localhost/privkey.pem"
+	cp "$work/tls/leaf2.pem" "$merged/root/tls/renew/localhost/fullchain.pem"
+	cp "$work/tls/leaf2.key" "$merged/root/tls/renew/localhost/privkey.pem"
+	check "[$mode] https: /etc/porter/tls made by the package (0750 root:porter)" \
+		test "$(ct stat -c %a:%U:%G /etc/porter/tls 2>&1)" = 750:root:porter
+	check "[$mode] https: the deploy hook installs the first certificate" \
+		ct env RENEWED_LINEAGE=/root/tls/live/localhost PORTER=/bin/true \
+			/usr/share/porter/certbot-deploy-hook
+	check "[$mode] https: key installed 0640 root:porter" \
+		test "$(ct stat -c %a:%U:%G /etc/porter/tls/localhost/privkey.pem 2>&1)" = 640:root:porter
+	ct cp /etc/porter/porter.conf /root/porter.conf.https || true
+	ct sed -i 's|^listen = \[ "\*:80" \];|listen = ( "*:80", { address = "*:443"; tls = true; } );\ntls: { certificate = "/etc/porter/tls/localhost/fullchain.pem"; key = "/etc/porter/tls/localhost/privkey.pem"; };|' \
+		/etc/porter/porter.conf || true
+	check "[$mode] https: config has a TLS listener on 443" \
+		ct grep -q 'address = "\*:443"; tls = true;' /etc/porter/porter.conf
+	check "[$mode] https: systemctl reload adds the TLS listener" \
+		ctt 60 systemctl reload porter.service
+	check "[$mode] https: GET https://localhost/ verifies and serves the page" \
+		wait_https porter-systest-1
+	out=$(ct curl -sS -m 5 --http2 --cacert /root/tls/ca.pem -o /dev/null \
+		-w '%{http_version}' https://localhost/ 2>&1 || true)
+	check "[$mode] https: HTTP/2 by ALPN from the installed package ($out)" test "$out" = 2
+	check "[$mode] https: plain HTTP still served on 80" \
+		wait_body http://127.0.0.1/ "$page_marker"
+	check "[$mode] https: the deploy hook installs the renewal and reloads" \
+		ctt 60 env RENEWED_LINEAGE=/root/tls/renew/localhost \
+			/usr/share/porter/certbot-deploy-hook
+	check "[$mode] https: the renewed certificate is served after the reload" \
+		wait_https porter-systest-2
+	ct cp /root/porter.conf.https /etc/porter/porter.conf || true
+	check "[$mode] https: reload back to plain HTTP only" \
+		ctt 60 systemctl reload porter.service
+	ct rm -rf /etc/porter/tls/localhost /root/tls /root/porter.conf.https || true
+}
+
 # ---- 5. the checks, for one way of starting porter ----------------------------
 # MODE: service (porter binds port 80 itself) or socket (porter.socket).
 run_checks() {
@@ -532,6 +610,7 @@ run_checks() {
 		grep '✗' <<<"$out" | sed 's/^/    /' || true
 		check "[$mode] exposure ${f:-?} <= $SECURITY_MAX" \
 			awk -v e="${f:-99}" -v m="$SECURITY_MAX" 'BEGIN { exit !(e <= m) }'
+		https_checks "$mode"
 	fi
 
 	# clean stop
