@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -662,6 +663,24 @@ h2_header_cb(nghttp2_session *ng, const nghttp2_frame *frame,
 	return 0;
 }
 
+/*
+ * Expect: 100-continue (RFC 9110 10.1.1): the client waits for a 100
+ * before its body. It is read and dropped anyway, so say go at once.
+ */
+static void
+h2_continue(struct h2_sess *s, struct h2_stream *st)
+{
+	const struct http_span *e = &st->hr.req.known[HTTP_H_EXPECT];
+	static const nghttp2_nv nv[] = { { (uint8_t *)":status",
+	    (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE } };
+
+	if (e->off == 0 || e->len != 12 ||
+	    strncasecmp(st->hr.hb + e->off, "100-continue", 12) != 0)
+		return;
+	(void)nghttp2_submit_headers(s->ng, NGHTTP2_FLAG_NONE, st->id, NULL,
+	    nv, 1, NULL);
+}
+
 /* The headers of a request are complete. */
 static void
 h2_headers_done(struct h2_sess *s, struct h2_stream *st, int end_stream)
@@ -678,8 +697,11 @@ h2_headers_done(struct h2_sess *s, struct h2_stream *st, int end_stream)
 		h2_stream_queue(s, st);
 		return;
 	}
-	if (end_stream || st->hr.status != 0)
+	if (end_stream || st->hr.status != 0) {
 		h2_stream_queue(s, st);
+		return;
+	}
+	h2_continue(s, st);
 }
 
 static int
