@@ -574,7 +574,7 @@ h2_authority_ok(struct h2_sess *s, struct h2_stream *st)
 	char host[256];
 	size_t len;
 
-	if (s->c->xp == &xprt_plain || a->off == 0 || a->len == 0)
+	if (s->c->xp != &xprt_tls || a->off == 0 || a->len == 0)
 		return 1;
 	if (p[0] == '[') {
 		e = memchr(p, ']', a->len);
@@ -1073,8 +1073,8 @@ h2_start(struct conn *c)
 	c->state = H2_SNIFF;
 	c->h2 = NULL;	/* the union may hold the PROXY stage's pointer */
 	conn_timer(c, CONN_T_HEADER);
-	if (c->xp == &xprt_plain) {
-		h2_sniff(c);
+	if (c->xp != &xprt_tls) {
+		h2_sniff(c);	/* the kernel socket (or a test's transport) */
 		return;
 	}
 	/* TLS: ALPN said (RFC 9113 3.2); no ALPN or "http/1.1" is HTTP/1.1. */
