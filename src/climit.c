@@ -15,6 +15,7 @@
  * line's count, which costs at most an extra line.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,23 @@ static struct {
 	struct climit_logent log[CLIMIT_LOG_SLOTS];
 	struct climit_kc kc[CLIMIT_CACHE_SLOTS];
 } cw;
+
+ssize_t
+climit_metrics_append(char *buf, size_t size, size_t len)
+{
+	struct limit_stats ls;
+	ssize_t n;
+
+	if (!cw.on)
+		return (ssize_t)len;
+	limit_stats(&cw.l, ev_now(cw.loop), &ls);
+	if (len >= size || (n = climit_metrics_render(buf + len, size - len,
+	    &ls)) == -1) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	return (ssize_t)len + n;
+}
 
 /* FNV-1a over k's fine key: picks the log slot. */
 static uint64_t

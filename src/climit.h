@@ -93,6 +93,12 @@ struct climit_answer {
 };
 int	 climit_request(const struct request *q, const struct resp *r,
 	    struct climit_answer *a);
+/*
+ * /metrics: the client-limit families (climit_metrics_render()) after
+ * the len bytes already in buf (size bytes), when limits are on in this
+ * worker; returns the new length, or -1 with errno ENOBUFS.
+ */
+ssize_t	 climit_metrics_append(char *buf, size_t size, size_t len);
 /* Once a second from the worker's tick: the per-minute summaries. */
 void	 climit_tick(uint64_t now_ms);
 

@@ -27,7 +27,11 @@
 
 #define CLIMIT_SHM_NAME		"client_limits"
 #define CLIMIT_STATE_EVERY_MS	60000
-#define CLIMIT_LIST_MAX		10000	/* lines in one answer, at most */
+/*
+ * Lines in one answer, at most: ctl.c answers with one write, and 2000
+ * lines of at most ~100 bytes fit a Unix socket's default send buffer.
+ */
+#define CLIMIT_LIST_MAX		2000
 #define CLIMIT_LINE		256
 
 static struct {
@@ -39,6 +43,8 @@ static struct {
 	unsigned	 manual_max;	/* longest porter -s ban */
 	char		*state_file;
 	uint64_t	 state_at;	/* ev_clock_ms() of the last write */
+	struct climit_banid *active;	/* bans in force at the last tick */
+	size_t		 nactive;
 } ca;
 
 void *
@@ -54,9 +60,18 @@ climit_ledger_size(void)
 	return ca.g.lg_ledger_size;
 }
 
+/* A ban's key, to notice when it ends (the expiry log line). */
+struct climit_banid {
+	uint8_t		 addr[16];
+	uint64_t	 agent;
+	uint8_t		 family, prefix, aggregate;
+};
+
 static const char *const climit_causes[LIMIT_C_N] = {
 	"probe", "ignored_429", "manual"
 };
+
+static void	 climit_key_text(const struct limit_row *, char *, size_t);
 
 /* ---- the state file: bans over a restart ------------------------------- */
 
@@ -267,10 +282,79 @@ climit_master_reaped(pid_t pid, unsigned slot)
 		    "connections; uncounted", (int)pid, conns);
 }
 
+struct climit_ids {
+	struct climit_banid *v;
+	size_t		 n, cap;
+};
+
+static int
+climit_id_row(const struct limit_row *r, void *arg)
+{
+	struct climit_ids *ids = arg;
+	struct climit_banid *b;
+
+	if (ids->n == ids->cap) {
+		ids->cap = ids->cap ? ids->cap * 2 : 64;
+		ids->v = xrealloc(ids->v, ids->cap * sizeof(*ids->v));
+	}
+	b = &ids->v[ids->n++];
+	memset(b, 0, sizeof(*b));
+	memcpy(b->addr, r->net.lc_addr, 16);
+	b->agent = r->agent;
+	b->family = r->net.lc_family;
+	b->prefix = r->net.lc_prefix;
+	b->aggregate = (uint8_t)r->aggregate;
+	return 0;
+}
+
+static int
+climit_id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct climit_banid));
+}
+
+/*
+ * Once a second: the bans in force now, against those of the last
+ * tick; one that is gone ended by time (unbans refresh the list at
+ * once, so they are not counted here). log: say so.
+ */
+static void
+climit_ban_expiry(int log)
+{
+	struct climit_ids ids = { NULL, 0, 0 };
+	struct limit_row r;
+	char key[96];
+	size_t i;
+
+	limit_ban_walk(&ca.l, ev_clock_ms(), climit_id_row, &ids);
+	if (ids.n > 1)
+		qsort(ids.v, ids.n, sizeof(*ids.v), climit_id_cmp);
+	for (i = 0; log && i < ca.nactive; i++) {
+		if (ids.n > 0 && bsearch(&ca.active[i], ids.v, ids.n,
+		    sizeof(*ids.v), climit_id_cmp) != NULL)
+			continue;
+		memset(&r, 0, sizeof(r));
+		memcpy(r.net.lc_addr, ca.active[i].addr, 16);
+		r.net.lc_family = ca.active[i].family;
+		r.net.lc_prefix = ca.active[i].prefix;
+		r.agent = ca.active[i].agent;
+		r.aggregate = ca.active[i].aggregate;
+		climit_key_text(&r, key, sizeof(key));
+		log_notice("unban: %s (expired)", key);
+	}
+	free(ca.active);
+	ca.active = ids.v;
+	ca.nactive = ids.n;
+}
+
 void
 climit_master_tick(void)
 {
 	uint64_t now = ev_clock_ms();
+
+	if (ca.mem == NULL)
+		return;
+	climit_ban_expiry(1);
 
 	if (ca.mem == NULL || ca.state_file == NULL ||
 	    now < ca.state_at + CLIMIT_STATE_EVERY_MS)
@@ -511,6 +595,7 @@ climit_ctl_ban(FILE *f, char *args)
 	log_warnx("ban: %s for %lu s: porter -s ban%s%s", err, s,
 	    reason != NULL && *reason ? ": " : "", reason ? reason : "");
 	fprintf(f, "ok banned %s for %lu s\n", err, s);
+	climit_ban_expiry(1);
 	climit_state_write();
 }
 
@@ -557,6 +642,7 @@ climit_ctl_unban(FILE *f, const char *arg)
 	climit_net_text(&k.lk_net, err, sizeof(err));
 	log_notice("unban: %s: %d bans lifted (porter -s unban)",
 	    o.agg_only ? err : "all", n);
+	climit_ban_expiry(0);
 	climit_state_write();
 }
 
@@ -607,6 +693,8 @@ climit_ctl(const char *line)
 		fputs("ok\n", f);
 		for (i = 0; i < rs.n && i < max; i++)
 			climit_client_line(f, &rs.v[i]);
+		if (rs.n > max && max == CLIMIT_LIST_MAX)
+			fprintf(f, "... %zu more\n", rs.n - max);
 		free(rs.v);
 	} else if (strcmp(cmd, "client") == 0)
 		climit_ctl_client(f, args);

@@ -22,6 +22,7 @@
 
 #include "porter.h"
 #include "confval.h"
+#include "conf_https.h"
 #include "conf_tls.h"
 #include "limit.h"
 #include "climit.h"
@@ -100,7 +101,7 @@ static const char *const conf_top_keys[] = {
 	"core_dumps", "sites", "tls", "client_limits", "status", "health",
 	/* the default site's keys, inherited by every entry of sites */
 	"root", "index", "listing", "cache", "error_pages",
-	"acme_challenge_root",
+	"acme_challenge_root", "redirect_https", "hsts",
 	NULL
 };
 static const char *const conf_log_keys[] = { "error", "access", NULL };
@@ -118,7 +119,7 @@ static const char *const conf_compression_keys[] = {
 };
 static const char *const conf_site_keys[] = {
 	"names", "root", "index", "listing", "cache", "error_pages", "tls",
-	"acme_challenge_root", NULL
+	"acme_challenge_root", "redirect_https", "hsts", NULL
 };
 static const char *const conf_cache_keys[] = {
 	"match", "max_age", "immutable", "no_cache", NULL
@@ -771,6 +772,8 @@ conf_site(struct conf_ctx *ctx, const config_setting_t *top,
 	if ((s = conf_member(g, top, "acme_challenge_root")) != NULL &&
 	    conf_acme_root(ctx, s, site) == -1)
 		return -1;
+	if (conf_https_site(ctx, top, g, site) == -1)
+		return -1;
 	return conf_tls_site(ctx, g, top, site);
 }
 
@@ -789,6 +792,7 @@ conf_site_clear(struct conf_site *site)
 		free(site->error_pages[i].path);
 	free(site->error_pages);
 	free(site->acme_challenge_root);
+	free(site->hsts);
 	conf_tls_site_clear(site);
 	memset(site, 0, sizeof(*site));
 }
@@ -1058,6 +1062,8 @@ conf_load(const char *path, char *err, size_t errlen)
 	    conf_limits(&ctx, s, conf) == -1)
 		goto fail;
 	if (conf_sites(&ctx, top, conf, &roots) == -1 ||
+	    conf_https_check(&ctx, top, config_setting_get_member(top,
+	    "sites"), conf) == -1 ||
 	    conf_tls_check(&ctx, top, conf) == -1 ||
 	    conf_roots(&ctx, conf, roots) == -1)
 		goto fail;

@@ -306,6 +306,7 @@ h1_request(struct conn *c)
 	q->buf = c->in != NULL ? c->in + c->in_off : NULL;
 	q->now = ev_time(conn_loop());
 	q->lim_state = c->lim_state;
+	q->tls = c->xp != &xprt_plain;	/* HSTS, redirect_https */
 }
 
 /* A bad request: answer, then close without reading further. */

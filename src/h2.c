@@ -599,6 +599,7 @@ h2_answer_stream(struct h2_sess *s, struct h2_stream *st)
 	st->q.buf = st->hr.hb;
 	st->q.peer = &s->c->peer.sa;
 	st->q.now = ev_time(conn_loop());
+	st->q.tls = s->c->xp != &xprt_plain;	/* HSTS, redirect_https */
 	st->q.lim_state = s->c->lim_state;	/* client limits (climit.h) */
 	st->start = ev_now(conn_loop());
 	s->requests++;

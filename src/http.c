@@ -67,6 +67,21 @@ http_finish(const struct request *q, struct resp *r)
 	r->nsegs = 1;
 }
 
+static size_t http_site(const struct request *q);
+
+/*
+ * The fields every response to q carries whatever built it: the site's
+ * HSTS line, only over TLS (RFC 6797 7.2: never over plain HTTP), on
+ * errors too (unlike nginx's add_header without "always").
+ */
+static void
+http_fields(const struct request *q, struct resp *r,
+    const struct conf_site *cs)
+{
+	r->extra = q->tls ? cs->hsts : NULL;
+	r->extra_len = r->extra != NULL ? cs->hsts_len : 0;
+}
+
 /*
  * An error answered with the site's own page when it has one. r->close
  * (the connection ends after this one) is kept: it is the caller's.
@@ -94,6 +109,11 @@ http_error(const struct request *q, struct resp *r, int status)
 
 	resp_reset(r);
 	r->close = do_close;
+	/* Also for requests that failed to parse: no Host, the default site. */
+	if (q->tls)
+		http_fields(q, r, http.conf->sites + http_site(q));
+	else
+		r->extra = NULL;
 	n = snprintf(body, sizeof(body),
 	    "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
 	    "<body><h1>%d %s</h1><hr><address>porter</address></body></html>\n",
@@ -178,6 +198,30 @@ http_site(const struct request *q)
 }
 
 /*
+ * The request's host name (no port, no trailing dot) into *namep, and
+ * its length, if it is one of the names of site idx or matched by one
+ * of its wildcards; else 0. An IPv6 literal is never returned.
+ */
+static size_t
+http_host_of(const struct request *q, size_t idx, const char **namep)
+{
+	const struct http_span *h = &q->h->known[HTTP_H_HOST];
+	const char *p = q->buf + h->off, *e;
+	size_t len = h->len;
+
+	if (len == 0 || p[0] == '[')
+		return 0;
+	if ((e = memchr(p, ':', len)) != NULL)
+		len = (size_t)(e - p);
+	while (len > 0 && p[len - 1] == '.')
+		len--;
+	if (len == 0 || http_site_match(http.conf, p, len) != idx)
+		return 0;
+	*namep = p;
+	return len;
+}
+
+/*
  * 301 to the directory's URL with a '/': built from the cleaned path the
  * directory was found by, percent-encoded again, never from the path as
  * sent. "//example.org/%2e%2e/dir" finds "/dir"; echoing it would send
@@ -233,6 +277,23 @@ http_respond(const struct request *q, struct resp *r)
 	resp_reset(r);
 	r->fd = -1;
 	http_site_get(http_site(q), &site);
+	http_fields(q, r, site.conf);
+	if (site.conf->redirect_https && !q->tls) {
+		/* The cleaned path decides whether it is an ACME challenge. */
+		int clean = h->path.len > 0 && file_clean_path(buf +
+		    h->path.off, h->path.len, path, sizeof(path)) == 0;
+
+		const char *name;
+		size_t namelen = http_host_of(q, site.idx, &name);
+
+		if ((status = https_redirect(http.conf, q, r, site.conf,
+		    namelen > 0 ? name : NULL, namelen, clean ? path : NULL))
+		    != 0) {
+			if (status != 1)
+				http_error_site(q, r, &site, status);
+			return;
+		}
+	}
 	/*
 	 * RFC 9110 9.1: a method we do not know (methods are case-sensitive,
 	 * so "get" is one) is 501; 405 and Allow are for the methods we know

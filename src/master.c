@@ -808,6 +808,11 @@ master_tick(struct ev_loop *loop, void *arg)
 		    "15 s");
 	if (m.watchdog_ms && fresh && m.ready_sent)
 		systemd_watchdog_ping();
+	/*
+	 * The client tables lock: a worker that died holding a lock must
+	 * be reaped (and its locks released) first, or this would spin.
+	 */
+	master_reap();
 	climit_master_tick();
 	master_update_status();
 	ev_timer_add(loop, m.tick_ms, master_tick, NULL);
@@ -1004,11 +1009,19 @@ master_ctl_status(void)
 	return buf;
 }
 
+/* porter -s bans, ban, ...: reaped first, for the same reason as the tick. */
+static char *
+master_ctl_command(const char *line)
+{
+	master_reap();
+	return climit_ctl(line);
+}
+
 static const struct ctl_handlers master_ctl = {
 	.reload = master_ctl_reload,
 	.status = master_ctl_status,
 	.drain = master_ctl_drain,
-	.command = climit_ctl,
+	.command = master_ctl_command,
 };
 
 /* ---- proc.c's news --------------------------------------------------------- */

@@ -63,6 +63,10 @@ struct conf_site {
 	struct conf_error_page *error_pages;
 	size_t		 nerror_pages;
 	char		*acme_challenge_root;	/* NULL: the challenge path comes from root */
+	int		 redirect_https;	/* plain-HTTP requests -> https:// */
+	char		*hsts;		/* "Strict-Transport-Security: ...\r\n"
+					 * for responses over TLS; NULL: none */
+	size_t		 hsts_len;
 	/* tls: { certificate; key; } (conf_tls.c), inherited from the top */
 	char		*tls_certificate;	/* PEM chain; NULL: none */
 	char		*tls_key;		/* PEM key */
@@ -177,6 +181,7 @@ struct conf {
 		int	 level;		/* 1..9 */
 	} compression;
 
+	int		 https_port;	/* the first TLS listener's; 0: none */
 	struct conf_tls	 tls;
 
 	struct conf_site *sites;	/* at least one */
@@ -414,6 +419,13 @@ struct resp {
 	int		 fd;		/* SEG_FILE source, -1 */
 	int		 fd_owned;	/* close fd when done (not the cache's) */
 	struct fcache_entry *fe;	/* held while sending, or NULL */
+	/*
+	 * Fields resp_head_done() adds to every head, borrowed (the
+	 * site's HSTS line over TLS); the HTTP layer sets them for each
+	 * response, resp_reset() leaves them. NULL: none.
+	 */
+	const char	*extra;
+	size_t		 extra_len;
 	void		(*release)(void *);	/* e.g. drop a cache reference */
 	void		*release_arg;
 	char		*heap;		/* a malloc'd body to free (listing) */
@@ -449,6 +461,7 @@ struct request {
 	const char	*buf;
 	const struct sockaddr *peer;
 	time_t		 now;
+	int		 tls;		/* came over TLS (HSTS on, no redirect) */
 	uint8_t		 lim_state;	/* the connection's CLIMIT_S_* (climit.h):
 					 * the protocol copies c->lim_state */
 };
@@ -786,6 +799,26 @@ int	 acme_path(const char *clean);
  * leads out of dir (file_open_beneath()).
  */
 int	 acme_serve(struct resp *r, const char *dir, const char *clean);
+
+/* ---- https.c ----------------------------------------------------------- */
+
+/*
+ * redirect_https for a request q to the site cs that came over plain
+ * HTTP. name (namelen bytes, no port, no trailing dot) is the request's
+ * host if it names this site, else NULL: the caller vouches for it
+ * (http_site_match()). clean is the cleaned path, or NULL when it has
+ * none. Returns 0 when the request is served as usual (an ACME
+ * challenge, RFC 8555 8.3; "OPTIONS *"), 1 with r a 301 (GET, HEAD) or
+ * 308 (other methods, RFC 9110 15.4.9) to
+ * https://HOST[:conf->https_port]PATH[?QUERY], or 421 for the caller to
+ * render when there is no host to name. HOST is name if it is a plain
+ * DNS name, else the site's first exact name: never a host the
+ * configuration did not vouch for. PATH and query go as sent, escaped
+ * where a Location needs it.
+ */
+int	 https_redirect(const struct conf *conf, const struct request *q,
+	    struct resp *r, const struct conf_site *cs, const char *name,
+	    size_t namelen, const char *clean);
 
 /* ---- serve.c ----------------------------------------------------------- */
 

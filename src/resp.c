@@ -33,6 +33,7 @@ static const struct {
 	{ 206, "Partial Content" },
 	{ 301, "Moved Permanently" },
 	{ 304, "Not Modified" },
+	{ 308, "Permanent Redirect" },
 	{ 400, "Bad Request" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
@@ -149,6 +150,8 @@ resp_begin(struct resp *r, int status)
 void
 resp_head_done(struct resp *r)
 {
+	if (r->extra != NULL)
+		resp_append(r, r->extra, r->extra_len);
 	r->fields_end = r->buf_len;
 	resp_reserve(r, RESP_TAIL_ROOM);
 	r->buf_len += RESP_TAIL_ROOM;

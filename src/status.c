@@ -29,6 +29,7 @@
 #include "porter.h"
 #include "limit.h"
 #include "metrics.h"
+#include "climit.h"
 
 static struct {
 	const struct conf *conf;
@@ -153,7 +154,9 @@ status_handle(const struct request *q, struct resp *r)
 		return;
 	}
 	if (status_path_is(q, "/metrics")) {
-		if ((n = metrics_scrape(st.scrape, sizeof(st.scrape))) == -1) {
+		if ((n = metrics_scrape(st.scrape, sizeof(st.scrape))) == -1 ||
+		    (n = climit_metrics_append(st.scrape, sizeof(st.scrape),
+		    (size_t)n)) == -1) {
 			log_limited(&status_ll_fail, ev_clock_ms(), errno,
 			    "/metrics");
 			status_plain(q, r, 503, "metrics unavailable\n");

@@ -157,6 +157,27 @@ class RateTest(LimitsCase):
         self.assertIn("porter.conf:5:", r.stderr)
 
 
+class MetricsTest(LimitsCase):
+
+    def test_counters_on_the_status_listener(self):
+        srv = self.start(rate=1.0, burst=2.0)
+        srv.stop()
+        srv.write_config(status={"listen": ["%s:%d" % (harness.HOST, free_port())]})
+        srv.start()
+        m = srv.wait_for_stderr(r"listening on 127\.0\.0\.1:(\d+) \(status\)")
+        sport = int(m.group(1))
+        got = [hget(srv.port, src="127.0.5.1")[0] for _ in range(4)]
+        self.assertEqual(got, [200, 200, 429, 429])
+        self.ctl(srv, "ban", "127.0.5.2", "60")
+        st, h, body, _ = hget(sport, "/metrics")
+        self.assertEqual(st, 200)
+        text = body.decode()
+        self.assertIn('porter_client_rejected_total{reason="rate",mode="enforce"} 2\n', text)
+        self.assertIn('porter_client_bans_total{cause="manual"} 1\n', text)
+        self.assertIn("porter_client_bans_active 1\n", text)
+        self.assertIn('porter_client_table_capacity{table="clients"} 65536\n', text)
+
+
 class BanTest(LimitsCase):
 
     def test_probe_storm_bans_and_unban_lifts(self):
@@ -200,6 +221,8 @@ class BanTest(LimitsCase):
         harness.wait_until(lambda: hget(srv.port, src="127.0.1.3")[0] == 200,
                            message="manual ban did not expire")
         self.assertEqual(self.bans(srv), [])
+        srv.wait_for_stderr(r"unban: 127\.0\.1\.3/32 \(expired\)$")
+        srv.wait_for_stderr(r"ban: 127\.0\.1\.3/32 for 2 s: porter -s ban: testing$")
         # bad input gets a clear answer
         r = self.ctl(srv, "ban", "127.0.1.3", "0", ok=False)
         self.assertNotEqual(r.returncode, 0)
