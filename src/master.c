@@ -945,6 +945,7 @@ master_ctl_status(void)
 	fprintf(f, "pid: %d\n", (int)getpid());
 	fprintf(f, "version: %s\n", PACKAGE_VERSION);
 	fprintf(f, "state: %s\n", master_state_name());
+	fprintf(f, "draining: %s\n", t.m.draining ? "yes" : "no");
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
 	    gmtime_r(&m.start_time, &tm));
 	fprintf(f, "started: %s\n", when);

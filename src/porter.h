@@ -216,7 +216,8 @@ int	 log_open(const char *path, char *err, size_t errlen);
 int	 log_reopen(char *err, size_t errlen);
 int	 log_get_fd(void);
 void	 log_set_fd(int fd);
-void	 log_vwrite(int level, const char *errstr, const char *fmt, va_list ap);
+void	 log_vwrite(int level, const char *errstr, const char *fmt, va_list ap)
+	    PRINTF(3, 0);
 void	 log_crit(const char *, ...) PRINTF(1, 2);
 void	 log_critx(const char *, ...) PRINTF(1, 2);
 void	 log_err(const char *, ...) PRINTF(1, 2);

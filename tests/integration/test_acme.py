@@ -11,7 +11,10 @@ real ACME server on loopback.
 - ``EndToEnd``: Debian's pebble (ACME server) and pebble-challtestsrv (its
   DNS, every name -> 127.0.0.1) with Debian's certbot: a certificate
   issued through porter's plain-HTTP webroot, installed by the deploy
-  hook, porter reloaded; skipped only when pebble or certbot is missing.
+  hook, porter reloaded and serving it over TLS (curl checks the chain
+  against pebble's root), then renewed through the redirecting site and
+  the new certificate served after the hook's reload; skipped only when
+  pebble, certbot, openssl or curl is missing.
 
 Run by ``make check`` with PORTER_BIN and PORTER_SRCDIR set, or by hand:
 /usr/bin/python3 tests/integration/test_acme.py [-k PATTERN]
@@ -47,6 +50,13 @@ def write(path, data, mode=0o644):
 def slurp(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def leaf_der(path):
+    """DER of the first certificate in a PEM file (the leaf of a fullchain)."""
+    pem = slurp(path).decode()
+    end = "-----END CERTIFICATE-----"
+    return ssl.PEM_cert_to_DER_cert(pem[:pem.index(end) + len(end)])
 
 
 def hget(port, path, host, method="GET"):
@@ -235,15 +245,19 @@ PEBBLE = shutil.which("pebble")
 CHALLTESTSRV = shutil.which("pebble-challtestsrv")
 CERTBOT = shutil.which("certbot")
 OPENSSL = shutil.which("openssl")
+CURL = shutil.which("curl")
 MISSING = [n for n, p in (("pebble", PEBBLE), ("pebble-challtestsrv", CHALLTESTSRV),
-                          ("certbot", CERTBOT), ("openssl", OPENSSL)) if p is None]
+                          ("certbot", CERTBOT), ("openssl", OPENSSL), ("curl", CURL))
+           if p is None]
 
 
 @unittest.skipIf(MISSING, "not installed: %s (Debian packages pebble, certbot, "
-                 "openssl; ./dev deps installs them)" % ", ".join(MISSING))
+                 "openssl, curl; ./dev deps installs them)" % ", ".join(MISSING))
 class EndToEnd(harness.PorterTestCase):
     """certbot obtains a certificate from pebble through porter's plain
-    HTTP port; its deploy hook installs it and reloads porter."""
+    HTTP port; its deploy hook installs it and reloads porter; porter
+    serves it over TLS (curl verifies the chain against pebble's root),
+    and serves the renewed one after the hook's next reload."""
 
     NAME = "www.porter-acme.test"
 
@@ -392,12 +406,46 @@ class EndToEnd(harness.PorterTestCase):
                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
-        # Renewal: a new certificate, installed again, porter reloaded again.
+        # The admin turns HTTPS on with the installed files and reloads;
+        # clients that trust pebble's root get the page over TLS.
+        tls_port = free_port()
+        srv.write_config(
+            listen=["%s:%d" % (HOST, srv.port), {"address": "%s:%d" % (HOST, tls_port),
+                                                "tls": True}],
+            sites=[{"names": [self.NAME], "redirect_https": True,
+                    "tls": {"certificate": full,
+                            "key": os.path.join(dest, "privkey.pem")}}])
+        p = harness.run_porter("-c", srv.conf_path, "-s", "reload")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(self.served_leaf(tls_port, root_path), leaf_der(full))
+        # The plain port now redirects, but challenges stay on it: the
+        # renewal below needs that.
+        r = get(srv.port, "/")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.header("Location"), "https://%s:%d/" % (self.NAME, tls_port))
+
+        # Renewal: a new certificate, installed by the hook, served after
+        # the hook's reload.
         before = slurp(full)
         self.certbot("renew", "--force-renewal", "--no-random-sleep-on-renew",
                      "--deploy-hook", HOOK, server=server, bundle=bundle, env=hook_env)
         self.assertNotEqual(slurp(full), before)
-        self.assertEqual(get(srv.port, "/", headers=None).body, b"hello over acme")
+        self.assertNotEqual(leaf_der(full), ssl.PEM_cert_to_DER_cert(before.decode()))
+        self.assertEqual(self.served_leaf(tls_port, root_path), leaf_der(full))
+
+    def served_leaf(self, port, root_path):
+        """curl verifies the chain porter serves against pebble's root and
+        gets the page; returns the served leaf (DER) for comparison."""
+        p = subprocess.run(["curl", "-sS", "--cacert", root_path, "--resolve",
+                            "%s:%d:%s" % (self.NAME, port, HOST),
+                            "https://%s:%d/" % (self.NAME, port)],
+                           capture_output=True, timeout=DEFAULT_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, b"hello over acme")
+        ctx = ssl.create_default_context(cafile=root_path)
+        with socket.create_connection((HOST, port), timeout=DEFAULT_TIMEOUT) as s:
+            with ctx.wrap_socket(s, server_hostname=self.NAME) as t:
+                return t.getpeercert(binary_form=True)
 
 
 if __name__ == "__main__":

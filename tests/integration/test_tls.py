@@ -159,8 +159,8 @@ class TLSTestCase(harness.PorterTestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.root, True)
 
-    def start_tls(self, **over):
-        srv = self.start_server(self.root, **tls_settings(**over))
+    def start_tls(self, root=None, **over):
+        srv = self.start_server(root or self.root, **tls_settings(**over))
         srv.tls_port = srv.addrs[1][1]
         return srv
 
@@ -287,6 +287,36 @@ class TestClients(TLSTestCase):
                 self.assertIn("Verify return code: 0 (ok)", out)
                 self.assertIn("Protocol  : TLSv%s" % v, out)
                 self.assertIn("hello over TLS", out)
+
+    def test_file_truncated_while_sent(self):
+        """The file shrinks under a 48 MiB response: the connection closes
+        short of the promised length, with nothing but the file's bytes."""
+        size = 48 << 20
+        site_root = self.make_tempdir()
+        path = os.path.join(site_root, "huge.bin")
+        with open(path, "wb") as f:
+            f.truncate(size)     # sparse zeros
+        srv = self.start_tls(site_root, workers=1)
+        c = TLSConn(srv.tls_port)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.send(build_request("GET", "/huge.bin"))
+        while b"\r\n\r\n" not in c.buf:
+            self.assertTrue(c._fill(), "closed before the head")
+        head, _, body = c.buf.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: %d" % size, head)
+        os.truncate(path, 1 << 20)
+        got = len(body)
+        while True:
+            chunk = c.sock.recv(1 << 20)
+            if not chunk:
+                break
+            self.assertEqual(chunk.count(0), len(chunk), "bytes that are not the file's")
+            got += len(chunk)
+        self.assertLess(got, size)
+        c.close()
+        # The worker said once which way file bodies go.
+        srv.wait_for_stderr(r"info: TLS: no kernel TLS for sending \(the kernel has none\): "
+                            r"file bodies go by pread and SSL_write")
 
     def test_alpn(self):
         # HTTP/2 on by default with TLS: h2 first
