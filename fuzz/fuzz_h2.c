@@ -5,9 +5,10 @@
  *
  * The input follows the client preface: byte 0 picks how many bytes a
  * read returns (so frames arrive split anywhere), the rest are the
- * client's frames. A fake transport hands them out, takes every write
- * whole and cannot sendfile (so file DATA goes through the copy path);
- * each read is followed by the end-of-batch steps a worker runs. The
+ * client's frames. A fake transport hands them out, one piece per loop
+ * turn, then the client's close; it takes every write whole and cannot
+ * sendfile (so file DATA goes through the copy path). Each turn ends
+ * with the end-of-batch steps a worker runs (the answer queue). The
  * property is ASan/UBSan's: no crash, no leak, no read out of bounds,
  * whatever the frames say.
  */
@@ -27,6 +28,7 @@
 static struct {
 	const uint8_t	*in;
 	size_t		 len, off, chunk;
+	int		 turn_done;	/* one read per turn, then IO_AGAIN */
 } fz;
 
 static int
@@ -42,6 +44,12 @@ fz_read(struct xprt_io *xio, void *buf, size_t len, int *drained)
 	size_t n = fz.len - fz.off;
 
 	(void)xio;
+	/* One piece per turn, so the answer queue runs between pieces. */
+	if (fz.turn_done) {
+		*drained = 1;
+		return IO_AGAIN;
+	}
+	fz.turn_done = 1;
 	if (n == 0) {
 		*drained = 1;
 		return IO_CLOSED;
@@ -204,6 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.len = 24 + size - 1;
 	fz.off = 0;
 	fz.chunk = (size_t)data[0] * 64 + 1;
+	fz.turn_done = 0;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
 		abort();
@@ -216,6 +225,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conn_run_queue();
 	/* Every read is a batch; the input ends in the client's close. */
 	for (turns = 0; !c->closed && turns < 100000; turns++) {
+		fz.turn_done = 0;
 		c->proto->event(c, EPOLLIN | EPOLLOUT);
 		conn_run_queue();
 	}

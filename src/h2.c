@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -573,7 +574,7 @@ h2_authority_ok(struct h2_sess *s, struct h2_stream *st)
 	char host[256];
 	size_t len;
 
-	if (s->c->xp == &xprt_plain || a->off == 0 || a->len == 0)
+	if (s->c->xp != &xprt_tls || a->off == 0 || a->len == 0)
 		return 1;
 	if (p[0] == '[') {
 		e = memchr(p, ']', a->len);
@@ -663,6 +664,24 @@ h2_header_cb(nghttp2_session *ng, const nghttp2_frame *frame,
 	return 0;
 }
 
+/*
+ * Expect: 100-continue (RFC 9110 10.1.1): the client waits for a 100
+ * before its body. It is read and dropped anyway, so say go at once.
+ */
+static void
+h2_continue(struct h2_sess *s, struct h2_stream *st)
+{
+	const struct http_span *e = &st->hr.req.known[HTTP_H_EXPECT];
+	static const nghttp2_nv nv[] = { { (uint8_t *)":status",
+	    (uint8_t *)"100", 7, 3, NGHTTP2_NV_FLAG_NONE } };
+
+	if (e->off == 0 || e->len != 12 ||
+	    strncasecmp(st->hr.hb + e->off, "100-continue", 12) != 0)
+		return;
+	(void)nghttp2_submit_headers(s->ng, NGHTTP2_FLAG_NONE, st->id, NULL,
+	    nv, 1, NULL);
+}
+
 /* The headers of a request are complete. */
 static void
 h2_headers_done(struct h2_sess *s, struct h2_stream *st, int end_stream)
@@ -679,8 +698,11 @@ h2_headers_done(struct h2_sess *s, struct h2_stream *st, int end_stream)
 		h2_stream_queue(s, st);
 		return;
 	}
-	if (end_stream || st->hr.status != 0)
+	if (end_stream || st->hr.status != 0) {
 		h2_stream_queue(s, st);
+		return;
+	}
+	h2_continue(s, st);
 }
 
 static int
@@ -1052,8 +1074,8 @@ h2_start(struct conn *c)
 	c->state = H2_SNIFF;
 	c->h2 = NULL;	/* the union may hold the PROXY stage's pointer */
 	conn_timer(c, CONN_T_HEADER);
-	if (c->xp == &xprt_plain) {
-		h2_sniff(c);
+	if (c->xp != &xprt_tls) {
+		h2_sniff(c);	/* the kernel socket (or a test's transport) */
 		return;
 	}
 	/* TLS: ALPN said (RFC 9113 3.2); no ALPN or "http/1.1" is HTTP/1.1. */

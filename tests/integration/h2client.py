@@ -65,6 +65,7 @@ class H2Conn:
         self.closed = False
         self.remote_settings = {}
         self.rbuf = b""
+        self.informational = []     # (stream id, status) of 1xx responses
         self.flush()
 
     @property
@@ -149,7 +150,9 @@ class H2Conn:
         return True
 
     def handle(self, ev):
-        if isinstance(ev, h2.events.ResponseReceived):
+        if isinstance(ev, h2.events.InformationalResponseReceived):
+            self.informational.append((ev.stream_id, int(dict(ev.headers)[":status"])))
+        elif isinstance(ev, h2.events.ResponseReceived):
             r = self.streams[ev.stream_id]
             for k, v in ev.headers:
                 if k == ":status":

@@ -213,6 +213,22 @@ class SemanticsTest(H2TestCase):
             r = c.get("/dir")
             self.assertEqual((r.status, r.header("location")), (301, "/dir/"))
 
+    def test_100_continue(self):
+        """Expect: 100-continue gets an interim 100 before the body is
+        sent, then the final answer (curl waits for it)."""
+        srv = self.serve()
+        with H2Conn(srv.port) as c:
+            sid = c.request("/", method="POST", end=False,
+                            headers=[("expect", "100-continue"),
+                                     ("content-length", "5")])
+            got = []
+            while not got:
+                c.pump()
+                got = [e for e in c.informational if e[0] == sid]
+            self.assertEqual(got[0][1], 100)
+            c.send_body(sid, b"hello")
+            self.assertEqual(c.response(sid).status, 405)
+
     def test_request_bodies_dropped_under_the_limit(self):
         srv = self.serve(limits={"max_body_size": 100000})
         with H2Conn(srv.port) as c:
