@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -137,7 +136,7 @@ def main():
         name = "a%02d%s" % (i, os.path.splitext(src)[1])
         shutil.copy(os.path.join(docroot, src), os.path.join(docroot, "assets", name))
         page_paths.append("/assets/" + name)
-    srvs = [tb.Srv(n, tb.EXES[n], tb.free_port(), tmp, docroot, cert, key) for n in names]
+    srvs = [tb.Srv(n, tb.EXES[n], pb.free_port(), tmp, docroot, cert, key) for n in names]
     cases = [("1k", "1 KiB page, 50 conns x 10 streams", ["/index.html"], 50, 10, None),
              ("page", "page + 30 assets, 1 conn x 31 streams", page_paths, 1, 31, None),
              ("100k", "100 KiB, 10 conns x 1 stream", ["/image.png"], 10, 1, None),

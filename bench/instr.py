@@ -58,14 +58,6 @@ limits: { keepalive_timeout = 600; keepalive_requests = 1000000; };
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_up(port, proc, timeout=120.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -102,7 +94,7 @@ def callgrind_totals(outdir):
 
 def worker_instructions(exe, docroot, tmp, case, n, log_on, extra=""):
     rundir = tempfile.mkdtemp(dir=tmp)
-    port = free_port()
+    port = pb.free_port()
     conf = os.path.join(rundir, "porter.conf")
     with open(conf, "w") as f:
         f.write(CONF % {"port": port, "root": docroot, "rundir": rundir,

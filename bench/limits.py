@@ -45,17 +45,9 @@ ENFORCE = """client_limits: { mode = "enforce"; rate = 1000000.0; burst = 100000
 	per_address_connections = 0; };"""
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Porter:
     def __init__(self, exe, tmp, docroot, tag, limits):
-        self.port = free_port()
+        self.port = pb.free_port()
         self.rundir = os.path.join(tmp, tag)
         os.makedirs(self.rundir)
         self.conf = os.path.join(self.rundir, "porter.conf")

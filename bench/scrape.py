@@ -14,7 +14,6 @@ kind of round, and the spread of the unscraped rounds (the noise).
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,6 @@ log: { error = "%(rundir)s/error.log"; access = "off"; };
 limits: { keepalive_timeout = 600; keepalive_requests = 1000000; max_connections = 20000; };
 status: { listen = [ "127.0.0.1:%(sport)d" ]; allow = [ "127.0.0.1/32" ]; };
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def scraper(sport, stop, got):
@@ -68,7 +59,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="porter-scrape-bench-") as tmp:
         docroot = os.path.join(tmp, "www")
         pb.make_docroot(docroot)
-        port, sport = free_port(), free_port()
+        port, sport = pb.free_port(), pb.free_port()
         conf = os.path.join(tmp, "porter.conf")
         with open(conf, "w") as f:
             f.write(CONF % {"port": port, "sport": sport, "root": docroot, "rundir": tmp})

@@ -52,14 +52,6 @@ sys.path.insert(0, os.path.join(BENCH, "lib"))
 import porterbench as pb  # noqa: E402
 
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 TEMPLATES = {
     "porter": """listen = ( { address = "127.0.0.1:@PORT@"; tls = true; } );
 root = "@ROOT@";
@@ -353,7 +345,7 @@ def main():
     cert, key, root = (os.path.join(ca, f) for f in ("ec-full.pem", "ec.key", "root.pem"))
     docroot = os.path.join(tmp, "www")
     pb.make_docroot(docroot)
-    srvs = [Srv(n, EXES[n], free_port(), tmp, docroot, cert, key) for n in names]
+    srvs = [Srv(n, EXES[n], pb.free_port(), tmp, docroot, cert, key) for n in names]
     cases = [("ka1k", "1 KiB keep-alive, 50 conns", "index.html", 50),
              ("100k", "100 KiB, keep-alive, 10 conns", "image.png", 10),
              ("8m", "8 MiB, keep-alive, 4 conns", "big.bin", 4)]

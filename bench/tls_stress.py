@@ -55,14 +55,6 @@ SITE = """	{ names = [ "s%(i)d.example.org" ]; root = "%(root)s";
 		 key = "%(certdir)s/site%(i)d/key.pem"; }; }"""
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
@@ -100,7 +92,7 @@ def serial_of(port, name, ctx):
 
 
 def start(exe, tmp, docroot, certdir, workers, nsites):
-    port = free_port()
+    port = pb.free_port()
     rundir = tempfile.mkdtemp(dir=tmp)
     sites = ",\n".join(SITE % {"i": i, "root": docroot, "certdir": certdir}
                        for i in range(nsites))

@@ -8,37 +8,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "climit.h"
-
-struct cm_out {
-	char	*buf;
-	size_t	 size, len;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-cm_put(struct cm_out *o, const char *fmt, ...)
-{
-	va_list ap;
-	size_t room = o->len < o->size ? o->size - o->len : 0;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->len += (size_t)n;
-}
-
-static void
-cm_family(struct cm_out *o, const char *name, const char *type,
-    const char *help)
-{
-	cm_put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+#include "metrics.h"
 
 ssize_t
 climit_metrics_render(char *buf, size_t size, const struct limit_stats *st)
@@ -49,56 +23,56 @@ climit_metrics_render(char *buf, size_t size, const struct limit_stats *st)
 	static const char *const causes[LIMIT_C_N] = {
 		"probe", "ignored_429", "manual"
 	};
-	struct cm_out o = { buf, size, 0 };
+	struct metrics_out o = { buf, size, 0 };
 	int r;
 
-	cm_family(&o, "porter_client_rejected_total", "counter",
+	metrics_family(&o, "porter_client_rejected_total", "counter",
 	    "Requests and connections refused by client_limits (dry_run: "
 	    "would have been).");
 	for (r = 0; r < LIMIT_R_N; r++) {
-		cm_put(&o, "porter_client_rejected_total{reason=\"%s\","
+		metrics_put(&o, "porter_client_rejected_total{reason=\"%s\","
 		    "mode=\"enforce\"} %" PRIu64 "\n", reasons[r],
 		    st->rejected[r][0]);
-		cm_put(&o, "porter_client_rejected_total{reason=\"%s\","
+		metrics_put(&o, "porter_client_rejected_total{reason=\"%s\","
 		    "mode=\"dry_run\"} %" PRIu64 "\n", reasons[r],
 		    st->rejected[r][1]);
 	}
-	cm_family(&o, "porter_client_bans_total", "counter",
+	metrics_family(&o, "porter_client_bans_total", "counter",
 	    "Bans started, by cause.");
 	for (r = 0; r < LIMIT_C_N; r++)
-		cm_put(&o, "porter_client_bans_total{cause=\"%s\"} %" PRIu64
+		metrics_put(&o, "porter_client_bans_total{cause=\"%s\"} %" PRIu64
 		    "\n", causes[r], st->bans[r]);
-	cm_family(&o, "porter_client_bans_active", "gauge",
+	metrics_family(&o, "porter_client_bans_active", "gauge",
 	    "Bans in force now.");
-	cm_put(&o, "porter_client_bans_active %" PRIu64 "\n",
+	metrics_put(&o, "porter_client_bans_active %" PRIu64 "\n",
 	    st->bans_active);
-	cm_family(&o, "porter_client_table_entries", "gauge",
+	metrics_family(&o, "porter_client_table_entries", "gauge",
 	    "Entries in use in the client-limit tables.");
-	cm_put(&o, "porter_client_table_entries{table=\"clients\"} %" PRIu64
+	metrics_put(&o, "porter_client_table_entries{table=\"clients\"} %" PRIu64
 	    "\n", st->entries);
-	cm_put(&o, "porter_client_table_entries{table=\"bans\"} %" PRIu64
+	metrics_put(&o, "porter_client_table_entries{table=\"bans\"} %" PRIu64
 	    "\n", st->bans_active);
-	cm_family(&o, "porter_client_table_capacity", "gauge",
+	metrics_family(&o, "porter_client_table_capacity", "gauge",
 	    "Size of the client-limit tables.");
-	cm_put(&o, "porter_client_table_capacity{table=\"clients\"} %" PRIu64
+	metrics_put(&o, "porter_client_table_capacity{table=\"clients\"} %" PRIu64
 	    "\n", st->capacity);
-	cm_put(&o, "porter_client_table_capacity{table=\"bans\"} %" PRIu64
+	metrics_put(&o, "porter_client_table_capacity{table=\"bans\"} %" PRIu64
 	    "\n", st->ban_capacity);
-	cm_family(&o, "porter_client_table_evictions_total", "counter",
+	metrics_family(&o, "porter_client_table_evictions_total", "counter",
 	    "Client entries evicted to make room for new clients.");
-	cm_put(&o, "porter_client_table_evictions_total %" PRIu64 "\n",
+	metrics_put(&o, "porter_client_table_evictions_total %" PRIu64 "\n",
 	    st->evictions);
-	cm_family(&o, "porter_client_untracked_total", "counter",
+	metrics_family(&o, "porter_client_untracked_total", "counter",
 	    "Requests let through untracked: no room in the client table.");
-	cm_put(&o, "porter_client_untracked_total %" PRIu64 "\n",
+	metrics_put(&o, "porter_client_untracked_total %" PRIu64 "\n",
 	    st->untracked);
-	cm_family(&o, "porter_client_bans_replaced_total", "counter",
+	metrics_family(&o, "porter_client_bans_replaced_total", "counter",
 	    "Automatic bans replaced because the ban table was full.");
-	cm_put(&o, "porter_client_bans_replaced_total %" PRIu64 "\n",
+	metrics_put(&o, "porter_client_bans_replaced_total %" PRIu64 "\n",
 	    st->bans_replaced);
-	cm_family(&o, "porter_client_shared_keys", "gauge",
+	metrics_family(&o, "porter_client_shared_keys", "gauge",
 	    "Addresses counted as shared (NAT) now.");
-	cm_put(&o, "porter_client_shared_keys %" PRIu64 "\n",
+	metrics_put(&o, "porter_client_shared_keys %" PRIu64 "\n",
 	    st->shared_keys);
 	if (o.len >= size) {
 		if (size > 0)

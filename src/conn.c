@@ -80,7 +80,6 @@ static struct log_limit conn_ll_listen = LOG_LIMIT_INIT(LOG_LVL_ERR,
 
 static void	 conn_event(struct ev_loop *, struct ev_io *, uint32_t);
 static void	 conn_handshake(struct conn *);
-static void	 conn_refused_drain(struct conn *);
 
 /* ---- the core's life ---------------------------------------------------- */
 
@@ -451,7 +450,7 @@ conn_handshake(struct conn *c)
 		c->handshake = 0;
 		c->refused = 1;
 		conn_timer(c, CONN_T_LINGER);
-		conn_refused_drain(c);
+		conn_discard(c);
 		return;
 	}
 	if (rv != IO_DONE) {
@@ -478,9 +477,14 @@ conn_handshake(struct conn *c)
 	c->proto->start(c);
 }
 
-/* The refused client's bytes are read and dropped until its end of file. */
-static void
-conn_refused_drain(struct conn *c)
+/*
+ * Read and drop what the client sends until its end of file or an error
+ * (then close), or until the socket is empty (then wait for it): a
+ * lingering close (RFC 9112 9.6), a refused client, a protocol's last
+ * words. The caller's timer bounds it.
+ */
+void
+conn_discard(struct conn *c)
 {
 	char drain[4096];
 	ssize_t n;
@@ -794,7 +798,7 @@ conn_event(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		else if (c->handshake)
 			conn_handshake(c);
 		else
-			conn_refused_drain(c);
+			conn_discard(c);
 		return;
 	}
 	c->proto->event(c, events);

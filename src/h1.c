@@ -527,27 +527,6 @@ h1_finish_request(struct conn *c)
 	 */
 }
 
-static void
-h1_linger(struct conn *c)
-{
-	char drain[4096];
-	ssize_t n;
-	int drained;
-
-	for (;;) {
-		n = c->xp->read(&c->xio, drain, sizeof(drain), &drained);
-		if (n > 0)
-			continue;
-		if (n == IO_AGAIN) {
-			/* The timer or the peer's FIN ends it. */
-			conn_watch(c, 0);
-			return;
-		}
-		conn_close(c);
-		return;
-	}
-}
-
 /* ---- the state machine -------------------------------------------------- */
 
 static void
@@ -607,7 +586,7 @@ h1_run(struct conn *c)
 			h1_finish_request(c);
 			break;
 		case H1_LINGER:
-			h1_linger(c);
+			conn_discard(c);
 			return;
 		}
 	}

@@ -114,7 +114,6 @@ static struct log_limit h2_ll_shrank = LOG_LIMIT_INIT(LOG_LVL_WARN,
     "file shrank while sending (HTTP/2)");
 
 static void	 h2_run(struct conn *c);
-static void	 h2_linger(struct conn *c);
 static void	 h2_stream_free(struct h2_stream *st);
 
 /* ---- bad clients ------------------------------------------------------------ */
@@ -370,7 +369,7 @@ h2_out(struct h2_sess *s)
 		(void)c->xp->shutdown(&c->xio);
 		c->state = H2_LINGER;
 		conn_timer(c, CONN_T_LINGER);
-		h2_linger(c);
+		conn_discard(c);
 		return -1;
 	}
 	return 0;
@@ -1042,27 +1041,6 @@ h2_sniff(struct conn *c)
 	h2_run(c);
 }
 
-/* Read and drop until the client's end of file, an error or the timer. */
-static void
-h2_linger(struct conn *c)
-{
-	char drain[4096];
-	ssize_t n;
-	int drained;
-
-	for (;;) {
-		n = c->xp->read(&c->xio, drain, sizeof(drain), &drained);
-		if (n > 0)
-			continue;
-		if (n == IO_AGAIN) {
-			(void)conn_watch(c, 0);
-			return;
-		}
-		conn_close(c);
-		return;
-	}
-}
-
 /* ---- the protocol's face to the core ------------------------------------------ */
 
 static void
@@ -1100,7 +1078,7 @@ h2_event(struct conn *c, uint32_t events)
 		return;
 	}
 	if (c->state == H2_LINGER) {
-		h2_linger(c);
+		conn_discard(c);
 		return;
 	}
 	if (events & EPOLLERR) {

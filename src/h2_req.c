@@ -21,24 +21,6 @@
 #define H2R_PATH	0x08
 #define H2R_PROTOCOL	0x10
 
-/* The fields porter acts on, by their HTTP/2 (lower-case) names. */
-static const char *const h2_req_known[HTTP_H__COUNT] = {
-	[HTTP_H_HOST] = "host",
-	[HTTP_H_CONNECTION] = "connection",
-	[HTTP_H_CONTENT_LENGTH] = "content-length",
-	[HTTP_H_TRANSFER_ENCODING] = "transfer-encoding",
-	[HTTP_H_IF_NONE_MATCH] = "if-none-match",
-	[HTTP_H_IF_MODIFIED_SINCE] = "if-modified-since",
-	[HTTP_H_IF_MATCH] = "if-match",
-	[HTTP_H_IF_UNMODIFIED_SINCE] = "if-unmodified-since",
-	[HTTP_H_RANGE] = "range",
-	[HTTP_H_IF_RANGE] = "if-range",
-	[HTTP_H_ACCEPT_ENCODING] = "accept-encoding",
-	[HTTP_H_REFERER] = "referer",
-	[HTTP_H_USER_AGENT] = "user-agent",
-	[HTTP_H_EXPECT] = "expect",
-};
-
 /* RFC 9113 8.2.2: fields of HTTP/1.1 connection management. */
 static const char *const h2_req_conn_specific[] = {
 	"connection", "proxy-connection", "keep-alive", "transfer-encoding",
@@ -192,6 +174,7 @@ h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 	struct http_req *q = &hr->req;
 	struct http_header *f;
 	size_t i;
+	int h;
 
 	if (nlen > 0 && name[0] == ':') {
 		if (!h2_req_value_ok(value, vlen))
@@ -220,12 +203,9 @@ h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 	h2_req_put(hr, ": ", 2);
 	f->value = h2_req_put(hr, value, vlen);
 	h2_req_put(hr, "\n", 1);
-	for (i = 0; i < HTTP_H__COUNT; i++)
-		if (h2_req_known[i] != NULL && q->known[i].off == 0 &&
-		    h2_req_is(name, nlen, h2_req_known[i])) {
-			q->known[i] = f->value;
-			break;
-		}
+	/* The first value of a field porter acts on, as HTTP/1.1 keeps it. */
+	if ((h = http_field_index(name, nlen)) >= 0 && q->known[h].off == 0)
+		q->known[h] = f->value;
 	return H2R_OK;
 }
 

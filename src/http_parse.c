@@ -502,8 +502,8 @@ http_parse_connection(struct http_req *r, const unsigned char *v, size_t n)
 	}
 }
 
-static int
-http_parse_which(const unsigned char *name, size_t n)
+int
+http_field_index(const unsigned char *name, size_t n)
 {
 	int	h;
 
@@ -522,7 +522,7 @@ http_parse_field(struct http_req *r, const unsigned char *buf)
 	size_t		 n = f->value.len;
 	int		 h;
 
-	if ((h = http_parse_which(buf + f->name.off, f->name.len)) == -1)
+	if ((h = http_field_index(buf + f->name.off, f->name.len)) == -1)
 		return 0;
 
 	switch (h) {

@@ -48,6 +48,13 @@ enum http_hdr {
 	HTTP_H__COUNT
 };
 
+/*
+ * Which HTTP_H_* field name (n bytes, not NUL-terminated) is, ignoring
+ * ASCII case (RFC 9110 5.1); -1 for a field porter does not act on.
+ * Shared by the HTTP/1.1 parser and the HTTP/2 request mapping.
+ */
+int	http_field_index(const unsigned char *name, size_t n);
+
 struct http_span {
 	uint32_t	off;	/* offset of the first byte in the buffer */
 	uint32_t	len;	/* 0: absent (or empty) */

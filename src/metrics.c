@@ -19,12 +19,6 @@
 
 #define METRICS_FNV_PRIME	UINT64_C(0x100000001b3)
 
-struct metrics_out {
-	char		*buf;
-	size_t		 size;
-	size_t		 len;	/* wanted so far; > size - 1: overflow */
-};
-
 static const char *metrics_states[SB_NSTATE] = {
 	NULL, "starting", "ready", "draining"
 };
@@ -68,7 +62,7 @@ metrics_escape(char *dst, size_t size, const char *src, int label)
 	return n;
 }
 
-static void __attribute__((format(printf, 2, 3)))
+void
 metrics_put(struct metrics_out *o, const char *fmt, ...)
 {
 	va_list ap;
@@ -92,7 +86,7 @@ metrics_put_escaped(struct metrics_out *o, const char *s, int label)
 	    label);
 }
 
-static void
+void
 metrics_family(struct metrics_out *o, const char *name, const char *type,
     const char *help)
 {

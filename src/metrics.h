@@ -54,6 +54,23 @@
 #define METRICS_BUF_SIZE	16384
 
 /*
+ * A text being rendered into a caller's buffer of size bytes: len counts
+ * what was wanted, so len > size - 1 after the last write means the
+ * buffer was too small (the text is cut, never overrun).
+ */
+struct metrics_out {
+	char		*buf;
+	size_t		 size;
+	size_t		 len;
+};
+/* Append printf-formatted text to o. */
+void	 metrics_put(struct metrics_out *o, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* A family's "# HELP" (help escaped) and "# TYPE" lines. */
+void	 metrics_family(struct metrics_out *o, const char *name,
+	    const char *type, const char *help);
+
+/*
  * Render t (a snapshot from sb_read_totals(), master facts included) and
  * the version string (a label value: any bytes, escaped here) into buf,
  * which the caller owns: nothing is allocated. Returns the length

@@ -632,6 +632,9 @@ void	 conn_timer(struct conn *c, int tclass);
 int	 conn_too_slow(uint64_t start, uint64_t bytes, int tclass,
 	    int min_rate);
 int	 conn_watch(struct conn *c, uint32_t extra);
+/* Read and drop until the client's end of file (close) or an empty socket
+ * (wait for more); the caller's timer bounds it. */
+void	 conn_discard(struct conn *c);
 void	 conn_want_write(struct conn *c, int on);
 void	 conn_buf_attach(struct conn *c);
 void	 conn_buf_release(struct conn *c);

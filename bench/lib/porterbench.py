@@ -264,6 +264,16 @@ class Running:
             pass
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's
+    choice), for a server the caller starts next."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def port_busy(port):
     s = socket.socket()
     s.settimeout(0.3)
