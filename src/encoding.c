@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http_chars.h"
 #include "rep.h"
 
 /* q-values are kept in thousandths: "0.5" is 500. */
@@ -296,18 +297,6 @@ encoding_is_unreserved(unsigned char c)
 	    c == '~';
 }
 
-static int
-encoding_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Append one byte, or its "%XX", to out as far as outsz allows. */
 static size_t
 encoding_put(char *out, size_t outsz, size_t k, unsigned char c, int raw)
@@ -365,8 +354,8 @@ encoding_uri_query(const char *p, size_t len, char *out, size_t outsz)
 
 		/* An escape stays as sent; a lone '%' becomes "%25". */
 		if (c == '%' && len - i >= 3 &&
-		    encoding_hexval((unsigned char)p[i + 1]) != -1 &&
-		    encoding_hexval((unsigned char)p[i + 2]) != -1)
+		    http_hexval((unsigned char)p[i + 1]) != -1 &&
+		    http_hexval((unsigned char)p[i + 2]) != -1)
 			raw = 1;
 		k = encoding_put(out, outsz, k, c, raw);
 	}
