@@ -28,6 +28,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -109,10 +111,33 @@ class Judge(harness.PorterTestCase):
                 "--nodns", "none", "--add-ca", os.path.join(self.ca, "root.pem"),
                 "--connect-timeout", "10", "--openssl-timeout", "10",
                 "--jsonfile", out, "--ip", HOST] + checks + ["%s:%d" % (NAME, port)]
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+        # NO_ENGINE: testssl would look for OpenSSL's GOST engine (which
+        # Debian does not ship with openssl) and report its absence as a
+        # WARN; GOST suites say nothing about porter, which never offers them.
+        env = dict(os.environ, NO_ENGINE="true")
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
         self.assertTrue(os.path.exists(out), "testssl wrote no JSON:\n" + p.stdout + p.stderr)
         with open(out) as f:
             return json.load(f)
+
+    def resumes(self, port):
+        """{protocol: whether a second connection resumed by ticket}."""
+        out = {}
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.create_default_context(cafile=os.path.join(self.ca, "root.pem"))
+            ctx.minimum_version = ctx.maximum_version = version
+            session, reused = None, []
+            for _ in range(2):
+                with socket.create_connection((HOST, port), timeout=30) as s:
+                    with ctx.wrap_socket(s, server_hostname=NAME, session=session) as t:
+                        t.sendall(b"GET / HTTP/1.1\r\nHost: " + NAME.encode() +
+                                  b"\r\nConnection: close\r\n\r\n")
+                        while t.recv(65536):
+                            pass
+                        reused.append(t.session_reused)
+                        session = t.session
+            out[version.name] = reused == [False, True]
+        return out
 
     @staticmethod
     def verdict(findings):
@@ -127,19 +152,20 @@ class Judge(harness.PorterTestCase):
             "--protocols", "--std", "--server-preference", "--fs",
             "--server-defaults", "--headers", "--vulnerable"])
         self.assertGreater(len(findings), 50, "too few findings: did testssl run?")
-        # testssl's resumption check runs "openssl s_client </dev/null":
-        # with TLS 1.3 the client may leave before the server's ticket
-        # (sent after the handshake) arrives, and the check then reports
-        # a "connect problem" WARN. That race is the client's; the
-        # server-defaults section alone is run again, at most twice.
-        flaky = {"sessionresumption_ticket", "sessionresumption_ID"}
-        for _ in range(2):
-            bad = self.verdict(findings)
-            if not bad or any(f["id"] not in flaky or f["severity"] != "WARN" for f in bad):
-                break
-            again = {f["id"]: f for f in self.run_testssl(srv.port, ["--server-defaults"])
-                     if f["id"] in flaky}
-            findings = [again.get(f["id"], f) if f["id"] in flaky else f for f in findings]
+        # testssl's ticket check runs "openssl s_client -sess_out F
+        # </dev/null" under the protocol its first ticket came with. Over
+        # TLS 1.3 the ticket follows the handshake and s_client, reading
+        # EOF at once, often leaves before it arrives (for any server:
+        # openssl/openssl#10714, varnish/hitch#292); testssl then reports
+        # "connect problem". Which protocol it picks depends on timing,
+        # so the WARN comes and goes. Only that WARN is replaced, and only
+        # by a check that cannot race: a client that reads a response (the
+        # tickets come before it) resumes over TLS 1.3 and over TLS 1.2.
+        for f in findings:
+            if (f["id"] == "sessionresumption_ticket" and f["severity"] == "WARN"
+                    and "connect problem" in f["finding"]):
+                self.assertEqual(self.resumes(srv.port), {"TLSv1_3": True, "TLSv1_2": True})
+                f.update(severity="OK", finding="supported (checked without the race)")
         bad = self.verdict(findings)
         self.assertEqual(bad, [], "testssl's verdict:\n" + "\n".join(
             "%s %s: %s" % (f["severity"], f["id"], f["finding"]) for f in bad))
