@@ -863,6 +863,12 @@ h2_init(const struct conf *conf)
 	h2.cbs = cb;
 	/* Streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused. */
 	nghttp2_option_set_max_settings(h2.opt, 32);
+	/*
+	 * CONTINUATION frames per header block (CVE-2024-28182): nghttp2's
+	 * default, said here so that the package depends on a libnghttp2
+	 * that has the cap (configure checks for it too).
+	 */
+	nghttp2_option_set_max_continuations(h2.opt, 8);
 }
 
 static int
