@@ -62,6 +62,8 @@ enum io_result {
 struct xprt_io {
 	int		 fd;		/* the client socket, owned */
 	uint8_t		 want;		/* XPRT_WANT_* after IO_AGAIN */
+	uint8_t		 lead;		/* TLS: how much of the stream's start
+					 * spells "HEAD" (4: all; 0xff: not) */
 	void		*priv;		/* the transport's state (TLS session);
 					 * NULL for the kernel socket */
 	const void	*cfg;		/* the listener's settings for the

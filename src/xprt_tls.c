@@ -59,14 +59,38 @@ static const char xtls_plain_400[] =
     "\r\n"
     "This port speaks HTTPS: plain HTTP was sent to it.\n";
 
-/* BIO_set_callback_ex: after each read of the socket, was it short? */
+/* The same answer to HEAD: no content (RFC 9110 9.3.2). */
+static const char xtls_plain_400_head[] =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 51\r\n"
+    "Connection: close\r\n"
+    "\r\n";
+
+/*
+ * BIO_set_callback_ex: after each read of the socket, was it short?
+ * And while the first four bytes of the stream come in (however split),
+ * do they spell "HEAD": a plain HTTP request refused in clear text gets
+ * no content then. Its argument is the connection's xprt_io.
+ */
 static long
 xtls_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi,
     long argl, int ret, size_t *processed)
 {
-	(void)b; (void)argp; (void)argi; (void)argl;
-	if (oper == (BIO_CB_READ | BIO_CB_RETURN))
-		xtls_short = ret <= 0 || processed == NULL || *processed < len;
+	struct xprt_io *xio;
+	uint64_t at;
+	size_t i;
+
+	(void)argi; (void)argl;
+	if (oper != (BIO_CB_READ | BIO_CB_RETURN))
+		return ret;
+	xtls_short = ret <= 0 || processed == NULL || *processed < len;
+	if (ret <= 0 || processed == NULL ||
+	    (at = BIO_number_read(b) - *processed) >= 4)
+		return ret;
+	xio = (struct xprt_io *)BIO_get_callback_arg(b);
+	for (i = 0; i < *processed && at + i < 4 && xio->lead == at + i; i++)
+		xio->lead = argp[i] == "HEAD"[at + i] ? xio->lead + 1 : 0xff;
 	return ret;
 }
 
@@ -133,6 +157,8 @@ xtls_start(struct xprt_io *xio)
 		SSL_set_app_data(ssl, (void *)tl);
 		SSL_set_accept_state(ssl);
 		BIO_set_callback_ex(SSL_get_rbio(ssl), xtls_bio_cb);
+		BIO_set_callback_arg(SSL_get_rbio(ssl), (char *)xio);
+		xio->lead = 0;
 		xio->priv = ssl;
 	}
 	ERR_clear_error();
@@ -149,8 +175,12 @@ xtls_start(struct xprt_io *xio)
 		snprintf(xtls_err, sizeof(xtls_err), "plain HTTP request");
 		SSL_free(ssl);
 		xio->priv = NULL;
-		(void)send(xio->fd, xtls_plain_400, sizeof(xtls_plain_400) - 1,
-		    MSG_NOSIGNAL);
+		if (xio->lead == 4)
+			(void)send(xio->fd, xtls_plain_400_head,
+			    sizeof(xtls_plain_400_head) - 1, MSG_NOSIGNAL);
+		else
+			(void)send(xio->fd, xtls_plain_400,
+			    sizeof(xtls_plain_400) - 1, MSG_NOSIGNAL);
 		(void)shutdown(xio->fd, SHUT_WR);
 		return IO_CLOSED;
 	}

@@ -380,11 +380,19 @@ class TestBadInput(TLSTestCase):
         for method in ("GET", "HEAD", "POST"):
             c = harness.Conn(srv.tls_port)
             c.send(build_request(method, "/", headers={"Content-Length": "0"}))
-            r = c.read_response()
+            r = c.read_response(head=(method == "HEAD"))
             self.assertEqual(r.status, 400)
-            self.assertIn(b"HTTPS", r.body)
-            self.assertTrue(c.closed_by_peer())
+            # No content for HEAD, whichever path answers (RFC 9110 9.3.2).
+            self.assertEqual(b"HTTPS" in r.body, method != "HEAD", r.body)
+            self.assertTrue(c.closed_by_peer(), "bytes after the response: %r" % c.buf)
             c.close()
+        # "HEAD" split over several reads is still HEAD.
+        c = harness.Conn(srv.tls_port)
+        c.send_slowly(b"HEAD / HTTP/1.1\r\n", chunk=1)
+        c.send(b"Host: localhost\r\n\r\n")
+        self.assertEqual(c.read_response(head=True).status, 400)
+        self.assertTrue(c.closed_by_peer(), "bytes after the response: %r" % c.buf)
+        c.close()
         # The plain listener beside it is untouched, the TLS one still serves.
         self.assertEqual(harness.get(srv.port).status, 200)
         with TLSConn(srv.tls_port) as t:
@@ -570,9 +578,9 @@ class TestConfig(TLSTestCase):
 class H2OverTLSTest(TLSTestCase):
     """HTTP/2 negotiated by ALPN (RFC 9113 3.2), on by default with TLS."""
 
-    def start_h2(self):
+    def start_h2(self, **over):
         return self.start_tls(listen=[{"address": "%s:0" % HOST},
-                                      {"address": "%s:0" % HOST, "tls": True}])
+                                      {"address": "%s:0" % HOST, "tls": True}], **over)
 
     def test_curl_nghttp_h2load(self):
         srv = self.start_h2()
@@ -615,6 +623,42 @@ class H2OverTLSTest(TLSTestCase):
         with h2client.H2Conn(None, sock=sock) as c:
             self.assertEqual(c.get("/", authority="example.org").status, 200)
             self.assertEqual(c.get("/", authority="localhost").status, 421)
+
+    def test_client_that_never_reads_costs_no_file_in_memory(self):
+        """100 streams of a 20 MiB file with every window opened wide
+        (2 GiB offered) from a client that never reads: porter frames no
+        more than the socket takes, so the worker's peak memory grows by
+        a bounded amount (its buffers, not the files), and send_timeout
+        ends the connection (RFC 9113 leaves this to the server)."""
+        import h2client
+        import h2.settings
+        srv = self.start_h2(limits={"send_timeout": 1})
+        pid = srv.worker_pids()[0]
+
+        def hwm():
+            with open("/proc/%d/status" % pid) as f:
+                return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024
+        with h2client.H2Conn(None, sock=self.h2_socket(srv)) as c:
+            self.assertEqual(c.get("/").status, 200)
+        before = hwm()
+        c = h2client.H2Conn(None, sock=self.h2_socket(srv), settings={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2 ** 31 - 1})
+        self.addCleanup(c.close)
+        c.conn.increment_flow_control_window(2 ** 31 - 1 - 65535)
+        for _ in range(100):
+            c.request("/20m.bin", authority="localhost")
+        srv.wait_for_stderr(r"HTTP/2 client .*no progress")
+        grew = hwm() - before
+        # Generous for sanitizer builds; one buffered file would be 20 MiB.
+        self.assertLess(grew, 16 << 20, "worker peak grew by %d bytes" % grew)
+        with h2client.H2Conn(None, sock=self.h2_socket(srv)) as c:
+            self.assertEqual(c.get("/").status, 200)
+
+    def h2_socket(self, srv):
+        raw = socket.create_connection((HOST, srv.tls_port), timeout=DEFAULT_TIMEOUT)
+        sock = client_context(alpn=["h2"]).wrap_socket(raw, server_hostname="localhost")
+        self.assertEqual(sock.selected_alpn_protocol(), "h2")
+        return sock
 
     @unittest.skipUnless(shutil.which("chromium"), "chromium missing")
     def test_chromium_demo_site_says_h2(self):
