@@ -26,7 +26,10 @@
  * the watched directories, or by another host on a network filesystem,
  * queues no event. So a hot entry is also compared with the path's
  * fstatat() at most once a second (FCACHE_RECHECK_MS, loop clock), and
- * fcache_tick() notices a site root renamed away and replaced.
+ * fcache_tick() notices a site root renamed away and replaced. An entry
+ * whose body is sent from its descriptor is also compared with the
+ * descriptor's fstat() on every use (fcache_fd_moved), so its headers
+ * always describe the bytes that go out.
  *
  * Entries are reference counted: a response being sent holds one, so
  * an entry invalidated meanwhile stays alive until it is released.
@@ -477,9 +480,11 @@ fcache_load_data(struct fcache_entry *e)
  * hard link outside the watched directories, another NFS client)?
  * Asked at most once per FCACHE_RECHECK_MS per entry, by the loop's
  * cached clock: one fstatat() a second for a hot entry, none per
- * request. Until then a change may go unseen for up to that long; the
- * sender never pads a file that shrank (conn.c closes the connection)
- * nor sends more than the promised length of one that grew.
+ * request. Until then a small file kept in memory may be served as it
+ * was (a whole, consistent old version) for up to that long. A change
+ * while a body is being sent cannot be undone: the sender never pads a
+ * file that shrank (the connection closes short) nor sends more than
+ * the promised length of one that grew.
  */
 static int
 fcache_stale(struct fcache_entry *e, int rootfd, uint64_t now)
@@ -496,6 +501,25 @@ fcache_stale(struct fcache_entry *e, int rootfd, uint64_t now)
 	    AT_SYMLINK_NOFOLLOW) == -1)
 		return e->err != errno;
 	return e->err != 0 || !fcache_same(e, &st);
+}
+
+/*
+ * A file sent from its descriptor (not kept in memory): has the inode
+ * changed since e->st, through a name inotify does not watch? The
+ * response's validators and length come from e->st while its bytes
+ * come from the file at send time, so they must describe the same
+ * version (an in-memory body is a snapshot and always matches its
+ * stat). One fstat() per such response, beside its sendfile or
+ * pread calls; the small in-memory fast path pays nothing.
+ */
+static int
+fcache_fd_moved(struct fcache_entry *e)
+{
+	struct stat st;
+
+	if (e->fd == -1 || e->data != NULL || !S_ISREG(e->st.st_mode))
+		return 0;
+	return fstat(e->fd, &st) == -1 || !fcache_same(e, &st);
 }
 
 /*
@@ -520,7 +544,7 @@ fcache_open(size_t site, int rootfd, const char *path)
 	for (e = fc.buckets[h & (FCACHE_BUCKETS - 1)]; e != NULL; e = e->hnext) {
 		if (e->hash == h && e->site == site && e->pathlen == len &&
 		    memcmp(e->path, path, len) == 0) {
-			if (fcache_stale(e, rootfd, now)) {
+			if (fcache_stale(e, rootfd, now) || fcache_fd_moved(e)) {
 				fcache_unlink(e);	/* and look it up afresh */
 				break;
 			}

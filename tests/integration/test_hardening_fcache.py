@@ -147,6 +147,24 @@ class HardLinkTest(CacheTestBase):
         # connection must close short, never pad (poll_body checks).
         self.poll_body("/shrink.bin", new)
 
+    def test_large_file_edit_seen_by_the_next_response(self):
+        """A file sent from its descriptor (too big to keep in memory):
+        the first response after an edit through a hard link is the new
+        version whole, with its own validator, not the old ETag and
+        length over the new bytes (nor a connection cut short)."""
+        for old, new in ((b"A" * (300 * 1024), b"B" * (400 * 1024)),
+                         (b"C" * (300 * 1024), b"D" * (100 * 1024)),
+                         (b"E" * (64 * 1024), b"F" * (64 * 1024))):
+            with self.subTest(old=len(old), new=len(new)):
+                name = "next-%s.bin" % old[:1].decode()
+                alias = self.linked(name, old)
+                r1 = self.warm("/" + name, old)
+                overwrite(alias, new)
+                r2 = self.get_once("/" + name)
+                self.assertEqual((r2.status, len(r2.body), r2.body == new),
+                                 (200, len(new), True))
+                self.assertNotEqual(r1.header("ETag"), r2.header("ETag"))
+
     def test_hard_link_edit_then_not_modified_is_fresh(self):
         old, new = b"one\n" * 20, b"two\n" * 20
         alias = self.linked("v.txt", old)
