@@ -139,6 +139,43 @@ xprt_tls_error(void)
 	return xtls_err;
 }
 
+/*
+ * Kernel TLS in this worker: known once a handshake asked for it;
+ * absent when the kernel has none.
+ * With SSL_OP_ENABLE_KTLS, OpenSSL tries two setsockopt() calls at the
+ * end of every handshake (TCP_ULP "tls", then TLS_TX); on a kernel
+ * without the tls module both fail, every time. After the first
+ * handshake that asked and did not get it, and only when the kernel
+ * lists no "tls" upper-layer protocol (a module loaded on demand would
+ * be listed), later handshakes stop asking.
+ */
+static int xtls_ktls_known, xtls_ktls_absent;
+
+static void
+xtls_ktls_learn(SSL *ssl)
+{
+#if defined(SSL_OP_ENABLE_KTLS) && !defined(OPENSSL_NO_KTLS)
+	char ulp[256];
+	FILE *f;
+	int listed = 0;
+
+	if (xtls_ktls_known || !(SSL_get_options(ssl) & SSL_OP_ENABLE_KTLS))
+		return;
+	xtls_ktls_known = 1;
+	if (BIO_get_ktls_send(SSL_get_wbio(ssl)))
+		return;
+	if ((f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re")) == NULL)
+		return;
+	if (fgets(ulp, sizeof(ulp), f) != NULL)
+		for (char *t = strtok(ulp, " \n"); t != NULL; t = strtok(NULL, " \n"))
+			listed |= strcmp(t, "tls") == 0;
+	fclose(f);
+	xtls_ktls_absent = !listed;
+#else
+	(void)ssl;
+#endif
+}
+
 static int
 xtls_start(struct xprt_io *xio)
 {
@@ -155,6 +192,10 @@ xtls_start(struct xprt_io *xio)
 			return IO_ERROR;
 		}
 		SSL_set_app_data(ssl, (void *)tl);
+#ifdef SSL_OP_ENABLE_KTLS
+		if (xtls_ktls_absent)
+			SSL_clear_options(ssl, SSL_OP_ENABLE_KTLS);
+#endif
 		SSL_set_accept_state(ssl);
 		BIO_set_callback_ex(SSL_get_rbio(ssl), xtls_bio_cb);
 		BIO_set_callback_arg(SSL_get_rbio(ssl), (char *)xio);
@@ -162,8 +203,10 @@ xtls_start(struct xprt_io *xio)
 		xio->priv = ssl;
 	}
 	ERR_clear_error();
-	if ((n = SSL_do_handshake(ssl)) == 1)
+	if ((n = SSL_do_handshake(ssl)) == 1) {
+		xtls_ktls_learn(ssl);
 		return IO_DONE;
+	}
 	/*
 	 * OpenSSL recognizes "GET ", "POST", "HEAD", "PUT " and "CONNECT"
 	 * where a record header should be, and sends no alert then: the

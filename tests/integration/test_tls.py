@@ -35,7 +35,7 @@ sys.dont_write_bytecode = True  # never write into the (maybe read-only) srcdir
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import HOST, DEFAULT_TIMEOUT, build_request  # noqa: E402
+from harness import HOST, DEFAULT_TIMEOUT, build_request, wait_until  # noqa: E402
 
 CA = None  # the CA directory, made once in setUpModule
 
@@ -371,6 +371,45 @@ class TestSNI(TLSTestCase):
         for host in ("example.org", "www.example.org", "example.net", "x.example.net"):
             p = self.curl(srv, self.url(srv, host=host), host=host)
             self.assertEqual(p.stdout, b"hello over TLS\n")
+
+
+def kernel_has_tls_ulp():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
+            return "tls" in f.read().split()
+    except OSError:
+        return True
+
+
+class KernelTLSTest(TLSTestCase):
+
+    @unittest.skipUnless(shutil.which("strace") and os.geteuid() == 0,
+                         "strace as root needed to watch the worker")
+    @unittest.skipIf(kernel_has_tls_ulp(), "this kernel has kernel TLS")
+    def test_no_ktls_tried_again_on_a_kernel_without_it(self):
+        """ktls = "auto" on a kernel without the tls module: OpenSSL's
+        two failing setsockopt() calls come with the first handshake
+        of a worker only, not with every handshake after it."""
+        srv = self.start_tls(workers=1)     # ktls = "auto" is the default
+        pid = srv.worker_pids()[0]
+        out = os.path.join(self.make_tempdir(), "strace.out")
+        tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=setsockopt",
+                                   "-o", out, "-p", str(pid)], stderr=subprocess.PIPE)
+        self.addCleanup(lambda: tracer.poll() is None and tracer.kill())
+
+        def traced():
+            with open("/proc/%d/status" % pid) as f:
+                return re.search(r"TracerPid:\s+[1-9]", f.read()) is not None
+        wait_until(traced)
+        for _ in range(4):
+            with TLSConn(srv.tls_port) as t:
+                t.send(build_request("GET", "/"))
+                self.assertEqual(t.read_response().status, 200)
+        tracer.terminate()
+        tracer.wait(timeout=DEFAULT_TIMEOUT)
+        with open(out) as f:
+            ulp = [l for l in f if "TCP_ULP" in l]
+        self.assertLessEqual(len(ulp), 1, "".join(ulp))
 
 
 class TestBadInput(TLSTestCase):
