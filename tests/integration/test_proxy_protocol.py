@@ -8,8 +8,10 @@ write, a header sent one byte per write, v2 LOCAL and v1 UNKNOWN (the
 real endpoints), an untrusted peer (127.0.0.2 on loopback: closed before
 a byte is read), malformed and oversized headers, a request without a
 header, no header within limits.proxy_timeout, a PROXY line on a plain
-listener (400), the once-a-minute log line per peer, and the config
-errors.
+listener (400), the once-a-minute log line per peer, the config
+errors, and client_limits behind a balancer: rates, the connection cap
+and bans key on the header's client, never on the balancer, whose own
+LOCAL and UNKNOWN connections are neither counted nor limited.
 
 Every failure must close the connection without a single byte of
 answer. Waits are bounded by the event waited for (a socket timeout,
@@ -402,6 +404,146 @@ class ProxyProtocolTest(harness.PorterTestCase):
         p = harness.check_config(path)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertRegex(p.stderr, r"porter\.conf:3: 'trusted': '::/0' trusts every peer")
+
+
+class ProxyLimitsTest(harness.PorterTestCase):
+    """client_limits on a PROXY listener key on the client the header
+    names, never on the balancer that carries it (porter.conf(5),
+    proxy_protocol); a balancer's own connection (v2 LOCAL, v1 UNKNOWN:
+    its health checks) is neither counted nor limited. Every connection
+    below comes from the same socket peer, 127.0.0.1, the trusted
+    balancer."""
+
+    def start_limited(self, **limits):
+        d = {"mode": "enforce"}
+        d.update(limits)
+        srv = self.start_server(
+            start=False, workers=2,
+            listen=["%s:0" % HOST,
+                    {"address": "%s:0" % HOST, "proxy_protocol": True,
+                     "trusted": [HOST]}],
+            client_limits=d)
+        srv.write_config(pid_file=os.path.join(srv.workdir, "porter.pid"))
+        harness.write_file(os.path.join(srv.root, "index.html"), b"hello\n")
+        srv.start()
+        return srv, srv.addrs[0][1], srv.addrs[1][1]
+
+    def ctl(self, srv, *args):
+        r = harness.run_porter("-c", srv.conf_path, "-s", *args)
+        self.assertEqual(r.returncode, 0, "porter -s %s: %s%s" % (
+            " ".join(args), r.stdout, r.stderr))
+        return r.stdout
+
+    def proxied(self, pport, hdr, n=1, c=None):
+        """n GETs behind hdr on one keep-alive connection (a new one
+        unless c is given); returns (statuses, the connection)."""
+        if c is None:
+            c = conn_from(pport)
+            self.addCleanup(c.close)
+            c.send(hdr)
+        got = []
+        for _ in range(n):
+            if not c.send(build_request("GET", "/")):
+                got.append(None)
+                break
+            try:
+                r = c.read_response()
+            except harness.ConnectionClosed:
+                got.append(None)
+                break
+            got.append(r.status)
+            if r.has_token("Connection", "close"):
+                break
+        return got, c
+
+    def plain(self, port, n):
+        got = []
+        for _ in range(n):
+            with Conn(port) as c:
+                c.send(build_request("GET", "/"))
+                got.append(c.read_response().status)
+        return got
+
+    def test_rate_keys_on_the_header_client(self):
+        """Two clients behind one balancer each get their own burst: the
+        one over it gets 429, the other is still served, and so is the
+        balancer's own address on the plain listener."""
+        srv, plain, pport = self.start_limited(rate=0.01, burst=2.0)
+        a = v2("198.51.100.20", 4000)
+        got, _ = self.proxied(pport, a, 3)
+        self.assertEqual(got, [200, 200, 429])
+        # a new connection from the same client is still over its rate
+        self.assertEqual(self.proxied(pport, v1("198.51.100.20", 4001))[0], [429])
+        # another client through the same socket peer: its own burst
+        got, _ = self.proxied(pport, v1("198.51.100.21", 4002), 3)
+        self.assertEqual(got, [200, 200, 429])
+        # the balancer's address was never charged for them
+        self.assertEqual(self.plain(plain, 3), [200, 200, 429])
+        srv.wait_for_stderr(r"limit: 198\.51\.100\.20 ua:[0-9a-f]{4} over")
+        srv.wait_for_stderr(r"limit: 198\.51\.100\.21 ua:[0-9a-f]{4} over")
+        recs = [parse_access_line(l) for l in srv.wait_access_lines(10)]
+        self.assertEqual(sorted((r["host"], r["status"]) for r in recs
+                                if r["status"] == "429"),
+                         [(HOST, "429"), ("198.51.100.20", "429"),
+                          ("198.51.100.20", "429"), ("198.51.100.21", "429")])
+
+    def test_connection_cap_keys_on_the_header_client(self):
+        """per_address_connections counts each header client's open
+        connections: the client at its cap gets 429 and a close, another
+        client through the same balancer is served."""
+        srv, _, pport = self.start_limited(per_address_connections=2)
+        held = [self.proxied(pport, v2("198.51.100.30", 5000 + i))
+                for i in range(2)]
+        self.assertEqual([g for g, _ in held], [[200], [200]])
+        got, c = self.proxied(pport, v2("198.51.100.30", 5002))
+        self.assertEqual(got, [429])
+        self.assertTrue(c.closed_by_peer())
+        # three more, from other clients, on the same balancer's socket
+        others = [self.proxied(pport, v2("198.51.100.%d" % (31 + i), 6000))
+                  for i in range(3)]
+        self.assertEqual([g for g, _ in others], [[200]] * 3)
+        # one of the capped client's connections ends: room again
+        held[0][1].close()
+        harness.wait_until(
+            lambda: self.proxied(pport, v2("198.51.100.30", 5003))[0] == [200],
+            message="a closed connection still counted")
+
+    def test_ban_keys_on_the_header_client(self):
+        """A ban on a client behind the balancer blocks that client only;
+        a ban on the balancer's own address blocks none of its clients."""
+        srv, plain, pport = self.start_limited()
+        self.ctl(srv, "ban", "198.51.100.40", "600")
+        got, c = self.proxied(pport, v1("198.51.100.40", 7000))
+        self.assertEqual(got, [429])
+        self.assertEqual(self.proxied(pport, v1("198.51.100.41", 7001))[0], [200])
+        self.ctl(srv, "ban", HOST, "600")
+        self.assertEqual(self.plain(plain, 1), [429])
+        self.assertEqual(self.proxied(pport, v2("198.51.100.42", 7002))[0], [200])
+        self.assertEqual(self.proxied(pport, v1("198.51.100.40", 7003))[0], [429])
+
+    def test_local_connections_are_not_limited(self):
+        """The balancer's health checks (LOCAL, UNKNOWN) pass however
+        many there are and however many stay open, and do not count
+        against the balancer's address: its first plain requests after
+        them are still inside its burst."""
+        srv, plain, pport = self.start_limited(rate=0.01, burst=2.0,
+                                               per_address_connections=2)
+        # over the rate: many requests on one LOCAL connection, and on
+        # many, with each command
+        got, _ = self.proxied(pport, v2(local=True), 10)
+        self.assertEqual(got, [200] * 10)
+        for hdr in (v2(local=True), b"PROXY UNKNOWN\r\n") * 3:
+            self.assertEqual(self.proxied(pport, hdr, 2)[0], [200, 200])
+        # over the connection cap: four LOCAL connections held open
+        held = [self.proxied(pport, v2(local=True)) for _ in range(4)]
+        self.assertEqual([g for g, _ in held], [[200]] * 4)
+        for _, c in held:
+            self.assertEqual(self.proxied(pport, None, 1, c)[0], [200])
+        # the limits are on: a proxied client is limited, and the
+        # balancer's address, on the plain listener, was not charged
+        self.assertEqual(self.proxied(pport, v2("198.51.100.50", 1), 3)[0],
+                         [200, 200, 429])
+        self.assertEqual(self.plain(plain, 3), [200, 200, 429])
 
 
 if __name__ == "__main__":
