@@ -8,8 +8,11 @@ came back), binary data with every byte value in random segments, a
 10 MiB stream, a client that sends without reading (porter must stop
 reading, so the client's send() blocks, and nothing is lost once it
 reads), half-close, the idle timeout, 1000 concurrent clients on 2
-workers beside HTTP, an echo session held open across a reload, and a
-listener whose protocol changes on reload.
+workers beside HTTP, sessions against limits.max_connections (they
+fill it, are never closed to make room, and newcomers wait for a free
+slot), an echo session held open across a reload, a listener whose
+protocol changes on reload, and an old generation's session ended by
+shutdown_timeout after its listener was removed or changed.
 
 Every wait is bounded by the event it waits for (harness.wait_until or a
 socket timeout), never by a speed.
@@ -327,6 +330,57 @@ class EchoTest(harness.PorterTestCase):
         socks.clear()
         wait_until(lambda: len(self.sessions(srv)) == n)
 
+    def test_sessions_count_against_max_connections(self):
+        """Echo sessions fill limits.max_connections like HTTP ones: an
+        idle keep-alive HTTP connection gives its slot to a newcomer, a
+        session never does, and with every slot held by a session new
+        clients (echo or HTTP) wait until one ends."""
+        limit = 16      # the smallest max_connections
+        # Long timeouts: no connection may end but to make room.
+        srv, (hport, eport) = self.start_echo(workers=1, limits={
+            "max_connections": limit, "keepalive_timeout": 3600,
+            "echo_idle_timeout": 3600})
+        http = harness.Conn(hport)
+        self.addCleanup(http.close)
+        http.send(harness.build_request("GET", "/"))
+        self.assertEqual(http.read_response().status, 200)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+
+        def session(tag):
+            s = socket.create_connection((HOST, eport), timeout=DEFAULT_TIMEOUT)
+            socks.append(s)
+            s.sendall(tag)
+            self.assertEqual(recv_exact(s, len(tag)), tag)
+            return s
+        for i in range(limit - 1):
+            session(b"s%d" % i)
+        # The last slot is the idle HTTP connection's: it goes, the
+        # newcomer is served.
+        session(b"last")
+        self.assertTrue(http.closed_by_peer(), "idle HTTP connection kept")
+        # Full of sessions: two newcomers are accepted by the kernel only.
+        waiting = socket.create_connection((HOST, eport), timeout=DEFAULT_TIMEOUT)
+        self.addCleanup(waiting.close)
+        waiting.sendall(b"waiting")
+        web = harness.Conn(hport)
+        self.addCleanup(web.close)
+        web.send(harness.build_request("GET", "/"))
+        # Every session is still open and echoing (none made room): the
+        # worker has read and answered after both newcomers arrived...
+        for i, s in enumerate(socks):
+            s.sendall(b"again %d" % i)
+            self.assertEqual(recv_exact(s, len(b"again %d" % i)), b"again %d" % i)
+        # ...and neither newcomer got a byte.
+        r, _, _ = select.select([waiting, web.sock], [], [], 0.5)
+        self.assertEqual(r, [], "served beyond max_connections")
+        # Two sessions end: both newcomers are served.
+        for s in socks[:2]:
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(s.recv(10), b"")
+        self.assertEqual(recv_exact(waiting, 7), b"waiting")
+        self.assertEqual(web.read_response().status, 200)
+
     # -- the scoreboard ---------------------------------------------------------
 
     def porter_status(self, srv):
@@ -392,6 +446,47 @@ class EchoTest(harness.PorterTestCase):
         # A session of the old generation still echoes.
         held.sendall(b"still")
         self.assertEqual(recv_exact(held, 5), b"still")
+
+    def old_session_ended_by_shutdown_timeout(self, new_listen):
+        """A session held on the old generation outlives the reload to
+        new_listen (ports -> listen list) and ends when the master kills
+        its worker, shutdown_timeout after the drain began: not at the
+        reload, not by the idle timeout."""
+        timeout = 2
+        srv, ports = self.start_fixed(shutdown_timeout=timeout,
+                                      limits={"echo_idle_timeout": 3600})
+        hport, eport = ports
+        s = socket.create_connection((HOST, eport), timeout=DEFAULT_TIMEOUT)
+        self.addCleanup(s.close)
+        s.sendall(b"before")
+        self.assertEqual(recv_exact(s, 6), b"before")
+        old = self.reload(srv, listen=new_listen(hport, eport))
+        # The reload is over: every old worker drains, ours still echoes.
+        s.sendall(b"draining")
+        self.assertEqual(recv_exact(s, 8), b"draining")
+        # Its worker is killed after shutdown_timeout: the session ends.
+        s.settimeout(timeout + DEFAULT_TIMEOUT)
+        try:
+            self.assertEqual(s.recv(10), b"")
+        except ConnectionResetError:
+            pass
+        m = srv.wait_for_stderr(r"worker (\d+) still draining after %d s; "
+                                r"killing it" % timeout)
+        self.assertIn(int(m.group(1)), old)
+        wait_until(lambda: not (old & set(srv.worker_pids())),
+                   message="old workers still there: %r" % srv.worker_pids())
+        self.assertEqual(get(hport, "/").status, 200)
+
+    def test_removed_listener_session_ends_at_shutdown_timeout(self):
+        def only_http(hport, eport):
+            return [{"address": "%s:%d" % (HOST, hport), "protocol": "http"}]
+        self.old_session_ended_by_shutdown_timeout(only_http)
+
+    def test_changed_listener_session_ends_at_shutdown_timeout(self):
+        def echo_to_http(hport, eport):
+            return [{"address": "%s:%d" % (HOST, p), "protocol": "http"}
+                    for p in (hport, eport)]
+        self.old_session_ended_by_shutdown_timeout(echo_to_http)
 
 
 if __name__ == "__main__":
