@@ -485,64 +485,102 @@ h2_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 static int
 h2_field_skip(const char *name, size_t len)
 {
-	static const char *const skip[] = { "connection", "keep-alive",
-	    "proxy-connection", "transfer-encoding", "upgrade", NULL };
-	size_t i;
-
-	for (i = 0; skip[i] != NULL; i++)
-		if (strlen(skip[i]) == len && memcmp(skip[i], name, len) == 0)
-			return 1;
+	switch (len) {
+	case 7:
+		return memcmp(name, "upgrade", 7) == 0;
+	case 10:
+		return memcmp(name, "connection", 10) == 0 ||
+		    memcmp(name, "keep-alive", 10) == 0;
+	case 16:
+		return memcmp(name, "proxy-connection", 16) == 0;
+	case 17:
+		return memcmp(name, "transfer-encoding", 17) == 0;
+	}
 	return 0;
 }
 
+/*
+ * Neither name nor value is copied by nghttp2: they live in the
+ * stream's response buffer (or are constants) until the stream is
+ * freed, which is after nghttp2 has packed the HEADERS frame or
+ * dropped it, and the buffer does not move once the head is built.
+ */
 #define H2_NV(n, nl, v, vl)	((nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), \
-    (nl), (vl), NGHTTP2_NV_FLAG_NONE })
+    (nl), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE })
+#define H2_NV_STACK	32	/* fields of a usual response; more go to the heap */
+_Static_assert(RESP_HEAD_ROOM >= 4 + COND_DATE_SIZE,
+    "the head room holds :status and Date");
+
+/* The Date field's value, formatted once a second. */
+static size_t
+h2_date(time_t now, char buf[COND_DATE_SIZE])
+{
+	static time_t last = -1;
+	static char date[COND_DATE_SIZE];
+	static size_t len;
+
+	if (now != last) {
+		len = cond_format_date(now, date);
+		last = now;
+	}
+	memcpy(buf, date, len);
+	return len;
+}
 
 /*
  * HEADERS from the response's fields ("Name: value\r\n" lines, whose
  * names are lower-cased in place, RFC 9113 8.2.1), then DATA from its
- * body segments.
+ * body segments. :status and Date go in the head room in front of the
+ * fields, which only HTTP/1.1 uses for its status line.
  */
 static void
 h2_submit(struct h2_sess *s, struct h2_stream *st)
 {
 	struct resp *r = &st->resp;
 	nghttp2_data_provider dp, *dpp = NULL;
-	nghttp2_nv *nv;
-	char status[4], date[COND_DATE_SIZE];
+	nghttp2_nv nvs[H2_NV_STACK], *nv = nvs, *grown;
+	char *status = r->buf, *date = r->buf + 4;
 	char *p, *end, *colon, *eol, *v;
-	size_t nnv = 0, lines = 0, dlen, i;
+	size_t nnv = 0, cap = H2_NV_STACK, dlen, i;
 	int rv;
 
-	p = r->buf + RESP_HEAD_ROOM;
-	end = r->buf + r->fields_end;
-	for (char *q = p; q < end; q++)
-		if (*q == '\n')
-			lines++;
-	nv = xmalloc((lines + 3) * sizeof(*nv));
 	status[0] = (char)('0' + r->status / 100 % 10);
 	status[1] = (char)('0' + r->status / 10 % 10);
 	status[2] = (char)('0' + r->status % 10);
-	status[3] = '\0';
 	nv[nnv++] = H2_NV(":status", 7, status, 3);
 	nv[nnv++] = H2_NV("server", 6, "porter", 6);
-	if ((dlen = cond_format_date(st->q.now, date)) != 0)
+	if ((dlen = h2_date(st->q.now, date)) != 0)
 		nv[nnv++] = H2_NV("date", 4, date, dlen);
+	p = r->buf + RESP_HEAD_ROOM;
+	end = r->buf + r->fields_end;
 	while (p < end && (eol = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		colon = memchr(p, ':', (size_t)(eol - p));
-		if (colon != NULL) {
-			for (i = 0; p + i < colon; i++)
-				if (p[i] >= 'A' && p[i] <= 'Z')
-					p[i] = (char)(p[i] + 32);
-			v = colon + 1;
-			while (v < eol && (*v == ' ' || *v == '\t'))
-				v++;
-			dlen = (size_t)(eol - v);
-			if (dlen > 0 && v[dlen - 1] == '\r')
-				dlen--;
-			if (!h2_field_skip(p, (size_t)(colon - p)))
-				nv[nnv++] = H2_NV(p, (size_t)(colon - p), v, dlen);
+		if (colon == NULL) {
+			p = eol + 1;
+			continue;
 		}
+		for (i = 0; p + i < colon; i++)
+			if (p[i] >= 'A' && p[i] <= 'Z')
+				p[i] = (char)(p[i] + 32);
+		if (h2_field_skip(p, (size_t)(colon - p))) {
+			p = eol + 1;
+			continue;
+		}
+		v = colon + 1;
+		while (v < eol && (*v == ' ' || *v == '\t'))
+			v++;
+		dlen = (size_t)(eol - v);
+		if (dlen > 0 && v[dlen - 1] == '\r')
+			dlen--;
+		if (nnv == cap) {
+			grown = xmalloc(2 * cap * sizeof(*nv));
+			memcpy(grown, nv, nnv * sizeof(*nv));
+			if (nv != nvs)
+				free(nv);
+			nv = grown;
+			cap *= 2;
+		}
+		nv[nnv++] = H2_NV(p, (size_t)(colon - p), v, dlen);
 		p = eol + 1;
 	}
 	if (h2_data_length(r) > 0) {
@@ -552,7 +590,8 @@ h2_submit(struct h2_sess *s, struct h2_stream *st)
 	}
 	st->answered = 1;
 	rv = nghttp2_submit_response(s->ng, st->id, nv, nnv, dpp);
-	free(nv);
+	if (nv != nvs)
+		free(nv);
 	if (rv != 0) {
 		log_debug("nghttp2_submit_response: %s", nghttp2_strerror(rv));
 		(void)nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE,
