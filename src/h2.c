@@ -82,6 +82,7 @@ struct h2_sess {
 	nghttp2_session	*ng;
 	struct conn	*c;
 	struct h2_stream *all;		/* every stream not yet freed */
+	struct h2_stream *hdr;		/* its header block is being read */
 	struct h2_stream *qhead, *qtail;
 	size_t		 nstreams;	/* ours, not yet closed */
 	char		*ob;		/* bytes to write, NULL when none */
@@ -380,14 +381,27 @@ h2_out(struct h2_sess *s)
 static struct h2_stream *
 h2_stream_new(struct h2_sess *s, int32_t id)
 {
-	struct h2_stream *st = xcalloc(1, sizeof(*st));
+	struct h2_stream *st = xmalloc(sizeof(*st));
+	const size_t hr = offsetof(struct h2_stream, hr);
+	const size_t segs = offsetof(struct h2_stream, resp.segs);
+	const size_t segs_end = segs + sizeof(st->resp.segs);
 
+	/*
+	 * Zeroed but for the request record (h2_req_init's) and the
+	 * response's segment table, filled in order and read up to nsegs:
+	 * the two tables are most of the stream's 3 KiB.
+	 */
+	memset(st, 0, hr);
+	memset((char *)st + hr + sizeof(st->hr), 0, segs - hr - sizeof(st->hr));
+	memset((char *)st + segs_end, 0, sizeof(*st) - segs_end);
 	st->s = s;
 	st->id = id;
 	st->next = s->all;
 	if (s->all != NULL)
 		s->all->prev = st;
 	s->all = st;
+	st->hr.hb = NULL;
+	st->hr.hb_cap = 0;
 	h2_req_init(&st->hr, h2.max_header_list);
 	st->resp.fd = -1;
 	h2_data_init(&st->d);
@@ -407,6 +421,8 @@ h2_stream_free(struct h2_stream *st)
 		st->s->all = st->next;
 	if (st->next != NULL)
 		st->next->prev = st->prev;
+	if (st->s->hdr == st)
+		st->s->hdr = NULL;
 	resp_file_release(r);
 	if (r->release != NULL)
 		r->release(r->release_arg);
@@ -654,6 +670,20 @@ h2_answer_stream(struct h2_sess *s, struct h2_stream *st)
 
 /* ---- nghttp2's callbacks: what the client sent ------------------------------------ */
 
+/*
+ * The stream of id: the one whose header block is being read (each
+ * of its fields comes in a callback of its own), else nghttp2's map.
+ */
+static struct h2_stream *
+h2_stream_get(struct h2_sess *s, int32_t id)
+{
+	struct h2_stream *st = s->hdr;
+
+	if (st != NULL && st->id == id && !st->closed)
+		return st;
+	return nghttp2_session_get_stream_user_data(s->ng, id);
+}
+
 static int
 h2_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame,
     void *arg)
@@ -671,6 +701,7 @@ h2_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame,
 		h2_stream_free(st);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
+	s->hdr = st;
 	s->progress++;
 	return 0;
 }
@@ -686,7 +717,7 @@ h2_header_cb(nghttp2_session *ng, const nghttp2_frame *frame,
 	if (frame->hd.type != NGHTTP2_HEADERS ||
 	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;	/* trailers: read and dropped, as the body */
-	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	st = h2_stream_get(s, frame->hd.stream_id);
 	if (st == NULL)
 		return 0;
 	/* RFC 7541 4.1's size: small on the wire, huge decoded is a bomb. */
@@ -752,8 +783,7 @@ h2_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 
 	switch (frame->hd.type) {
 	case NGHTTP2_HEADERS:
-		st = nghttp2_session_get_stream_user_data(ng,
-		    frame->hd.stream_id);
+		st = h2_stream_get(s, frame->hd.stream_id);
 		if (st == NULL)
 			break;
 		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)

@@ -37,6 +37,11 @@ enum {
 	H2R_MALFORMED = -1,	/* RFC 9113 8.1.1: stream error PROTOCOL_ERROR */
 };
 
+/*
+ * Ready hr for a new request of at most max_header_size bytes of
+ * fields. hr->hb and hr->hb_cap must be a buffer to reuse, or NULL and
+ * 0 (the first time: a zeroed struct).
+ */
 void	 h2_req_init(struct h2_req *hr, uint32_t max_header_size);
 void	 h2_req_free(struct h2_req *hr);
 /*

@@ -32,8 +32,12 @@ h2_req_init(struct h2_req *hr, uint32_t max_header_size)
 {
 	char *hb = hr->hb;
 	uint32_t cap = hr->hb_cap;
+	const size_t tab = offsetof(struct h2_req, req.headers);
+	const size_t tab_end = tab + sizeof(hr->req.headers);
 
-	memset(hr, 0, sizeof(*hr));
+	/* All but the header table, filled in order and read up to nheaders. */
+	memset(hr, 0, tab);
+	memset((char *)hr + tab_end, 0, sizeof(*hr) - tab_end);
 	hr->hb = hb;
 	hr->hb_cap = cap;
 	hr->max = max_header_size;
