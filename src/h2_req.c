@@ -21,10 +21,21 @@
 #define H2R_PATH	0x08
 #define H2R_PROTOCOL	0x10
 
-/* RFC 9113 8.2.2: fields of HTTP/1.1 connection management. */
-static const char *const h2_req_conn_specific[] = {
-	"connection", "proxy-connection", "keep-alive", "transfer-encoding",
-	"upgrade", NULL
+/*
+ * RFC 9110 5.6.2 token characters: H2R_T_TOKEN for those a field name
+ * may have, H2R_T_UPPER for the upper-case letters only a method may
+ * have (RFC 9113 8.2.1).
+ */
+#define H2R_T_TOKEN	1
+#define H2R_T_UPPER	2
+static const uint8_t h2_req_tchar[256] = {
+	['a' ... 'z'] = H2R_T_TOKEN, ['0' ... '9'] = H2R_T_TOKEN,
+	['A' ... 'Z'] = H2R_T_UPPER,
+	['!'] = H2R_T_TOKEN, ['#'] = H2R_T_TOKEN, ['$'] = H2R_T_TOKEN,
+	['%'] = H2R_T_TOKEN, ['&'] = H2R_T_TOKEN, ['\''] = H2R_T_TOKEN,
+	['*'] = H2R_T_TOKEN, ['+'] = H2R_T_TOKEN, ['-'] = H2R_T_TOKEN,
+	['.'] = H2R_T_TOKEN, ['^'] = H2R_T_TOKEN, ['_'] = H2R_T_TOKEN,
+	['`'] = H2R_T_TOKEN, ['|'] = H2R_T_TOKEN, ['~'] = H2R_T_TOKEN,
 };
 
 void
@@ -87,28 +98,18 @@ h2_req_put(struct h2_req *hr, const void *p, size_t len)
 	return s;
 }
 
-/*
- * RFC 9110 5.6.2 token characters; field names may not have upper case
- * (RFC 9113 8.2.1), methods may.
- */
+/* A token (RFC 9110 5.6.2); upper case only if upper_ok (a method). */
 static int
 h2_req_token_ok(const uint8_t *p, size_t len, int upper_ok)
 {
-	static const char extra[] = "!#$%&'*+-.^_`|~";
+	unsigned ok = H2R_T_TOKEN | (upper_ok ? H2R_T_UPPER : 0);
 	size_t i;
 
 	if (len == 0)
 		return 0;
-	for (i = 0; i < len; i++) {
-		uint8_t ch = p[i];
-
-		if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    (upper_ok && ch >= 'A' && ch <= 'Z'))
-			continue;
-		if (ch != 0 && strchr(extra, ch) != NULL)
-			continue;
-		return 0;
-	}
+	for (i = 0; i < len; i++)
+		if (!(h2_req_tchar[p[i]] & ok))
+			return 0;
 	return 1;
 }
 
@@ -122,53 +123,74 @@ h2_req_value_ok(const uint8_t *p, size_t len)
 	    p[len - 1] == '\t'))
 		return 0;
 	for (i = 0; i < len; i++)
-		if (p[i] == 0 || p[i] == '\r' || p[i] == '\n')
+		if (p[i] <= '\r' && (p[i] == 0 || p[i] == '\r' || p[i] == '\n'))
 			return 0;
 	return 1;
 }
 
 static int
-h2_req_is(const uint8_t *p, size_t len, const char *s)
+h2_req_is(const uint8_t *p, size_t len, const char *s, size_t slen)
 {
-	return strlen(s) == len && memcmp(p, s, len) == 0;
+	return len == slen && memcmp(p, s, len) == 0;
+}
+
+#define H2R_IS(p, len, lit)	h2_req_is(p, len, lit, sizeof(lit) - 1)
+
+/* RFC 9113 8.2.2: a field of HTTP/1.1 connection management. */
+static int
+h2_req_conn_specific(const uint8_t *name, size_t len)
+{
+	switch (len) {
+	case 7:
+		return H2R_IS(name, len, "upgrade");
+	case 10:
+		return H2R_IS(name, len, "connection") ||
+		    H2R_IS(name, len, "keep-alive");
+	case 16:
+		return H2R_IS(name, len, "proxy-connection");
+	case 17:
+		return H2R_IS(name, len, "transfer-encoding");
+	}
+	return 0;
 }
 
 static int
 h2_req_pseudo(struct h2_req *hr, const uint8_t *name, size_t nlen,
     const uint8_t *value, size_t vlen)
 {
-	static const struct {
-		const char	*name;
-		unsigned	 bit;
-		size_t		 off;
-	} tab[] = {
-		{ ":method", H2R_METHOD, offsetof(struct h2_req, method) },
-		{ ":scheme", H2R_SCHEME, offsetof(struct h2_req, scheme) },
-		{ ":authority", H2R_AUTHORITY, offsetof(struct h2_req, authority) },
-		{ ":path", H2R_PATH, offsetof(struct h2_req, path) },
-		{ ":protocol", H2R_PROTOCOL, offsetof(struct h2_req, protocol) },
-	};
-	size_t i;
+	struct http_span *span;
+	unsigned bit;
 
 	/* 8.3: pseudo-header fields come first, each at most once. */
 	if (hr->regular)
 		return H2R_MALFORMED;
-	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		if (!h2_req_is(name, nlen, tab[i].name))
-			continue;
-		if (hr->seen & tab[i].bit)
-			return H2R_MALFORMED;
-		hr->seen |= tab[i].bit;
-		if (hr->status != 0 || h2_req_room(hr, vlen + 1) == -1) {
-			hr->status = 431;
-			return H2R_OK;
-		}
-		*(struct http_span *)((char *)hr + tab[i].off) =
-		    h2_req_put(hr, value, vlen);
-		h2_req_put(hr, "\n", 1);
+	if (H2R_IS(name, nlen, ":method")) {
+		bit = H2R_METHOD;
+		span = &hr->method;
+	} else if (H2R_IS(name, nlen, ":path")) {
+		bit = H2R_PATH;
+		span = &hr->path;
+	} else if (H2R_IS(name, nlen, ":scheme")) {
+		bit = H2R_SCHEME;
+		span = &hr->scheme;
+	} else if (H2R_IS(name, nlen, ":authority")) {
+		bit = H2R_AUTHORITY;
+		span = &hr->authority;
+	} else if (H2R_IS(name, nlen, ":protocol")) {
+		bit = H2R_PROTOCOL;
+		span = &hr->protocol;
+	} else
+		return H2R_MALFORMED;	/* 8.3: an unknown pseudo-header field */
+	if (hr->seen & bit)
+		return H2R_MALFORMED;
+	hr->seen |= bit;
+	if (hr->status != 0 || h2_req_room(hr, vlen + 1) == -1) {
+		hr->status = 431;
 		return H2R_OK;
 	}
-	return H2R_MALFORMED;	/* 8.3: an unknown pseudo-header field */
+	*span = h2_req_put(hr, value, vlen);
+	h2_req_put(hr, "\n", 1);
+	return H2R_OK;
 }
 
 int
@@ -177,7 +199,6 @@ h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 {
 	struct http_req *q = &hr->req;
 	struct http_header *f;
-	size_t i;
 	int h;
 
 	if (nlen > 0 && name[0] == ':') {
@@ -188,11 +209,10 @@ h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 	hr->regular = 1;
 	if (!h2_req_token_ok(name, nlen, 0) || !h2_req_value_ok(value, vlen))
 		return H2R_MALFORMED;
-	for (i = 0; h2_req_conn_specific[i] != NULL; i++)
-		if (h2_req_is(name, nlen, h2_req_conn_specific[i]))
-			return H2R_MALFORMED;
+	if (h2_req_conn_specific(name, nlen))
+		return H2R_MALFORMED;
 	/* 8.2.2: TE may only say "trailers". */
-	if (h2_req_is(name, nlen, "te") && !(vlen == 8 &&
+	if (H2R_IS(name, nlen, "te") && !(vlen == 8 &&
 	    strncasecmp((const char *)value, "trailers", 8) == 0))
 		return H2R_MALFORMED;
 	if (hr->status != 0)
@@ -243,7 +263,7 @@ h2_req_content_length(struct h2_req *hr)
 		v = v * 10 + (ch - '0');
 	}
 	for (h = 0; h < q->nheaders; h++)
-		if (h2_req_is((const uint8_t *)hr->hb + q->headers[h].name.off,
+		if (H2R_IS((const uint8_t *)hr->hb + q->headers[h].name.off,
 		    q->headers[h].name.len, "content-length") &&
 		    !h2_req_span_eq(hr, q->headers[h].value, *cl))
 			return H2R_MALFORMED;

@@ -122,6 +122,8 @@ Test(h2_req, malformed_table)
 		{ "transfer-encoding", { BASE, { "transfer-encoding", "chunked" } } },
 		{ "upgrade", { BASE, { "upgrade", "h2c" } } },
 		{ "te not trailers", { BASE, { "te", "gzip" } } },
+		{ "8-bit name", { BASE, { "x-\xc3\xa9", "x" } } },
+		{ "colon in name", { BASE, { "x:a", "x" } } },
 		{ "LF in value", { BASE, { "x-a", "a\nb" } } },
 		{ "CR in value", { BASE, { "x-a", "a\rb" } } },
 		{ "leading space", { BASE, { "x-a", " a" } } },
@@ -166,6 +168,27 @@ Test(h2_req, malformed_table)
 		h2_req_init(&hr, 8192);
 		cr_assert_eq(feed(&hr, f), H2R_MALFORMED, "%s", cases[i].why);
 	}
+	h2_req_free(&hr);
+}
+
+/* Every tchar of RFC 9110 5.6.2 in a name; upper case in a method only. */
+Test(h2_req, every_token_character)
+{
+	struct h2_req hr = { 0 };
+	const struct field f[] = { { ":method", "Get-It!#$%&'*+.^_`|~9" },
+	    { ":scheme", "https" }, { ":path", "/" },
+	    { "x-!#$%&'*+-.^_`|~09az", "v" }, { NULL, NULL } };
+	static const char nul[] = { 'a', '\0', 'b' };
+
+	h2_req_init(&hr, 8192);
+	cr_assert_eq(feed(&hr, f), H2R_OK);
+	cr_assert_eq(hr.req.method, HTTP_M_UNKNOWN);
+	cr_assert_str_eq(span(&hr, hr.req.method_s), "Get-It!#$%&'*+.^_`|~9");
+	cr_assert_str_eq(span(&hr, hr.req.headers[0].name),
+	    "x-!#$%&'*+-.^_`|~09az");
+	h2_req_init(&hr, 8192);
+	cr_assert_eq(h2_req_field(&hr, (const uint8_t *)"x-a", 3,
+	    (const uint8_t *)nul, sizeof(nul)), H2R_MALFORMED, "NUL in a value");
 	h2_req_free(&hr);
 }
 
