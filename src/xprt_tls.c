@@ -12,30 +12,46 @@
  * short or said EAGAIN (a callback on the socket BIO sees the lengths);
  * otherwise the caller reads again before it waits.
  *
- * Writes: OpenSSL has no writev. Segments are copied into one staging
- * buffer of a record's size, so a head and a small body leave as one
- * record and one write(); a single segment is written from where it is.
- * After IO_AGAIN the caller retries with the same segments, which
- * rebuild the same bytes: what OpenSSL requires of a retried SSL_write
- * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the address change).
+ * Writes: OpenSSL has no writev. Up to a record's worth (a head and a
+ * small body) is copied into one staging buffer and leaves as one
+ * record and one write(); a single segment is written from where it
+ * is. More than a record (a large body, HTTP/2's gathered frames) is
+ * sealed record by record into one output buffer and leaves in one
+ * send() of up to XTLS_GATHER plaintext bytes: OpenSSL writes each
+ * record to its BIO at once, and the socket BIO would make each one a
+ * system call of its own. For that the connection's write BIO becomes
+ * porter's (struct xtls_wb, put in place at its first such write;
+ * never under kernel TLS, which must write the socket itself).
+ *
+ * Retries: after IO_AGAIN the caller retries with the same segments
+ * (or more), which rebuild the same records: what OpenSSL requires of
+ * a retried SSL_write (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the
+ * address change). When the records were sealed but send() took only
+ * part of them, the rest is held by the write BIO (the connection's
+ * only buffer, bounded by one gather) and the call says IO_AGAIN; the
+ * retry sends what is held first and answers with the plaintext count
+ * those records carried, without sealing anything again.
  *
  * Files: SSL_sendfile() only when kernel TLS took over sending (never
  * on kernels without the tls module: there OpenSSL's sendfile fails);
- * otherwise pread() a record's worth and SSL_write() it.
+ * otherwise pread() up to a gather's worth and seal it as above.
  *
  * Closing: one non-blocking SSL_shutdown() sends close_notify (RFC 8446
  * 6.1), unless the session failed; its result is not waited for.
  *
- * Process-wide state: the staging buffer and the last read's length
- * check, both used only within one call (workers are single-threaded).
+ * Process-wide state: the staging, file and output buffers and the
+ * last read's length check, all used only within one call (workers are
+ * single-threaded); what must outlive a call is the write BIO's.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -44,8 +60,15 @@
 #include "tls.h"
 
 #define XTLS_RECORD	16384	/* TLS plaintext record limit (RFC 8446 5.1) */
+#define XTLS_GATHER	(4 * XTLS_RECORD)	/* plaintext per send() */
+/* The sealed records of one gather, with room left for two more (one
+ * OpenSSL may still hold from an earlier call, and the next). */
+#define XTLS_OUT	(6 * SSL3_RT_MAX_PACKET_SIZE)
 
 static unsigned char xtls_stage[XTLS_RECORD];
+static unsigned char xtls_file[XTLS_GATHER];	/* file bytes to seal */
+static unsigned char xtls_out[XTLS_OUT];	/* sealed, not yet sent */
+static size_t xtls_out_len;
 /* The last socket read in this call: -1 none, 0 it filled the buffer, 1 short. */
 static int xtls_short;
 static char xtls_err[256];
@@ -255,6 +278,192 @@ xtls_read(struct xprt_io *xio, void *buf, size_t len, int *drained)
 	return r;
 }
 
+/* ---- the write BIO -------------------------------------------------------- */
+
+/*
+ * A connection's write BIO once it has sent more than a record at once.
+ * While xtls_seal() runs (gather set), records are appended to
+ * xtls_out; at other times (alerts, what SSL_read answers such as a
+ * TLS 1.3 KeyUpdate, close_notify) it writes through to the socket,
+ * behind whatever is held so the records stay in order. Freed with the
+ * SSL.
+ */
+struct xtls_wb {
+	int		 fd;
+	int		 gather;	/* append to xtls_out, do not send */
+	unsigned char	*held;		/* sealed bytes send() left; malloc'd */
+	size_t		 held_len, held_off;
+	size_t		 held_plain;	/* plaintext they carry: the retry's answer */
+};
+
+static BIO_METHOD *xtls_wb_meth;
+static int xtls_wb_type;
+
+static ssize_t
+xtls_send(int fd, const void *p, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = send(fd, p, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Send what is held: 0 when nothing is left, IO_AGAIN or IO_ERROR. */
+static int
+xtls_wb_drain(struct xtls_wb *wb)
+{
+	ssize_t n;
+
+	while (wb->held != NULL) {
+		n = xtls_send(wb->fd, wb->held + wb->held_off,
+		    wb->held_len - wb->held_off);
+		if (n < 0)
+			return errno == EAGAIN ? IO_AGAIN : IO_ERROR;
+		wb->held_off += (size_t)n;
+		if (wb->held_off == wb->held_len) {
+			free(wb->held);
+			wb->held = NULL;
+			wb->held_len = wb->held_off = 0;
+		}
+	}
+	return 0;
+}
+
+/* Keep len bytes from p behind what is held; -1 out of memory. */
+static int
+xtls_wb_hold(struct xtls_wb *wb, const void *p, size_t len)
+{
+	unsigned char *h;
+	size_t keep = wb->held_len - wb->held_off;
+
+	if ((h = malloc(keep + len)) == NULL)
+		return -1;
+	if (keep > 0)
+		memcpy(h, wb->held + wb->held_off, keep);
+	memcpy(h + keep, p, len);
+	free(wb->held);
+	wb->held = h;
+	wb->held_off = 0;
+	wb->held_len = keep + len;
+	return 0;
+}
+
+static int
+xtls_wb_write(BIO *b, const char *p, size_t len, size_t *written)
+{
+	struct xtls_wb *wb = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (wb->gather) {
+		if (len > sizeof(xtls_out) - xtls_out_len) {
+			/* Full: OpenSSL keeps the record for the next call. */
+			BIO_set_retry_write(b);
+			return 0;
+		}
+		memcpy(xtls_out + xtls_out_len, p, len);
+		xtls_out_len += len;
+		*written = len;
+		return 1;
+	}
+	if (xtls_wb_drain(wb) == IO_ERROR)
+		return 0;
+	if (wb->held != NULL) {
+		/* Behind held records; the caller's retry sends them all. */
+		if (xtls_wb_hold(wb, p, len) == -1)
+			return 0;
+		*written = len;
+		return 1;
+	}
+	if ((n = xtls_send(wb->fd, p, len)) < 0) {
+		if (errno == EAGAIN)
+			BIO_set_retry_write(b);
+		return 0;
+	}
+	*written = (size_t)n;
+	return 1;
+}
+
+static long
+xtls_wb_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b; (void)num; (void)ptr;
+	/* Nothing is buffered between calls but what only a retry may send. */
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+xtls_wb_destroy(BIO *b)
+{
+	struct xtls_wb *wb = BIO_get_data(b);
+
+	if (wb != NULL) {
+		free(wb->held);
+		free(wb);
+		BIO_set_data(b, NULL);
+	}
+	return 1;
+}
+
+static struct xtls_wb *
+xtls_wb_of(SSL *ssl)
+{
+	BIO *b = SSL_get_wbio(ssl);
+
+	if (xtls_wb_meth == NULL || b == NULL ||
+	    BIO_method_type(b) != xtls_wb_type)
+		return NULL;
+	return BIO_get_data(b);
+}
+
+/*
+ * Put a write BIO of ours in place of the socket BIO (which stays the
+ * read BIO). NULL when kernel TLS sends (it writes the socket itself)
+ * or out of memory: then each record is a write() of its own.
+ */
+static struct xtls_wb *
+xtls_wb_attach(struct xprt_io *xio, SSL *ssl)
+{
+	struct xtls_wb *wb;
+	BIO *b;
+
+#ifndef OPENSSL_NO_KTLS
+	if (BIO_get_ktls_send(SSL_get_wbio(ssl)))
+		return NULL;
+#endif
+	if (xtls_wb_meth == NULL) {
+		int type = BIO_get_new_index();
+		BIO_METHOD *m;
+
+		if (type == -1 || (m = BIO_meth_new(type | BIO_TYPE_SOURCE_SINK,
+		    "porter TLS send")) == NULL)
+			return NULL;
+		if (!BIO_meth_set_write_ex(m, xtls_wb_write) ||
+		    !BIO_meth_set_ctrl(m, xtls_wb_ctrl) ||
+		    !BIO_meth_set_destroy(m, xtls_wb_destroy)) {
+			BIO_meth_free(m);
+			return NULL;
+		}
+		xtls_wb_type = type | BIO_TYPE_SOURCE_SINK;
+		xtls_wb_meth = m;
+	}
+	if ((wb = calloc(1, sizeof(*wb))) == NULL)
+		return NULL;
+	if ((b = BIO_new(xtls_wb_meth)) == NULL) {
+		free(wb);
+		return NULL;
+	}
+	wb->fd = xio->fd;
+	BIO_set_data(b, wb);
+	BIO_set_init(b, 1);
+	SSL_set0_wbio(ssl, b);
+	return wb;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
 static ssize_t
 xtls_write(struct xprt_io *xio, const void *p, size_t len)
 {
@@ -276,30 +485,146 @@ xtls_write(struct xprt_io *xio, const void *p, size_t len)
 	return n;
 }
 
+/*
+ * The plaintext of the next record from segment i, offset off: from the
+ * segment itself when it has a record's worth or is the last one, else
+ * gathered across segments in xtls_stage. Its length; 0 at the end.
+ */
+static size_t
+xtls_record(const struct iovec *iov, int iovcnt, int i, size_t off,
+    const void **p)
+{
+	size_t len = 0, take;
+
+	if (i >= iovcnt)
+		return 0;
+	take = iov[i].iov_len - off;
+	if (take >= XTLS_RECORD || i + 1 == iovcnt) {
+		*p = (const char *)iov[i].iov_base + off;
+		return take < XTLS_RECORD ? take : XTLS_RECORD;
+	}
+	for (; i < iovcnt && len < XTLS_RECORD; i++, off = 0) {
+		take = iov[i].iov_len - off;
+		if (take > XTLS_RECORD - len)
+			take = XTLS_RECORD - len;
+		memcpy(xtls_stage + len, (const char *)iov[i].iov_base + off,
+		    take);
+		len += take;
+	}
+	*p = xtls_stage;
+	return len;
+}
+
+/*
+ * Seal up to XTLS_GATHER plaintext bytes of the segments into records
+ * in xtls_out and send them at once. The plaintext count, or IO_AGAIN
+ * (what send() did not take is held: see "Retries" above), IO_ERROR.
+ */
+static ssize_t
+xtls_seal(struct xprt_io *xio, SSL *ssl, struct xtls_wb *wb,
+    const struct iovec *iov, int iovcnt)
+{
+	const void *p;
+	size_t done = 0, off = 0, len;
+	ssize_t sent;
+	int i = 0, n, r = 0;
+
+	xtls_out_len = 0;
+	wb->gather = 1;
+	ERR_clear_error();
+	while (done < XTLS_GATHER &&
+	    sizeof(xtls_out) - xtls_out_len >= 2 * SSL3_RT_MAX_PACKET_SIZE &&
+	    (len = xtls_record(iov, iovcnt, i, off, &p)) > 0) {
+		if ((n = SSL_write(ssl, p, (int)len)) <= 0) {
+			r = xtls_result(xio, ssl, n);
+			break;
+		}
+		done += (size_t)n;
+		/* Past what went in, skipping empty segments. */
+		for (len = (size_t)n; i < iovcnt; i++, off = 0) {
+			if (len < iov[i].iov_len - off) {
+				off += len;
+				break;
+			}
+			len -= iov[i].iov_len - off;
+		}
+	}
+	wb->gather = 0;
+	if (r == IO_ERROR || r == IO_CLOSED) {
+		if (r == IO_CLOSED)
+			errno = EPIPE;
+		return IO_ERROR;
+	}
+	sent = xtls_out_len > 0 ? xtls_send(wb->fd, xtls_out, xtls_out_len) : 0;
+	if (sent < 0) {
+		if (errno != EAGAIN)
+			return IO_ERROR;
+		sent = 0;
+	}
+	if ((size_t)sent < xtls_out_len) {
+		if (xtls_wb_hold(wb, xtls_out + sent, xtls_out_len - (size_t)sent)
+		    == -1)
+			return IO_ERROR;
+		wb->held_plain = done;
+		xio->want = XPRT_WANT_WRITE;
+		return IO_AGAIN;
+	}
+	return done > 0 ? (ssize_t)done : r;
+}
+
+/*
+ * Held records first: IO_AGAIN or IO_ERROR while they cannot all go, then
+ * the plaintext count they carried (> 0), or 0: go on and write.
+ */
+static ssize_t
+xtls_held(struct xprt_io *xio, struct xtls_wb *wb)
+{
+	ssize_t n;
+
+	if (wb == NULL || wb->held == NULL)
+		return 0;
+	if ((n = xtls_wb_drain(wb)) != 0) {
+		if (n == IO_AGAIN)
+			xio->want = XPRT_WANT_WRITE;
+		return n;
+	}
+	n = (ssize_t)wb->held_plain;
+	wb->held_plain = 0;
+	return n;
+}
+
 static ssize_t
 xtls_writev(struct xprt_io *xio, const struct iovec *iov, int iovcnt, int flags)
 {
-	size_t len = 0, take;
+	SSL *ssl = xio->priv;
+	struct xtls_wb *wb;
+	const void *p;
+	size_t len = 0;
+	ssize_t n;
 	int i;
 
 	(void)flags;		/* OpenSSL writes each record at once */
-	/* One segment, or a first one of a record or more: as it is. */
-	if (iovcnt == 1 || iov[0].iov_len >= sizeof(xtls_stage))
-		return xtls_write(xio, iov[0].iov_base, iov[0].iov_len);
-	for (i = 0; i < iovcnt && len < sizeof(xtls_stage); i++) {
-		take = iov[i].iov_len;
-		if (take > sizeof(xtls_stage) - len)
-			take = sizeof(xtls_stage) - len;
-		memcpy(xtls_stage + len, iov[i].iov_base, take);
-		len += take;
-	}
-	return xtls_write(xio, xtls_stage, len);
+	if (ssl == NULL)
+		return IO_ERROR;
+	wb = xtls_wb_of(ssl);
+	if ((n = xtls_held(xio, wb)) != 0)
+		return n;
+	for (i = 0; i < iovcnt && len <= XTLS_RECORD; i++)
+		len += iov[i].iov_len;
+	if (len > XTLS_RECORD &&
+	    (wb != NULL || (wb = xtls_wb_attach(xio, ssl)) != NULL))
+		return xtls_seal(xio, ssl, wb, iov, iovcnt);
+	/* One record: a head and a small body share it. */
+	len = xtls_record(iov, iovcnt, 0, 0, &p);
+	return xtls_write(xio, p, len);
 }
 
 static ssize_t
 xtls_sendfile(struct xprt_io *xio, int fd, off_t *off, size_t count)
 {
 	SSL *ssl = xio->priv;
+	struct xtls_wb *wb;
+	struct iovec iov;
 	ssize_t n, w;
 
 	if (ssl == NULL)
@@ -316,10 +641,18 @@ xtls_sendfile(struct xprt_io *xio, int fd, off_t *off, size_t count)
 		return xtls_result(xio, ssl, (int)n);
 	}
 #endif
-	if (count > sizeof(xtls_stage))
-		count = sizeof(xtls_stage);
+	wb = xtls_wb_of(ssl);
+	if ((n = xtls_held(xio, wb)) != 0) {
+		if (n > 0)
+			*off += n;
+		return n;
+	}
+	if (count > XTLS_RECORD && wb == NULL)
+		wb = xtls_wb_attach(xio, ssl);
+	if (count > (wb != NULL ? XTLS_GATHER : XTLS_RECORD))
+		count = wb != NULL ? XTLS_GATHER : XTLS_RECORD;
 	for (;;) {
-		n = pread(fd, xtls_stage, count, *off);
+		n = pread(fd, xtls_file, count, *off);
 		if (n >= 0 || errno != EINTR)
 			break;
 	}
@@ -327,7 +660,13 @@ xtls_sendfile(struct xprt_io *xio, int fd, off_t *off, size_t count)
 		return count > 0 ? IO_CLOSED : 0;	/* the file shrank */
 	if (n < 0)
 		return IO_ERROR;
-	if ((w = xtls_write(xio, xtls_stage, (size_t)n)) > 0)
+	if (n > XTLS_RECORD) {
+		iov.iov_base = xtls_file;
+		iov.iov_len = (size_t)n;
+		w = xtls_seal(xio, ssl, wb, &iov, 1);
+	} else
+		w = xtls_write(xio, xtls_file, (size_t)n);
+	if (w > 0)
 		*off += w;
 	return w;
 }
@@ -336,7 +675,10 @@ static int
 xtls_shutdown(struct xprt_io *xio)
 {
 	SSL *ssl = xio->priv;
+	struct xtls_wb *wb;
 
+	if (ssl != NULL && (wb = xtls_wb_of(ssl)) != NULL)
+		(void)xtls_wb_drain(wb);	/* callers wrote all: a formality */
 	if (ssl != NULL && SSL_is_init_finished(ssl) &&
 	    !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
 		ERR_clear_error();
