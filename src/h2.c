@@ -4,10 +4,14 @@
  * I/O: bytes read through the transport are fed to
  * nghttp2_session_mem_recv(); frames nghttp2 wants to send are gathered
  * in one output buffer (send_callback) and written through the
- * transport; DATA from a file goes out as nghttp2 "no-copy" frames, the
- * 9-byte frame header from the buffer and the payload by sendfile
+ * transport; DATA from a file goes out as nghttp2 "no-copy" frames
  * (send_data_callback), so flow control and SETTINGS_MAX_FRAME_SIZE are
- * still nghttp2's to enforce.
+ * still nghttp2's to enforce. On the kernel socket (and under kernel
+ * TLS) the 9-byte frame header goes from the buffer and the payload by
+ * sendfile. Where the transport must copy anyway (TLS), the payload is
+ * read from the file straight into the buffer behind its header, a
+ * frame and its header fill one TLS record, and several frames leave
+ * in one write.
  *
  * A stream's request is mapped to porter's request record (h2_req.c),
  * queued, and answered at the end of the batch of events like an
@@ -49,6 +53,10 @@
 #define H2_READ_BUF	16384
 #define H2_OUT_MIN	16384	/* the output buffer, grown for a big frame */
 #define H2_OUT_FLUSH	65536	/* gather at most this much before writing */
+#define H2_FRAME_HD	9	/* a frame header (RFC 9113 4.1) */
+#define H2_PAYLOAD	16384	/* DATA payload: nghttp2's own choice */
+/* Copied DATA: the payload that makes header and payload one TLS record. */
+#define H2_PAYLOAD_TLS	(16384 - H2_FRAME_HD)
 /* Frames that cost the client nothing (PING, SETTINGS, PRIORITY, empty
  * DATA, RST_STREAM) allowed per H2_CHEAP_WINDOW_MS, plus one per request. */
 #define H2_CHEAP_MAX	1000
@@ -157,27 +165,35 @@ h2_cheap(struct h2_sess *s, const char *what)
 
 /* ---- output --------------------------------------------------------------------- */
 
-/* Room for len more bytes in the output buffer; -1: write first. */
+/*
+ * Room for len more bytes in the output buffer; -1: write first (file
+ * bytes are due, or H2_OUT_FLUSH bytes are gathered: the buffer holds
+ * no more, unless one frame is larger).
+ */
 static int
 h2_ob_room(struct h2_sess *s, size_t len)
 {
-	size_t cap;
+	size_t cap, unsent;
 
 	if (s->tail != NULL)
 		return -1;	/* file bytes go first */
 	if (s->ob == NULL) {
-		cap = len > H2_OUT_MIN ? len : H2_OUT_MIN;
+		/* A frame of half the minimum or more starts a bulk transfer
+		 * (TLS copies file bytes): a whole gather at once, no regrowth. */
+		cap = len < H2_OUT_MIN / 2 ? H2_OUT_MIN :
+		    len > H2_OUT_FLUSH ? len : H2_OUT_FLUSH;
 		s->ob = xmalloc(cap);
 		s->ob_cap = cap;
 		s->ob_len = s->ob_off = 0;
 	}
+	unsent = s->ob_len - s->ob_off;
+	if (unsent > 0 && unsent + len > H2_OUT_FLUSH)
+		return -1;
 	if (s->ob_len + len <= s->ob_cap)
 		return 0;
-	if (s->ob_len - s->ob_off >= H2_OUT_FLUSH && s->ob_len > s->ob_off)
-		return -1;
 	if (s->ob_off > 0) {
-		memmove(s->ob, s->ob + s->ob_off, s->ob_len - s->ob_off);
-		s->ob_len -= s->ob_off;
+		memmove(s->ob, s->ob + s->ob_off, unsent);
+		s->ob_len = unsent;
 		s->ob_off = 0;
 	}
 	if (s->ob_len + len > s->ob_cap) {
@@ -202,7 +218,46 @@ h2_send_cb(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
 	return (ssize_t)len;
 }
 
-/* A no-copy DATA frame: its header now, its payload from the file after. */
+/*
+ * Are file bytes copied into the output buffer? Yes unless the
+ * transport sends from a file itself: the kernel socket, kernel TLS.
+ */
+static int
+h2_copies(const struct h2_sess *s)
+{
+	return s->c->xp != &xprt_plain && !xprt_tls_ktls_send(&s->c->xio);
+}
+
+/*
+ * A DATA payload from the file at off into buf (len bytes): 0, or -1
+ * when the file has fewer (it shrank) or cannot be read (logged).
+ */
+static int
+h2_file_read(struct h2_stream *st, uint8_t *buf, size_t len, off_t off)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(st->resp.fd, buf + got, len - got, off + (off_t)got);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		log_limited(&h2_ll_shrank, ev_now(conn_loop()), 0,
+		    "%s; resetting HTTP/2 stream %d", n == 0 ?
+		    "file shrank while sending" : strerror(errno), (int)st->id);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A no-copy DATA frame: its header now, and its payload either read in
+ * behind it (h2_copies) or sent from the file after it (the tail).
+ */
 static int
 h2_send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
     const uint8_t *framehd, size_t length, nghttp2_data_source *source,
@@ -211,23 +266,34 @@ h2_send_data_cb(nghttp2_session *ng, nghttp2_frame *frame,
 	struct h2_sess *s = arg;
 	struct h2_stream *st = source->ptr;
 	size_t pad = frame->data.padlen;
+	int copy = h2_copies(s);
 
-	if (h2_ob_room(s, 9 + pad) == -1)
+	/* Padding would follow the payload: never asked for (no padding
+	 * callback), so at most its length field, framed right anyway. */
+	if (pad > 1)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (h2_ob_room(s, H2_FRAME_HD + pad + (copy ? length : 0)) == -1)
 		return NGHTTP2_ERR_WOULDBLOCK;
-	memcpy(s->ob + s->ob_len, framehd, 9);
-	s->ob_len += 9;
-	if (pad > 0) {
-		/* Never asked for (no padding callback); framed right anyway. */
+	/*
+	 * Read before anything of the frame is kept: a file that shrank
+	 * resets its stream (nghttp2 sends RST_STREAM INTERNAL_ERROR) and
+	 * the connection stays framed.
+	 */
+	if (copy && h2_file_read(st, (uint8_t *)s->ob + s->ob_len +
+	    H2_FRAME_HD + pad, length, st->d.nc_off) == -1)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	memcpy(s->ob + s->ob_len, framehd, H2_FRAME_HD);
+	s->ob_len += H2_FRAME_HD;
+	if (pad > 0)
 		s->ob[s->ob_len++] = (char)(pad - 1);
+	if (copy) {
+		s->ob_len += length;
+		return 0;
 	}
 	s->tail = st;
 	st->on_wire = 1;
 	s->tail_off = st->d.nc_off;
 	s->tail_len = length;
-	if (pad > 1) {
-		/* The padding follows the payload: not supported, never set. */
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	}
 	return 0;
 }
 
@@ -267,26 +333,6 @@ h2_tail_shrank(struct h2_sess *s)
 	    NGHTTP2_INTERNAL_ERROR);
 }
 
-/* File bytes through a transport that cannot sendfile (TLS). */
-static ssize_t
-h2_tail_copy(struct conn *c, int fd, off_t off, size_t len)
-{
-	char buf[16384];
-	struct iovec iov;
-	ssize_t n;
-
-	if (len > sizeof(buf))
-		len = sizeof(buf);
-	n = pread(fd, buf, len, off);
-	if (n == 0)
-		return IO_CLOSED;
-	if (n < 0)
-		return IO_ERROR;
-	iov.iov_base = buf;
-	iov.iov_len = (size_t)n;
-	return c->xp->writev(&c->xio, &iov, 1, XPRT_MORE);
-}
-
 /*
  * Write what is gathered, asking nghttp2 for more until it has nothing
  * or the socket is full. 0: done or waiting for EPOLLOUT; -1: c closed.
@@ -308,11 +354,9 @@ h2_out(struct h2_sess *s)
 		} else if (s->tail != NULL) {
 			off_t off = s->tail_off;
 
+			/* Only where the transport sends files (h2_copies). */
 			n = c->xp->sendfile(&c->xio, s->tail->resp.fd, &off,
 			    s->tail_len);
-			if (n == IO_NOTSUP)
-				n = h2_tail_copy(c, s->tail->resp.fd,
-				    s->tail_off, s->tail_len);
 			if (n == IO_CLOSED) {
 				h2_tail_shrank(s);
 				continue;
@@ -326,12 +370,6 @@ h2_out(struct h2_sess *s)
 				continue;
 			}
 		} else {
-			if (s->ob != NULL) {
-				/* Nothing gathered: an idle session holds no buffer. */
-				free(s->ob);
-				s->ob = NULL;
-				s->ob_len = s->ob_off = s->ob_cap = 0;
-			}
 			if (!nghttp2_session_want_write(s->ng))
 				break;
 			if ((rv = nghttp2_session_send(s->ng)) != 0) {
@@ -357,6 +395,17 @@ h2_out(struct h2_sess *s)
 			return -1;
 		}
 		s->ob_off += (size_t)n;
+		if (s->ob_off == s->ob_len)
+			s->ob_off = s->ob_len = 0;
+	}
+	if (s->ob != NULL) {
+		/*
+		 * All written and nothing more to send: an idle session holds
+		 * no buffer. (A busy one keeps it from batch to batch.)
+		 */
+		free(s->ob);
+		s->ob = NULL;
+		s->ob_len = s->ob_off = s->ob_cap = 0;
 	}
 	if (c->io.events & EPOLLOUT)
 		conn_want_write(c, 0);
@@ -488,6 +537,7 @@ h2_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	unsigned flags;
 	size_t n;
 
+	st->d.copied = h2_copies(st->s);
 	n = h2_data_read(&st->d, &st->resp, buf, len, &flags);
 	if (flags & H2D_NOCOPY)
 		*data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
@@ -495,6 +545,22 @@ h2_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 	st->s->progress++;
 	return (ssize_t)n;
+}
+
+/*
+ * How long a DATA payload may be; nghttp2 then cuts it to the windows.
+ * Copied (TLS): a frame and its header make one full TLS record, so the
+ * records of gathered frames carry no stray 9-byte tails.
+ */
+static ssize_t
+h2_read_length_cb(nghttp2_session *ng, uint8_t type, int32_t id,
+    int32_t conn_window, int32_t stream_window, uint32_t max_frame,
+    void *arg)
+{
+	const struct h2_sess *s = arg;
+	size_t n = h2_copies(s) ? H2_PAYLOAD_TLS : H2_PAYLOAD;
+
+	return (ssize_t)(n < max_frame ? n : max_frame);
 }
 
 /* Fields that mean nothing in HTTP/2 (RFC 9113 8.2.2): not sent. */
@@ -918,6 +984,8 @@ h2_init(const struct conf *conf)
 		fatalx(EXIT_TEMP, "nghttp2: out of memory");
 	nghttp2_session_callbacks_set_send_callback(cb, h2_send_cb);
 	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data_cb);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb,
+	    h2_read_length_cb);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
 	    h2_begin_headers_cb);
 	nghttp2_session_callbacks_set_on_header_callback(cb, h2_header_cb);

@@ -79,6 +79,8 @@ struct h2_data {
 	size_t		 done;		/* bytes of it framed */
 	off_t		 nc_off;	/* H2D_NOCOPY: where in r->fd */
 	uint64_t	 framed;	/* body bytes framed so far */
+	unsigned	 copied:1;	/* the caller's: file bytes are read in
+					 * before their frame header is sent */
 };
 
 void	 h2_data_init(struct h2_data *d);
@@ -89,8 +91,10 @@ uint64_t h2_data_length(const struct resp *r);
  * response's buffer, a cached small file) are copied into buf, across
  * segments; file bytes are not: the result has H2D_NOCOPY and the
  * sender takes them from r->fd at d->nc_off. A frame is all copied or
- * all file, and a file frame never carries the end of the stream, so
- * a file that shrinks mid-frame can still be reset as a stream error.
+ * all file. A file frame carries the end of the stream only when
+ * d->copied says its bytes are read before its header is sent; else
+ * the end comes in an empty frame of its own, so a file that shrinks
+ * after the header went out can still be reset as a stream error.
  * Returns the payload length (0 only with H2D_EOF).
  */
 size_t	 h2_data_read(struct h2_data *d, const struct resp *r, uint8_t *buf,

@@ -2,9 +2,10 @@
  * h2_data.c - the DATA frame payloads of a response, from its body
  * segments (r->segs[1..]; segment 0 is the head). Bytes in memory are
  * copied into the frame nghttp2 builds; bytes of a file are only
- * counted here (H2D_NOCOPY) and leave through the transport's sendfile
- * in h2.c, so a large file is never copied through user space on a
- * plain connection.
+ * counted here (H2D_NOCOPY) and h2.c sends them behind the frame
+ * header: by the transport's sendfile, so a large file is never copied
+ * through user space on a plain connection, or read in right behind
+ * the header where the transport must copy anyway (TLS).
  *
  * Flow control is nghttp2's: it asks for at most what the stream and
  * connection windows and the peer's SETTINGS_MAX_FRAME_SIZE allow, and
@@ -58,6 +59,8 @@ h2_data_read(struct h2_data *d, const struct resp *r, uint8_t *buf,
 		}
 		d->framed += k;
 		*flags = H2D_NOCOPY;
+		if (d->copied && d->seg >= r->nsegs)
+			*flags |= H2D_EOF;	/* no header left before its bytes */
 		return k;
 	}
 	/* Memory: as many segments as fit, up to a file segment. */

@@ -3,7 +3,8 @@
  * porter's request record, with RFC 9113 8.2-8.3's checks as a table)
  * and h2_data.c (a response's segments -> DATA payloads: never more
  * than asked, memory copied, file bytes counted for sendfile, the end
- * of the stream never in a file frame).
+ * of the stream in a file frame only when its bytes are read in before
+ * its header is sent).
  */
 #include <string.h>
 
@@ -297,6 +298,43 @@ Test(h2_data, file_frames_are_nocopy_and_never_end_the_stream)
 	cr_assert_eq(flags, H2D_NOCOPY);
 	n = h2_data_read(&d, &r, buf, 16384, &flags);
 	cr_assert_eq(n, 0);
+	cr_assert_eq(flags, H2D_EOF);
+	free(r.buf);
+}
+
+Test(h2_data, copied_file_frames_may_end_the_stream)
+{
+	struct resp r;
+	struct h2_data d;
+	uint8_t buf[64];
+	unsigned flags;
+	size_t n;
+
+	/* Read in before the header leaves (TLS): the end rides along. */
+	resp_with(&r, NULL, 0, 0, 100, NULL);
+	h2_data_init(&d);
+	d.copied = 1;
+	n = h2_data_read(&d, &r, buf, 60, &flags);
+	cr_assert_eq(n, 60);
+	cr_assert_eq(flags, H2D_NOCOPY, "not the end yet");
+	n = h2_data_read(&d, &r, buf, 16384, &flags);
+	cr_assert_eq(n, 40);
+	cr_assert_eq(d.nc_off, 60);
+	cr_assert_eq(flags, H2D_NOCOPY | H2D_EOF, "the last file frame ends it");
+	cr_assert_eq(d.framed, 100);
+	free(r.buf);
+
+	/* Memory after the file still comes in a frame of its own. */
+	resp_with(&r, "--b\r\n", 5, 1000, 30, "\r\n--b--\r\n");
+	h2_data_init(&d);
+	d.copied = 1;
+	n = h2_data_read(&d, &r, buf, 64, &flags);
+	cr_assert_eq(n, 5);
+	n = h2_data_read(&d, &r, buf, 64, &flags);
+	cr_assert_eq(n, 30);
+	cr_assert_eq(flags, H2D_NOCOPY);
+	n = h2_data_read(&d, &r, buf, 64, &flags);
+	cr_assert_eq(n, 9);
 	cr_assert_eq(flags, H2D_EOF);
 	free(r.buf);
 }
