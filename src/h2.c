@@ -36,7 +36,10 @@
  * session's, freed when nghttp2 closes the stream and nothing of it is
  * still queued or on the wire.
  */
+#include <sys/mman.h>
+
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -63,6 +66,26 @@
 #define H2_CHEAP_WINDOW_MS	10000
 /* A header block decoding to more than this many times the limit is a bomb. */
 #define H2_HPACK_BOMB	4
+/*
+ * nghttp2's frame buffer, NGHTTP2_FRAMEBUF_CHUNKLEN in its
+ * nghttp2_session.h: a frame header, a pad length and the largest
+ * payload. The one allocation of this size while a session is made.
+ */
+#define H2_FRAMEBUF	(9 + 1 + 16384)
+/*
+ * Page-aligned blocks a session remembers: the frame buffer and the
+ * stream map's table, and one more while the map grows.
+ */
+#define H2_PAGE_BLOCKS	3
+#define H2_PAGE_BLOCK_MAX	(256 * 1024)	/* bigger: plain calloc */
+/*
+ * Idle this long before the pages go back: giving them back costs a
+ * madvise() and, when the session speaks again, a page fault per page
+ * touched (a few microseconds), so a connection between the requests
+ * of a page load, or answering a steady stream of them, never pays it,
+ * and one that does pays it at most four times a second.
+ */
+#define H2_RELEASE_MS	250
 
 enum { H2_SNIFF, H2_RUN, H2_LINGER };
 
@@ -107,6 +130,18 @@ struct h2_sess {
 	unsigned	 terminated:1;	/* GOAWAY submitted: read no more */
 	unsigned	 draining:1;	/* GOAWAY NO_ERROR: finish, take no more */
 	unsigned	 logged:1;	/* its one line about a bad client */
+	unsigned	 creating:1;	/* inside nghttp2_session_server_new3() */
+	unsigned	 rel_queued:1;	/* idle, waiting in h2.rel_head's list */
+	/* Memory (h2_mem_*): what nghttp2 holds for this session. */
+	size_t		 mem;		/* bytes (malloc_usable_size) */
+	size_t		 released;	/* of them, pages given back while idle */
+	struct h2_pages {
+		char	*p;		/* NULL: slot free */
+		uint32_t len;		/* bytes asked for */
+		uint32_t dead_idle;	/* the frame buffer: no live byte when idle */
+	}		 pg[H2_PAGE_BLOCKS];
+	struct h2_sess	*rel_prev, *rel_next;
+	uint64_t	 idle_since;	/* ev_now() ms it was queued */
 };
 
 static struct {
@@ -115,6 +150,10 @@ static struct {
 	nghttp2_option	*opt;
 	uint32_t	 max_streams;
 	uint32_t	 max_header_list;
+	size_t		 page;		/* sysconf(_SC_PAGESIZE) */
+	/* Idle sessions waiting to give pages back, oldest first. */
+	struct h2_sess	*rel_head, *rel_tail;
+	int		 rel_armed;	/* the release timer is pending */
 } h2;
 
 static struct log_limit h2_ll_bad = LOG_LIMIT_INIT(LOG_LVL_INFO,
@@ -967,6 +1006,273 @@ h2_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	return 0;
 }
 
+/* ---- memory: what a session holds, and what an idle one gives back ---------- */
+
+/*
+ * nghttp2 allocates through these (nghttp2_mem, user data the session),
+ * so a session knows the bytes it holds (h2_session_bytes()), and an
+ * idle one can give whole pages back to the kernel (MADV_DONTNEED):
+ *
+ * - The frame buffer (H2_FRAMEBUF): nghttp2 packs each frame it sends
+ *   there, allocates it with the session and keeps it to the end. It
+ *   resets the buffer before it packs the next frame, so once it wants
+ *   to write nothing, no byte there will be read again: its pages can
+ *   go, and the next frame is packed into zero-filled ones. 16 KB of
+ *   an idle session's 28 KB in nghttp2 1.52.
+ * - Whole pages of a big calloc'd block that read all zero: the kernel
+ *   maps zeros back on the next touch, so nghttp2 sees no change. In
+ *   nghttp2 1.52 the stream map's table (256 buckets, 4 KB) is all zero
+ *   again once the last stream is gone.
+ *
+ * Both are allocated page-aligned so that all of their pages are whole.
+ * Failures return NULL: nghttp2 answers NGHTTP2_ERR_NOMEM.
+ */
+
+/* Remember a block with whole pages; no free slot: it is not given back. */
+static void
+h2_pg_add(struct h2_sess *s, void *p, size_t len, int dead_idle)
+{
+	size_t i;
+
+	for (i = 0; i < H2_PAGE_BLOCKS; i++) {
+		if (s->pg[i].p == NULL) {
+			s->pg[i].p = p;
+			s->pg[i].len = (uint32_t)len;
+			s->pg[i].dead_idle = (uint32_t)dead_idle;
+			return;
+		}
+	}
+}
+
+static void
+h2_pg_forget(struct h2_sess *s, void *p)
+{
+	size_t i;
+
+	for (i = 0; i < H2_PAGE_BLOCKS; i++)
+		if (s->pg[i].p == p)
+			s->pg[i].p = NULL;
+}
+
+/* len bytes, page-aligned; NULL when out of memory. */
+static void *
+h2_pg_alloc(size_t len)
+{
+	void *p;
+
+	if (posix_memalign(&p, h2.page, len) != 0)
+		return NULL;
+	return p;
+}
+
+static void *
+h2_mem_malloc(size_t len, void *arg)
+{
+	struct h2_sess *s = arg;
+	void *p;
+
+	if (s->creating && len == H2_FRAMEBUF) {
+		if ((p = h2_pg_alloc(len)) != NULL)
+			h2_pg_add(s, p, len, 1);
+	} else
+		p = malloc(len);
+	if (p != NULL)
+		s->mem += malloc_usable_size(p);
+	return p;
+}
+
+static void
+h2_mem_free(void *p, void *arg)
+{
+	struct h2_sess *s = arg;
+	size_t n;
+
+	if (p == NULL)
+		return;
+	n = malloc_usable_size(p);
+	s->mem -= n;
+	if (n >= h2.page)
+		h2_pg_forget(s, p);
+	free(p);
+}
+
+static void *
+h2_mem_calloc(size_t nmemb, size_t len, void *arg)
+{
+	struct h2_sess *s = arg;
+	void *p;
+	size_t n;
+
+	if (len != 0 && nmemb > SIZE_MAX / len)
+		return NULL;
+	n = nmemb * len;
+	if (n >= h2.page && n <= H2_PAGE_BLOCK_MAX) {
+		if ((p = h2_pg_alloc(n)) == NULL)
+			return NULL;
+		memset(p, 0, n);
+		h2_pg_add(s, p, n, 0);
+	} else if ((p = calloc(nmemb, len)) == NULL)
+		return NULL;
+	s->mem += malloc_usable_size(p);
+	return p;
+}
+
+static void *
+h2_mem_realloc(void *p, size_t len, void *arg)
+{
+	struct h2_sess *s = arg;
+	size_t old, i;
+	void *q;
+
+	if (p == NULL)	/* how nghttp2_buf_reserve() makes the frame buffer */
+		return h2_mem_malloc(len, arg);
+	old = malloc_usable_size(p);
+	/* A remembered block keeps its slot; its whole pages are found again. */
+	for (i = 0; i < H2_PAGE_BLOCKS && s->pg[i].p != p; i++)
+		;
+	if ((q = realloc(p, len)) == NULL)
+		return NULL;
+	s->mem += malloc_usable_size(q) - old;
+	if (i < H2_PAGE_BLOCKS) {
+		s->pg[i].p = len <= H2_PAGE_BLOCK_MAX ? q : NULL;
+		s->pg[i].len = (uint32_t)len;
+	}
+	return q;
+}
+
+/* Is [p, p + len) all zero? len a multiple of a word. */
+static int
+h2_zero(const char *p, size_t len)
+{
+	const unsigned long *w = (const unsigned long *)(const void *)p;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(*w); i++)
+		if (w[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* Give back the whole pages an idle session does not need (see above). */
+static void
+h2_mem_release(struct h2_sess *s)
+{
+	uintptr_t a, b;
+	size_t i;
+
+	s->released = 0;
+	for (i = 0; i < H2_PAGE_BLOCKS; i++) {
+		if (s->pg[i].p == NULL)
+			continue;
+		a = ((uintptr_t)s->pg[i].p + h2.page - 1) & ~(uintptr_t)(h2.page - 1);
+		b = ((uintptr_t)s->pg[i].p + s->pg[i].len) &
+		    ~(uintptr_t)(h2.page - 1);
+		if (b <= a)
+			continue;
+		if (!s->pg[i].dead_idle && !h2_zero((char *)a, b - a))
+			continue;
+		if (madvise((void *)a, b - a, MADV_DONTNEED) == 0)
+			s->released += b - a;
+	}
+}
+
+static void	 h2_rel_timer(struct ev_loop *loop, void *arg);
+
+static void
+h2_rel_unlink(struct h2_sess *s)
+{
+	if (!s->rel_queued)
+		return;
+	s->rel_queued = 0;
+	if (s->rel_prev != NULL)
+		s->rel_prev->rel_next = s->rel_next;
+	else
+		h2.rel_head = s->rel_next;
+	if (s->rel_next != NULL)
+		s->rel_next->rel_prev = s->rel_prev;
+	else
+		h2.rel_tail = s->rel_prev;
+	s->rel_prev = s->rel_next = NULL;
+}
+
+static void
+h2_rel_arm(uint64_t now)
+{
+	uint64_t due;
+
+	if (h2.rel_armed || h2.rel_head == NULL)
+		return;
+	due = h2.rel_head->idle_since + H2_RELEASE_MS;
+	h2.rel_armed = 1;
+	(void)ev_timer_add(conn_loop(), due > now ? due - now : 0, h2_rel_timer,
+	    NULL);
+}
+
+/*
+ * The session has no stream: queue it to give pages back after
+ * H2_RELEASE_MS. Called after each batch of its events; queued once.
+ */
+static void
+h2_mem_idle(struct h2_sess *s)
+{
+	uint64_t now = ev_now(conn_loop());
+
+	if (s->rel_queued)
+		return;
+	s->released = 0;	/* whatever this batch touched is back */
+	s->rel_queued = 1;
+	s->idle_since = now;
+	s->rel_next = NULL;
+	s->rel_prev = h2.rel_tail;
+	if (h2.rel_tail != NULL)
+		h2.rel_tail->rel_next = s;
+	else
+		h2.rel_head = s;
+	h2.rel_tail = s;
+	h2_rel_arm(now);
+}
+
+/* The session has streams again: its pages are in use. */
+static void
+h2_mem_busy(struct h2_sess *s)
+{
+	h2_rel_unlink(s);
+	s->released = 0;
+}
+
+void
+h2_release_idle(uint64_t now)
+{
+	struct h2_sess *s;
+
+	while ((s = h2.rel_head) != NULL && s->idle_since + H2_RELEASE_MS <= now) {
+		h2_rel_unlink(s);
+		/* Still nothing to send: the frame buffer holds no frame. */
+		if (s->nstreams == 0 && !nghttp2_session_want_write(s->ng))
+			h2_mem_release(s);
+	}
+	h2_rel_arm(now);
+}
+
+static void
+h2_rel_timer(struct ev_loop *loop, void *arg)
+{
+	(void)arg;
+	h2.rel_armed = 0;
+	h2_release_idle(ev_now(loop));
+}
+
+size_t
+h2_session_bytes(const struct conn *c)
+{
+	const struct h2_sess *s;
+
+	if (c->proto != &h2_proto || c->state == H2_SNIFF || c->h2 == NULL)
+		return 0;
+	s = c->h2;
+	return sizeof(*s) + s->mem - s->released + (s->ob != NULL ? s->ob_cap : 0);
+}
+
 /* ---- the session --------------------------------------------------------------- */
 
 void
@@ -998,6 +1304,7 @@ h2_init(const struct conf *conf)
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb,
 	    h2_stream_close_cb);
 	h2.cbs = cb;
+	h2.page = (size_t)sysconf(_SC_PAGESIZE);
 	/* Streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused. */
 	nghttp2_option_set_max_settings(h2.opt, 32);
 	/*
@@ -1006,6 +1313,26 @@ h2_init(const struct conf *conf)
 	 * that has the cap (configure checks for it too).
 	 */
 	nghttp2_option_set_max_continuations(h2.opt, 8);
+	/*
+	 * A closed stream is freed at once. nghttp2 would otherwise keep up
+	 * to max_concurrent_streams of them (232 bytes each in 1.52: 30 KB
+	 * on an idle connection after a burst of 128) only so that a new
+	 * stream may name one as its parent in RFC 7540's priority tree,
+	 * which RFC 9113 deprecates and nghttp2 1.65 dropped altogether.
+	 * Such a stream gets the default priority instead (RFC 9113 5.3.2).
+	 */
+	nghttp2_option_set_no_closed_streams(h2.opt, 1);
+	/*
+	 * HPACK's dynamic table for the fields we send: 1 KB holds the
+	 * fields that repeat (server, content-type, cache-control, date),
+	 * as many as fit in a response's head. nghttp2's default, 4 KB,
+	 * fills over a connection's life with dates and last-modified
+	 * values (each 200-odd bytes of entry, name and value copies in
+	 * memory), 12 KB an idle connection keeps for nothing. The table
+	 * we decode (the client's, SETTINGS_HEADER_TABLE_SIZE) stays at
+	 * 4 KB: it spares us decoding the same request fields again.
+	 */
+	nghttp2_option_set_max_deflate_dynamic_table_size(h2.opt, 1024);
 }
 
 static int
@@ -1017,8 +1344,15 @@ h2_session_start(struct conn *c)
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2.max_header_list },
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 	};
+	/* nghttp2 keeps a copy; s is the allocator's user data. */
+	nghttp2_mem mem = { s, h2_mem_malloc, h2_mem_free, h2_mem_calloc,
+	    h2_mem_realloc };
+	int rv;
 
-	if (nghttp2_session_server_new2(&s->ng, h2.cbs, s, h2.opt) != 0) {
+	s->creating = 1;
+	rv = nghttp2_session_server_new3(&s->ng, h2.cbs, s, h2.opt, &mem);
+	s->creating = 0;
+	if (rv != 0) {
 		free(s);
 		conn_close(c);
 		return -1;
@@ -1100,7 +1434,11 @@ h2_timer(struct h2_sess *s)
 	if (s->nstreams == 0) {
 		if (c->tclass != CONN_T_H2_IDLE)
 			conn_timer(c, CONN_T_H2_IDLE);
-	} else if (c->tclass != CONN_T_SEND || s->progress != s->progress_seen) {
+		h2_mem_idle(s);
+		return;
+	}
+	h2_mem_busy(s);
+	if (c->tclass != CONN_T_SEND || s->progress != s->progress_seen) {
 		s->progress_seen = s->progress;
 		conn_timer(c, CONN_T_SEND);
 	}
@@ -1307,6 +1645,7 @@ h2_close(struct conn *c)
 	/* nghttp2_session_del() calls no callback: the streams are ours to free. */
 	sb_h2_streams(-(int)s->nstreams);
 	sb_h2_conn(-1);
+	h2_rel_unlink(s);
 	nghttp2_session_del(s->ng);
 	while ((st = s->all) != NULL)
 		h2_stream_free(st);

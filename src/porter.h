@@ -681,6 +681,18 @@ void	 h1_init(const struct conf *conf);
  */
 extern const struct proto h2_proto;
 void	 h2_init(const struct conf *conf);
+/*
+ * Give back the pages of sessions idle for H2_RELEASE_MS by now (ms,
+ * ev_now()): h2.c's own timer calls it; tests call it with a later now.
+ */
+void	 h2_release_idle(uint64_t now);
+/*
+ * Bytes c's HTTP/2 session holds in the heap: its own struct, nghttp2's
+ * blocks (less the pages an idle session gave back) and its output
+ * buffer. Streams' own records are not counted. 0 for a connection
+ * without a session.
+ */
+size_t	 h2_session_bytes(const struct conn *c);
 
 /* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
 
