@@ -1,9 +1,10 @@
 /*
- * tls.c - one generation's TLS contexts (see tls.h for the contract):
- * certificates and keys read and checked, the profile applied, and the
- * SNI, ALPN and session-ticket callbacks every handshake runs.
+ * tls.c - one generation's TLS (see tls.h for the contract): one
+ * context with the profile applied, certificates and keys read and
+ * checked, and the SNI, ALPN and session-ticket callbacks every
+ * handshake runs.
  *
- * The master builds the contexts before a generation's workers fork,
+ * The master builds it before a generation's workers fork,
  * so a bad file fails the start or the reload and changes nothing;
  * workers inherit them. The ticket keys are not part of a generation:
  * they live in memory the master keeps across reloads (struct
@@ -42,8 +43,19 @@
 
 #define TLS_NONE	((size_t)-1)
 
-struct tls_ctx {
-	SSL_CTX		*ctx;
+/*
+ * One certificate file and its key as loaded and checked: the leaf,
+ * the other certificates of the file (intermediates) and the private
+ * key, OpenSSL's reference-counted objects. The generation's one
+ * context carries the default certificate; the SNI callback puts
+ * another site's on the SSL. At a reload, a pair whose files are
+ * unchanged is not read again: the next generation takes references
+ * to the same objects.
+ */
+struct tls_cert {
+	X509		*leaf;
+	STACK_OF(X509)	*chain;		/* never NULL once loaded; may be empty */
+	EVP_PKEY	*pkey;
 	const char	*cert;		/* borrowed from the tls_site */
 	const char	*key;
 	struct stat	 cst, kst;	/* the files as read: reuse needs the same */
@@ -53,14 +65,19 @@ struct tls_ctx {
 
 struct tls {
 	const struct conf *conf;	/* borrowed, for SNI matching */
-	struct tls_ctx	*ctxs;
-	size_t		 nctxs;
-	size_t		*site_ctx;	/* per conf site: index or TLS_NONE */
-	size_t		 def;		/* the default context */
+	/*
+	 * One context for every site: the settings, the callbacks and the
+	 * default certificate. Building a context costs OpenSSL 3.0 more
+	 * than loading a certificate, so there is no context per site.
+	 */
+	SSL_CTX		*ctx;
+	struct tls_cert	*certs;
+	size_t		 ncerts;
+	size_t		*site_cert;	/* per conf site: index or TLS_NONE */
+	size_t		 def;		/* the default certificate */
 	const struct tls_ticket_keys *keys;
 	time_t		(*clock)(void);
 	EVP_CIPHER	*aes;		/* fetched once: the ticket cipher */
-	char		*sig;		/* the settings, as text: reuse needs the same */
 };
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -262,10 +279,9 @@ tls_ticket_find(const struct tls_ticket_keys *keys, const unsigned char name[16]
 
 /*
  * The generation an SSL belongs to: its listener's (struct tls_listen,
- * the SSL's app data, set by the transport). A context may be shared by
- * several generations (tls_new() reuses contexts of unchanged files),
- * so its own pointer names only the generation that built it: it is
- * used for an SSL made without a listener (the unit tests).
+ * the SSL's app data, set by the transport), or, for an SSL made
+ * without a listener (the unit tests), its context's: each generation
+ * builds its own context.
  */
 static const struct tls *
 tls_of(SSL *ssl)
@@ -319,28 +335,47 @@ tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	return rc;
 }
 
-struct ssl_ctx_st *
-tls_ctx_for_name(const struct tls *t, const char *name)
+/* The certificate SNI picks for name: RFC 6066 3, Host's matcher. */
+static const struct tls_cert *
+tls_cert_pick(const struct tls *t, const char *name)
 {
 	size_t site;
 
 	if (name == NULL)
-		return t->ctxs[t->def].ctx;
+		return &t->certs[t->def];
 	site = http_site_match(t->conf, name, strlen(name));
-	if (site >= t->conf->nsites || t->site_ctx[site] == TLS_NONE)
-		return t->ctxs[t->def].ctx;
-	return t->ctxs[t->site_ctx[site]].ctx;
+	if (site >= t->conf->nsites || t->site_cert[site] == TLS_NONE)
+		return &t->certs[t->def];
+	return &t->certs[t->site_cert[site]];
 }
 
-/* RFC 6066 3: the certificate by server name; unknown names get the default. */
+struct x509_st *
+tls_cert_for_name(const struct tls *t, const char *name)
+{
+	return tls_cert_pick(t, name)->leaf;
+}
+
+/*
+ * RFC 6066 3: the certificate by server name; unknown names get the
+ * default, which the SSL has from the context. Any other site's is
+ * put on the SSL itself: references to the loaded objects, nothing
+ * parsed or copied. Before that every slot is emptied, or a default of
+ * the other key type (RSA beside ECDSA) would stay next to the site's
+ * and a client able to take both could be given it. A second
+ * ClientHello (after a HelloRetryRequest) finds the choice made.
+ */
 static int
 tls_sni_cb(SSL *ssl, int *alert, void *arg)
 {
-	const struct tls *t = tls_of(ssl);
-	SSL_CTX *want;
+	const struct tls_cert *c;
 
-	want = tls_ctx_for_name(t, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
-	if (want != SSL_get_SSL_CTX(ssl) && SSL_set_SSL_CTX(ssl, want) == NULL) {
+	(void)arg;
+	c = tls_cert_pick(tls_of(ssl), SSL_get_servername(ssl,
+	    TLSEXT_NAMETYPE_host_name));
+	if (SSL_get_certificate(ssl) == c->leaf)
+		return SSL_TLSEXT_ERR_OK;
+	SSL_certs_clear(ssl);
+	if (!SSL_use_cert_and_key(ssl, c->leaf, c->pkey, c->chain, 1)) {
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
@@ -619,6 +654,22 @@ tls_open(const char *kind, const char *path, char *err, size_t errlen)
 	return b;
 }
 
+/*
+ * What one tls_new() loads with. probe is an SSL of the new context
+ * that each certificate is set on once, so what the SNI callback will
+ * do with it at a handshake has been done, and has worked, at load
+ * time.
+ */
+struct tls_loader {
+	SSL		*probe;
+};
+
+static void
+tls_loader_free(struct tls_loader *ld)
+{
+	SSL_free(ld->probe);
+}
+
 /* Leaf first, then every other certificate in the file. */
 static int
 tls_read_chain(const char *path, X509 **leafp, STACK_OF(X509) **chainp,
@@ -806,39 +857,28 @@ tls_info_names(struct tls_cert_info *in, X509 *leaf, const struct conf_site *s)
 	}
 }
 
-/* One context: settings, then certificate, chain and key, all checked. */
-static SSL_CTX *
-tls_ctx_new(struct tls *t, const struct tls_opts *o, struct tls_ctx *tc,
-    char *err, size_t errlen)
+/*
+ * Certificate, chain and key of tc read from its files and checked
+ * (the chain, the key against the leaf). Whatever was loaded stays in
+ * tc for tls_cert_clear(), also on failure.
+ */
+static int
+tls_cert_load(struct tls_cert *tc, char *err, size_t errlen)
 {
 	char what[PATH_MAX + 16];
-	STACK_OF(X509) *chain = NULL;
-	X509 *leaf = NULL;
-	EVP_PKEY *pkey = NULL;
-	SSL_CTX *ctx, *ret = NULL;
 	BIO *b = NULL;
-	int asked = 0;
+	int rc = -1, asked = 0;
 
-	if ((ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method())) == NULL) {
-		tls_error(err, errlen, "TLS", "cannot make a context");
-		return NULL;
-	}
-	if (tls_ctx_settings(ctx, t, o, err, errlen) == -1)
-		goto fail;
-	if (tls_read_chain(tc->cert, &leaf, &chain, err, errlen) == -1)
-		goto fail;
-	if (tls_check_chain(tc->cert, leaf, chain, &tc->info.warn, err, errlen) == -1)
-		goto fail;
-	snprintf(what, sizeof(what), "certificate %s", tc->cert);
-	if (!SSL_CTX_use_certificate(ctx, leaf) || !SSL_CTX_set1_chain(ctx, chain)) {
-		tls_error(err, errlen, what, "not usable");
-		goto fail;
-	}
-
+	if (tls_read_chain(tc->cert, &tc->leaf, &tc->chain, err, errlen) == -1)
+		return -1;
+	if (tls_check_chain(tc->cert, tc->leaf, tc->chain, &tc->info.warn, err,
+	    errlen) == -1)
+		return -1;
 	if ((b = tls_open("key", tc->key, err, errlen)) == NULL)
-		goto fail;
+		return -1;
 	snprintf(what, sizeof(what), "key %s", tc->key);
-	if ((pkey = PEM_read_bio_PrivateKey(b, NULL, tls_no_passphrase, &asked)) == NULL) {
+	if ((tc->pkey = PEM_read_bio_PrivateKey(b, NULL, tls_no_passphrase,
+	    &asked)) == NULL) {
 		if (asked)	/* OpenSSL's five reasons would only say "cancelled" */
 			ERR_clear_error();
 		tls_error(err, errlen, what, asked ?
@@ -846,43 +886,30 @@ tls_ctx_new(struct tls *t, const struct tls_opts *o, struct tls_ctx *tc,
 		    "no private key found");
 		goto fail;
 	}
-	if (X509_check_private_key(leaf, pkey) != 1) {
+	if (X509_check_private_key(tc->leaf, tc->pkey) != 1) {
 		ERR_clear_error();
 		snprintf(err, errlen, "key %s does not match certificate %s",
 		    tc->key, tc->cert);
 		goto fail;
 	}
-	if (!SSL_CTX_use_PrivateKey(ctx, pkey) || !SSL_CTX_check_private_key(ctx)) {
-		tls_error(err, errlen, what, "not usable");
-		goto fail;
-	}
-	tc->info.certificate = tc->cert;
-	tls_info_fill(&tc->info, leaf);
-	ret = ctx;
-	ctx = NULL;
+	rc = 0;
 fail:
-	EVP_PKEY_free(pkey);
 	BIO_free(b);
-	X509_free(leaf);
-	sk_X509_pop_free(chain, X509_free);
-	SSL_CTX_free(ctx);
-	return ret;
+	return rc;
 }
 
-/* ---- a generation's contexts ---------------------------------------------- */
-
-/* Every setting a context is built with, as one string. */
-static char *
-tls_sig(const struct tls_opts *o)
+static void
+tls_cert_clear(struct tls_cert *tc)
 {
-	char *sig = NULL;
-
-	if (asprintf(&sig, "%d|%u|%s|%s|%s|%d|%d", (int)o->profile, o->protocols,
-	    o->ciphers ? o->ciphers : "-", o->ciphersuites ? o->ciphersuites : "-",
-	    o->groups ? o->groups : "-", o->ktls, o->keys != NULL) == -1)
-		return NULL;
-	return sig;
+	X509_free(tc->leaf);
+	sk_X509_pop_free(tc->chain, X509_free);
+	EVP_PKEY_free(tc->pkey);
+	tc->leaf = NULL;
+	tc->chain = NULL;
+	tc->pkey = NULL;
 }
+
+/* ---- a generation ------------------------------------------------------------ */
 
 static int
 tls_same_file(const struct stat *a, const struct stat *b)
@@ -893,52 +920,78 @@ tls_same_file(const struct stat *a, const struct stat *b)
 }
 
 /*
- * The context of old for the same certificate and key files, unchanged
- * (path, inode, size, modification time) and built with the same
- * settings: taken as it is (a reference), which saves reading, checking
- * and building at a reload with many sites. Its information is
- * refreshed (days left). 0 taken, -1 build a new one.
+ * The certificate of old for the same certificate and key files,
+ * unchanged (path, inode, size, modification time): its objects are
+ * taken (references), which saves reading and checking them again at
+ * a reload with many sites. Nothing in them depends on the settings;
+ * the new context's check (the probe) runs anyway. 0 taken, -1 load it.
  */
 static int
-tls_reuse(struct tls *t, const struct tls *old, struct tls_ctx *tc)
+tls_cert_reuse(const struct tls *old, struct tls_cert *tc)
 {
-	const struct tls_ctx *o;
-	X509 *leaf;
+	const struct tls_cert *o;
 	size_t i;
 
-	if (old == NULL || strcmp(old->sig, t->sig) != 0)
-		return -1;
-	for (i = 0; i < old->nctxs; i++) {
-		o = &old->ctxs[i];
+	for (i = 0; old != NULL && i < old->ncerts; i++) {
+		o = &old->certs[i];
 		if (strcmp(o->cert, tc->cert) != 0 || strcmp(o->key, tc->key) != 0 ||
 		    !tls_same_file(&o->cst, &tc->cst) ||
 		    !tls_same_file(&o->kst, &tc->kst))
 			continue;
-		if ((leaf = SSL_CTX_get0_certificate(o->ctx)) == NULL ||
-		    !SSL_CTX_up_ref(o->ctx))
+		if ((tc->chain = X509_chain_up_ref(o->chain)) == NULL)
 			return -1;
-		tc->ctx = o->ctx;
+		X509_up_ref(o->leaf);
+		EVP_PKEY_up_ref(o->pkey);
+		tc->leaf = o->leaf;
+		tc->pkey = o->pkey;
 		tc->reused = 1;
 		tc->info.warn = o->info.warn & TLS_WARN_NO_CHAIN;
-		tc->info.certificate = tc->cert;
-		tls_info_fill(&tc->info, leaf);
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * Certificate tc, taken from old (tls_opts.reuse) or loaded, then tried on
+ * the probe: the security level of the settings ("ee key too small")
+ * is judged there, as a handshake would. err without the origin.
+ */
+static int
+tls_cert_add(struct tls_loader *ld, const struct tls *old,
+    struct tls_cert *tc, char *err, size_t errlen)
+{
+	char what[PATH_MAX + 16];
+
+	/* Before reading: a change after that shows next time. */
+	if (stat(tc->cert, &tc->cst) == -1 || stat(tc->key, &tc->kst) == -1)
+		memset(&tc->cst, 0, sizeof(tc->cst));
+	if (tls_cert_reuse(old, tc) == -1 &&
+	    tls_cert_load(tc, err, errlen) == -1)
+		return -1;
+	if (!SSL_use_cert_and_key(ld->probe, tc->leaf, tc->pkey, tc->chain, 1)) {
+		snprintf(what, sizeof(what), "certificate %s", tc->cert);
+		tls_error(err, errlen, what, "not usable");
+		return -1;
+	}
+	tc->info.certificate = tc->cert;
+	tls_info_fill(&tc->info, tc->leaf);	/* days left: now */
+	return 0;
 }
 
 struct tls *
 tls_new(const struct conf *conf, const struct tls_site *sites,
     const struct tls_opts *opts, char *err, size_t errlen)
 {
+	struct tls_loader ld;
+	struct tls_cert *tc;
 	struct tls *t;
-	X509 *leaf;
 	size_t i, j;
 
+	memset(&ld, 0, sizeof(ld));
 	ERR_clear_error();
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (t->ctxs = calloc(conf->nsites, sizeof(*t->ctxs))) == NULL ||
-	    (t->site_ctx = calloc(conf->nsites, sizeof(*t->site_ctx))) == NULL) {
+	    (t->certs = calloc(conf->nsites, sizeof(*t->certs))) == NULL ||
+	    (t->site_cert = calloc(conf->nsites, sizeof(*t->site_cert))) == NULL) {
 		snprintf(err, errlen, "TLS: out of memory");
 		goto fail;
 	}
@@ -946,47 +999,46 @@ tls_new(const struct conf *conf, const struct tls_site *sites,
 	t->keys = opts->keys;
 	t->clock = opts->clock ? opts->clock : tls_clock;
 	t->def = TLS_NONE;
-	if ((t->sig = tls_sig(opts)) == NULL) {
-		snprintf(err, errlen, "TLS: out of memory");
-		goto fail;
-	}
 	if (t->keys && (t->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
 		tls_error(err, errlen, "TLS", "no AES-256-CBC for session tickets");
 		goto fail;
 	}
+	if ((t->ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method())) == NULL) {
+		tls_error(err, errlen, "TLS", "cannot make a context");
+		goto fail;
+	}
+	if (tls_ctx_settings(t->ctx, t, opts, err, errlen) == -1)
+		goto fail;
+	if ((ld.probe = SSL_new(t->ctx)) == NULL) {
+		tls_error(err, errlen, "TLS", "cannot make a connection");
+		goto fail;
+	}
 
 	for (i = 0; i < conf->nsites; i++) {
-		t->site_ctx[i] = TLS_NONE;
+		t->site_cert[i] = TLS_NONE;
 		if (sites[i].certificate == NULL)
 			continue;
 		if (sites[i].key == NULL) {
 			snprintf(err, errlen, "certificate %s: no key", sites[i].certificate);
 			goto fail;
 		}
-		/* Sites sharing a pair share its context. */
-		for (j = 0; j < t->nctxs; j++)
-			if (strcmp(t->ctxs[j].cert, sites[i].certificate) == 0 &&
-			    strcmp(t->ctxs[j].key, sites[i].key) == 0)
+		/* Sites sharing a pair share its certificate. */
+		for (j = 0; j < t->ncerts; j++)
+			if (strcmp(t->certs[j].cert, sites[i].certificate) == 0 &&
+			    strcmp(t->certs[j].key, sites[i].key) == 0)
 				break;
-		if (j == t->nctxs) {
-			t->ctxs[j].cert = sites[i].certificate;
-			t->ctxs[j].key = sites[i].key;
-			/* Before reading: a change after that shows next time. */
-			if (stat(sites[i].certificate, &t->ctxs[j].cst) == -1 ||
-			    stat(sites[i].key, &t->ctxs[j].kst) == -1)
-				memset(&t->ctxs[j].cst, 0, sizeof(t->ctxs[j].cst));
-			if (tls_reuse(t, opts->reuse, &t->ctxs[j]) == 0)
-				;
-			else if ((t->ctxs[j].ctx = tls_ctx_new(t, opts, &t->ctxs[j],
-			    err, errlen)) == NULL) {
+		tc = &t->certs[j];
+		if (j == t->ncerts) {
+			tc->cert = sites[i].certificate;
+			tc->key = sites[i].key;
+			t->ncerts++;	/* so tls_free() frees a half-loaded one */
+			if (tls_cert_add(&ld, opts->reuse, tc, err, errlen) == -1) {
 				tls_prefix(err, errlen, sites[i].origin);
 				goto fail;
 			}
-			t->nctxs++;
 		}
-		t->site_ctx[i] = j;
-		if ((leaf = SSL_CTX_get0_certificate(t->ctxs[j].ctx)) != NULL)
-			tls_info_names(&t->ctxs[j].info, leaf, &conf->sites[i]);
+		t->site_cert[i] = j;
+		tls_info_names(&tc->info, tc->leaf, &conf->sites[i]);
 		if (t->def == TLS_NONE || i == conf->default_site)
 			t->def = j;
 	}
@@ -994,8 +1046,16 @@ tls_new(const struct conf *conf, const struct tls_site *sites,
 		snprintf(err, errlen, "TLS: no site has a certificate");
 		goto fail;
 	}
+	tc = &t->certs[t->def];
+	if (!SSL_CTX_use_cert_and_key(t->ctx, tc->leaf, tc->pkey, tc->chain, 1)) {
+		tls_error(err, errlen, "TLS", "cannot set the default certificate");
+		goto fail;
+	}
+	tls_loader_free(&ld);
+	ERR_clear_error();
 	return t;
 fail:
+	tls_loader_free(&ld);
 	ERR_clear_error();
 	tls_free(t);
 	return NULL;
@@ -1008,37 +1068,37 @@ tls_free(struct tls *t)
 
 	if (t == NULL)
 		return;
-	for (i = 0; t->ctxs && i < t->nctxs; i++)
-		SSL_CTX_free(t->ctxs[i].ctx);
+	for (i = 0; t->certs && i < t->ncerts; i++)
+		tls_cert_clear(&t->certs[i]);
+	SSL_CTX_free(t->ctx);
 	EVP_CIPHER_free(t->aes);
-	free(t->sig);
-	free(t->ctxs);
-	free(t->site_ctx);
+	free(t->certs);
+	free(t->site_cert);
 	free(t);
 }
 
 struct ssl_ctx_st *
 tls_default_ctx(const struct tls *t)
 {
-	return t->ctxs[t->def].ctx;
+	return t->ctx;
 }
 
 int
 tls_reused(const struct tls *t, size_t i)
 {
-	return i < t->nctxs ? t->ctxs[i].reused : 0;
+	return i < t->ncerts ? t->certs[i].reused : 0;
 }
 
 size_t
 tls_count(const struct tls *t)
 {
-	return t->nctxs;
+	return t->ncerts;
 }
 
 const struct tls_cert_info *
 tls_info(const struct tls *t, size_t i)
 {
-	return i < t->nctxs ? &t->ctxs[i].info : NULL;
+	return i < t->ncerts ? &t->certs[i].info : NULL;
 }
 
 int

@@ -1,14 +1,14 @@
 /*
- * tls.h - TLS contexts for one generation: certificates and keys loaded
- * and checked, the profile applied, and the callbacks every handshake
- * uses (SNI, ALPN, session tickets). Master side: built after
- * conf_load() and before any worker of the generation forks; workers
- * only use the contexts they inherit. Nothing here touches a socket or
+ * tls.h - TLS for one generation: one context with the profile applied,
+ * certificates and keys loaded and checked, and the callbacks every
+ * handshake uses (SNI, ALPN, session tickets). Master side: built
+ * after conf_load() and before any worker of the generation forks;
+ * workers only use what they inherit. Nothing here touches a socket or
  * the event loop (that is the TLS transport's job).
  *
- * Only this header is needed to build and free contexts; it declares
- * OpenSSL's SSL_CTX as an incomplete struct so callers need not include
- * OpenSSL. Needs OpenSSL >= 3.0.
+ * Only this header is needed to build and free a generation's TLS; it
+ * declares OpenSSL's SSL_CTX and X509 as incomplete structs so callers
+ * need not include OpenSSL. Needs OpenSSL >= 3.0.
  *
  * Protocols (RFC 8446 TLS 1.3, RFC 5246 TLS 1.2): 1.2 and 1.3 only.
  *   profile "intermediate" (default): TLS 1.2 + 1.3; TLS 1.2 suites are
@@ -35,6 +35,7 @@
 
 struct conf;
 struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
+struct x509_st;		/* OpenSSL's X509 */
 
 /* Protocol bits for tls_opts.protocols. */
 #define TLS_PROTO_TLS12		0x01
@@ -141,17 +142,18 @@ struct tls_opts {
 	const char	*groups;	/* NULL: "X25519:P-256:P-384" */
 	int		 ktls;		/* try kernel TLS (SSL_OP_ENABLE_KTLS) */
 	/*
-	 * Ticket keys, borrowed: must outlive the contexts. NULL: no
+	 * Ticket keys, borrowed: must outlive the context. NULL: no
 	 * tickets, so no resumption (there is no session cache).
 	 */
 	const struct tls_ticket_keys *keys;
 	/* The ring's clock for the callback; NULL: tls_clock. Tests inject one. */
 	time_t		(*clock)(void);
 	/*
-	 * The serving generation's contexts, or NULL: a context of it whose
+	 * The serving generation's, or NULL: a certificate of it whose
 	 * certificate and key files are unchanged (same path, inode, size
-	 * and modification time) and whose settings are the same is shared
-	 * (a reference) instead of built again. Borrowed during tls_new().
+	 * and modification time) is shared (references to its leaf, chain
+	 * and key) instead of read and checked again. Borrowed during
+	 * tls_new().
 	 */
 	const struct tls *reuse;
 };
@@ -177,13 +179,14 @@ struct tls_cert_info {
 	char		 uncovered[64];	/* the first name behind TLS_WARN_NAME */
 };
 
-/* A generation's contexts; opaque. */
+/* A generation's context and certificates; opaque. */
 struct tls;
 
 /*
- * Build one SSL_CTX per distinct (certificate, key) pair of sites[]
- * (conf->nsites entries), each with identical settings so the SNI
- * switch changes nothing but the certificate. Every file is read now:
+ * Build the generation's one SSL_CTX (the settings, the callbacks and
+ * the default site's certificate) and load each distinct (certificate,
+ * key) pair of sites[] (conf->nsites entries) once; the SNI callback
+ * puts a site's certificate on the SSL. Every file is read now:
  * a missing or unreadable file, a key that does not match (or is
  * encrypted), a chain whose certificates do not lead from the leaf to
  * the last one in the file, a certificate not usable by a TLS server,
@@ -196,25 +199,26 @@ struct tls;
  */
 struct tls	*tls_new(const struct conf *conf, const struct tls_site *sites,
 		    const struct tls_opts *opts, char *err, size_t errlen);
-/* Frees every context; NULL is fine. Connections holding an SSL keep
- * their context alive by OpenSSL's reference count. */
+/* Frees the context and the certificates; NULL is fine. Connections
+ * holding an SSL keep what they use alive by OpenSSL's reference counts. */
 void		 tls_free(struct tls *t);
 
 /*
- * The context a connection starts with: the default site's, or the
- * first site's that has a certificate. Borrowed.
+ * The context every connection starts with; it carries the default
+ * site's certificate, or the first site's that has one. Borrowed.
  */
 struct ssl_ctx_st *tls_default_ctx(const struct tls *t);
 /*
- * The context the SNI callback switches to for name (RFC 6066 3; the
- * same matcher as Host: http_site_match()); NULL name, an unknown name
- * or a site without a certificate give the default. Borrowed.
+ * The leaf certificate the SNI callback serves for name (RFC 6066 3;
+ * the same matcher as Host: http_site_match()); NULL name, an unknown
+ * name or a site without a certificate give the default. Sites sharing
+ * a pair share the object, so pointers compare. Borrowed.
  */
-struct ssl_ctx_st *tls_ctx_for_name(const struct tls *t, const char *name);
+struct x509_st	*tls_cert_for_name(const struct tls *t, const char *name);
 
 /* The distinct certificates loaded, and what each holds. */
 size_t		 tls_count(const struct tls *t);
-/* 1 when certificate i's context was taken from tls_opts.reuse. */
+/* 1 when certificate i was taken from tls_opts.reuse. */
 int		 tls_reused(const struct tls *t, size_t i);
 const struct tls_cert_info *tls_info(const struct tls *t, size_t i);
 /*
@@ -240,12 +244,12 @@ int		 tls_opts_check(const struct tls_opts *opts, char *err,
 #define TLS_ALPN_MAX	64	/* bytes of the wire-format list */
 
 /*
- * What a TLS listener offers: the generation's contexts and the
+ * What a TLS listener offers: the generation's TLS and the
  * application protocols it speaks, in the server's order of preference,
  * in ALPN wire format (length-prefixed names). The transport attaches
  * it to every SSL it makes on that listener (SSL_set_app_data), and the
- * ALPN callback of every context reads it from there, so listeners that
- * share a certificate may still speak different protocols.
+ * ALPN callback reads it from there, so listeners that share the
+ * generation's context may still speak different protocols.
  */
 struct tls_listen {
 	struct tls	*tls;
@@ -254,7 +258,7 @@ struct tls_listen {
 };
 
 /*
- * Fill tl for contexts t and the protocols protos[0..n) (names as in
+ * Fill tl for the generation's TLS t and the protocols protos[0..n) (names as in
  * the ALPN registry: "h2", "http/1.1"), most preferred first; n == 0
  * means { "http/1.1" }. Returns 0, or -1 when a name is empty, longer
  * than 255 bytes, or the list does not fit TLS_ALPN_MAX.

@@ -756,7 +756,7 @@ xprt_tls_covers(const struct xprt_io *xio, const char *name)
 	if (ssl == NULL || tl == NULL || tl->tls == NULL)
 		return 1;
 	/* The certificate SNI would pick for name is the one in use. */
-	return tls_ctx_for_name(tl->tls, name) == SSL_get_SSL_CTX(ssl);
+	return tls_cert_for_name(tl->tls, name) == SSL_get_certificate(ssl);
 }
 
 const char *

@@ -862,6 +862,94 @@ class TestReload(ReloadTLSTestCase):
         self.assertRegex(p.stderr, r"notice: certificate \S+ec-full\.pem: .*\(8\d days left\)\n")
 
 
+def make_site_leaf(d, name, serial):
+    """d/NAME.pem (leaf + intermediate) and d/NAME.key for NAME, signed by
+    the fixture's intermediate, each put in place by rename (a renewal
+    replaces both files)."""
+    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)  # noqa: E731
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s\n" % name)
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", name + ".key.new", "-subj", "/CN=" + name, "-out", name + ".csr")
+    run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", ca("int.pem"), "-CAkey",
+        ca("int.key"), "-set_serial", str(serial), "-days", "30", "-extfile", ext,
+        "-out", name + ".leaf")
+    with open(os.path.join(d, name + ".pem.new"), "w") as out:
+        for part in (os.path.join(d, name + ".leaf"), ca("int.pem")):
+            with open(part) as f:
+                out.write(f.read())
+    os.rename(os.path.join(d, name + ".pem.new"), os.path.join(d, name + ".pem"))
+    os.rename(os.path.join(d, name + ".key.new"), os.path.join(d, name + ".key"))
+
+
+def pem_leaf_der(path):
+    with open(path) as f:
+        pem = f.read()
+    end = pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return ssl.PEM_cert_to_DER_cert(pem[:end])
+
+
+class TestManySites(ReloadTLSTestCase):
+
+    NSITES = 20
+
+    def test_every_site_renewed_at_one_reload(self):
+        """20 sites, each with its own certificate and key files. All of
+        them renewed (new files, by rename) and one reload: every name
+        gets its own new certificate, with its chain. Then half renewed
+        again: those are read again, the others are taken as they were
+        ("[unchanged]") and still served."""
+        d = tempfile.mkdtemp(prefix="porter-tls-sites-")
+        self.addCleanup(shutil.rmtree, d, True)
+        names = ["site%d.example.com" % i for i in range(self.NSITES)]
+        for i, n in enumerate(names):
+            make_site_leaf(d, n, 1000 + i)
+        sites = [{"names": ["*"]}] + [
+            {"names": [n], "tls": {"certificate": os.path.join(d, n + ".pem"),
+                                   "key": os.path.join(d, n + ".key")}} for n in names]
+        srv = self.start_live(sites=sites)
+        ctx = client_context()
+
+        def served(name):
+            with socket.create_connection((HOST, srv.tls_port), timeout=DEFAULT_TIMEOUT) as s:
+                with ctx.wrap_socket(s, server_hostname=name) as t:   # verifies the chain
+                    return t.getpeercert(binary_form=True)
+
+        def check_all():
+            for n in names:
+                self.assertEqual(served(n), pem_leaf_der(os.path.join(d, n + ".pem")), n)
+
+        check_all()
+        before = [served(n) for n in names]
+        for i, n in enumerate(names):
+            make_site_leaf(d, n, 2000 + i)
+        mark = len(srv.stderr_lines())
+        self.reload(srv)
+        check_all()
+        self.assertTrue(all(served(n) != b for n, b in zip(names, before)))
+        logged = srv.stderr_lines()[mark:]
+        for n in names:
+            self.assertTrue(any("%s.pem: CN=%s" % (n, n) in l and "[unchanged]" not in l
+                                for l in logged), n)
+
+        renewed = names[::2]
+        for i, n in enumerate(renewed):
+            make_site_leaf(d, n, 3000 + i)
+        mark = len(srv.stderr_lines())
+        self.reload(srv)
+        check_all()
+        logged = srv.stderr_lines()[mark:]
+        for n in names:
+            line = next(l for l in logged if "%s.pem: CN=%s" % (n, n) in l)
+            self.assertEqual("[unchanged]" in line, n not in renewed, line)
+        # An unknown name, or none, gets the default site's certificate.
+        self.assertEqual(served_leaf(srv.tls_port, "unknown.example.com"),
+                         leaf_der("local-full.pem"))
+        self.assertEqual(served_leaf(srv.tls_port, None), leaf_der("local-full.pem"))
+
+
 class TestSessions(ReloadTLSTestCase):
 
     def test_resumption_across_workers_and_reloads(self):

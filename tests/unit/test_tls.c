@@ -369,34 +369,32 @@ Test(tls, bad_overrides)
 	cr_assert_eq(tls_protocol("tlsv1.3"), 0);
 }
 
-/* The profile as OpenSSL settings, the same in every context. */
+/* The profile as OpenSSL settings, in the one context every site's handshake uses. */
 Test(tls, settings)
 {
 	static struct tls_ticket_keys keys;
 	struct tls_opts o = { .keys = &keys };
 	struct tls *t;
-	SSL_CTX *ctx[2];
+	SSL_CTX *ctx;
 	uint64_t want = SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
-	int i;
 
 	cr_assert_eq(tls_ticket_init(&keys, 43200, tls_clock()), 0);
 	t = build_ok(&o);
-	ctx[0] = tls_ctx_for_name(t, "example.org");
-	ctx[1] = tls_ctx_for_name(t, "example.net");
-	for (i = 0; i < 2; i++) {
-		cr_assert_eq(SSL_CTX_get_options(ctx[i]) & want, want);
-		cr_assert_eq(SSL_CTX_get_options(ctx[i]) & SSL_OP_NO_TICKET, 0);
-		cr_assert_eq(SSL_CTX_get_min_proto_version(ctx[i]), TLS1_2_VERSION);
-		cr_assert_eq(SSL_CTX_get_max_proto_version(ctx[i]), TLS1_3_VERSION);
-		cr_assert_eq(SSL_CTX_get_session_cache_mode(ctx[i]), SSL_SESS_CACHE_OFF);
-		cr_assert_eq(SSL_CTX_get_max_early_data(ctx[i]), 0);
-		cr_assert_eq(SSL_CTX_get_recv_max_early_data(ctx[i]), 0);
-		cr_assert_eq(SSL_CTX_get_num_tickets(ctx[i]), 1);
-		cr_assert_eq(SSL_CTX_get_timeout(ctx[i]), 43200);
-		cr_assert_eq(SSL_CTX_get_mode(ctx[i]) & SSL_MODE_RELEASE_BUFFERS,
-		    SSL_MODE_RELEASE_BUFFERS);
-	}
+	ctx = tls_default_ctx(t);
+	cr_assert_eq(SSL_CTX_get_options(ctx) & want, want);
+	cr_assert_eq(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET, 0);
+	cr_assert_eq(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+	cr_assert_eq(SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
+	cr_assert_eq(SSL_CTX_get_session_cache_mode(ctx), SSL_SESS_CACHE_OFF);
+	cr_assert_eq(SSL_CTX_get_max_early_data(ctx), 0);
+	cr_assert_eq(SSL_CTX_get_recv_max_early_data(ctx), 0);
+	cr_assert_eq(SSL_CTX_get_num_tickets(ctx), 1);
+	cr_assert_eq(SSL_CTX_get_timeout(ctx), 43200);
+	cr_assert_eq(SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS,
+	    SSL_MODE_RELEASE_BUFFERS);
+	/* The context carries the default site's certificate. */
+	cr_assert_eq(SSL_CTX_get0_certificate(ctx), tls_cert_for_name(t, NULL));
 	tls_free(t);
 
 	o.profile = TLS_PROFILE_MODERN;
@@ -456,30 +454,32 @@ Test(tls, sni_picks_by_name)
 {
 	struct tls_opts o = { 0 };
 	struct tls *t = build_ok(&o);
-	SSL_CTX *ec = tls_default_ctx(t), *rsa;
+	X509 *ec = tls_cert_for_name(t, "example.org"), *rsa;
 
-	rsa = tls_ctx_for_name(t, "example.net");
+	rsa = tls_cert_for_name(t, "example.net");
 	cr_assert_neq(ec, rsa);
-	cr_assert_eq(tls_ctx_for_name(t, "example.org"), ec);
-	cr_assert_eq(tls_ctx_for_name(t, "WWW.Example.Org."), ec);
-	cr_assert_eq(tls_ctx_for_name(t, "a.example.net"), rsa);
-	cr_assert_eq(tls_ctx_for_name(t, "B.A.EXAMPLE.NET"), rsa);
+	cr_assert_eq(SSL_CTX_get0_certificate(tls_default_ctx(t)), ec);
+	cr_assert_eq(tls_cert_for_name(t, "WWW.Example.Org."), ec);
+	cr_assert_eq(tls_cert_for_name(t, "a.example.net"), rsa);
+	cr_assert_eq(tls_cert_for_name(t, "B.A.EXAMPLE.NET"), rsa);
 	/* No SNI, unknown name, or a site without a certificate: the default. */
-	cr_assert_eq(tls_ctx_for_name(t, NULL), ec);
-	cr_assert_eq(tls_ctx_for_name(t, "unknown.invalid"), ec);
-	cr_assert_eq(tls_ctx_for_name(t, "other.test"), ec);
+	cr_assert_eq(tls_cert_for_name(t, NULL), ec);
+	cr_assert_eq(tls_cert_for_name(t, "unknown.invalid"), ec);
+	cr_assert_eq(tls_cert_for_name(t, "other.test"), ec);
 	tls_free(t);
 
 	/* The default site's certificate is the default... */
 	conf.default_site = 1;
 	t = build_ok(&o);
-	cr_assert_eq(tls_ctx_for_name(t, NULL), tls_ctx_for_name(t, "a.example.net"));
+	cr_assert_eq(tls_cert_for_name(t, NULL), tls_cert_for_name(t, "a.example.net"));
+	cr_assert_eq(SSL_CTX_get0_certificate(tls_default_ctx(t)),
+	    tls_cert_for_name(t, NULL));
 	tls_free(t);
 	/* ...or the first site's that has one. */
 	conf.default_site = 2;
 	t = build_ok(&o);
-	cr_assert_eq(tls_ctx_for_name(t, "unknown.invalid"),
-	    tls_ctx_for_name(t, "example.org"));
+	cr_assert_eq(tls_cert_for_name(t, "unknown.invalid"),
+	    tls_cert_for_name(t, "example.org"));
 	tls_free(t);
 	conf.default_site = 0;
 }
@@ -709,6 +709,100 @@ Test(tls, no_sni_and_unknown_name_get_the_default)
 	handshake(tls_default_ctx(t), &cl, &r);
 	cr_assert(r.ok);
 	cr_assert_str_eq(r.subject, "/CN=example.org");
+	SSL_SESSION_free(r.session);
+	tls_free(t);
+}
+
+/* A copy of a CA file under a name of this test's own (dst), by rename. */
+static const char *
+copy_as(const char *from, const char *to, char dst[PATH_MAX])
+{
+	char cmd[PATH_MAX * 3];
+
+	snprintf(dst, PATH_MAX, "%s", ca(to));
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s.tmp' && mv '%s.tmp' '%s'", ca(from),
+	    dst, dst, dst);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	return dst;
+}
+
+/*
+ * A reload (tls_opts.reuse) takes the certificates whose files are
+ * unchanged as they are: the same objects, which outlive the
+ * generation that loaded them. A file replaced is read again.
+ */
+Test(tls, unchanged_files_are_shared_with_the_next_generation)
+{
+	struct tls_site ts[3] = { { NULL, NULL, NULL }, { NULL, NULL, NULL },
+		{ NULL, NULL, NULL } };
+	struct tls_opts o = { 0 };
+	struct client cl = { .sni = "example.net" };
+	struct result r;
+	char err[ERRLEN], cert[PATH_MAX], key[PATH_MAX], rcert[PATH_MAX],
+	    rkey[PATH_MAX];
+	struct tls *a, *b, *c;
+	X509 *ec_a, *rsa_a;
+
+	/* Paths of their own: ca()'s buffers are reused. */
+	snprintf(rcert, sizeof(rcert), "%s", ca("rsa-full.pem"));
+	snprintf(rkey, sizeof(rkey), "%s", ca("rsa.key"));
+	ts[1].certificate = rcert;
+	ts[1].key = rkey;
+	ts[0].certificate = copy_as("ec-full.pem", "shared-ec.pem", cert);
+	ts[0].key = copy_as("ec.key", "shared-ec.key", key);
+	cr_assert_not_null(a = tls_new(&conf, ts, &o, err, sizeof(err)), "%s", err);
+	ec_a = tls_cert_for_name(a, "example.org");
+	rsa_a = tls_cert_for_name(a, "example.net");
+	cr_assert_not(tls_reused(a, 0));
+
+	o.reuse = a;
+	cr_assert_not_null(b = tls_new(&conf, ts, &o, err, sizeof(err)), "%s", err);
+	cr_assert(tls_reused(b, 0));
+	cr_assert(tls_reused(b, 1));
+	cr_assert_eq(tls_cert_for_name(b, "example.org"), ec_a);
+	cr_assert_eq(tls_cert_for_name(b, "example.net"), rsa_a);
+	cr_assert_str_eq(tls_info(b, 0)->subject, tls_info(a, 0)->subject);
+	/* The old generation goes; the new one serves with what it shares. */
+	tls_free(a);
+	handshake(tls_default_ctx(b), &cl, &r);
+	cr_assert(r.ok);
+	cr_assert_str_eq(r.subject, "/CN=example.net");
+	cr_assert_eq(r.verify, X509_V_OK);
+	SSL_SESSION_free(r.session);
+
+	/* A renewal (another file by rename) is read; the unchanged one is not. */
+	copy_as("many-full.pem", "shared-ec.pem", cert);
+	copy_as("many.key", "shared-ec.key", key);
+	o.reuse = b;
+	cr_assert_not_null(c = tls_new(&conf, ts, &o, err, sizeof(err)), "%s", err);
+	cr_assert_not(tls_reused(c, 0));
+	cr_assert(tls_reused(c, 1));
+	cr_assert_neq(tls_cert_for_name(c, "example.org"), ec_a);
+	cr_assert_eq(tls_cert_for_name(c, "example.net"), rsa_a);
+	cr_assert_eq(tls_info(c, 0)->nnames, 31);
+	tls_free(b);
+	tls_free(c);
+	cr_assert_eq(leaks_found(), 0);
+}
+
+/*
+ * A client whose first key share the server does not take gets a
+ * HelloRetryRequest and sends a second ClientHello (RFC 8446 4.1.4):
+ * the SNI callback runs again and must keep the site's certificate.
+ */
+Test(tls, sni_choice_survives_hello_retry)
+{
+	struct tls_opts o = { 0 };
+	struct tls *t = build_ok(&o);
+	struct client cl = { .sni = "a.example.net", .groups = "X448:P-256" };
+	struct result r;
+
+	handshake(tls_default_ctx(t), &cl, &r);
+	cr_assert(r.ok, "handshake failed");
+	cr_assert_str_eq(r.version, "TLSv1.3");
+	cr_assert_eq(r.group, NID_X9_62_prime256v1, "group %d", r.group);
+	cr_assert_str_eq(r.subject, "/CN=example.net");
+	cr_assert_eq(r.verify, X509_V_OK, "%s", X509_verify_cert_error_string(r.verify));
 	SSL_SESSION_free(r.session);
 	tls_free(t);
 }
