@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <openssl/core_names.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -655,27 +656,95 @@ tls_open(const char *kind, const char *path, char *err, size_t errlen)
 }
 
 /*
- * What one tls_new() loads with. probe is an SSL of the new context
- * that each certificate is set on once, so what the SNI callback will
- * do with it at a handshake has been done, and has worked, at load
- * time.
+ * What one tls_new() loads with, kept from one certificate to the next.
+ *
+ * Parsing a certificate costs OpenSSL 3.0 more than it seems (its
+ * public key goes through a decoder made for it, and making one means
+ * looking up every provider's decoders), and the files of one CA's
+ * certificates all carry the same intermediates: each distinct one is
+ * parsed once (ders) and shared by reference.
+ *
+ * probe is an SSL of the new context that each certificate is set on
+ * once, so what the SNI callback will do with it at a handshake has
+ * been done, and has worked, at load time.
  */
+struct tls_der {
+	unsigned char	*der;
+	long		 len;
+	X509		*x;
+};
+
 struct tls_loader {
+	struct tls_der	*ders;		/* the intermediates parsed so far */
+	size_t		 nders, dersz;
 	SSL		*probe;
 };
 
 static void
 tls_loader_free(struct tls_loader *ld)
 {
+	size_t i;
+
+	for (i = 0; i < ld->nders; i++) {
+		OPENSSL_free(ld->ders[i].der);
+		X509_free(ld->ders[i].x);
+	}
+	free(ld->ders);
 	SSL_free(ld->probe);
 }
 
-/* Leaf first, then every other certificate in the file. */
+/*
+ * The certificate der holds (len bytes, taken: freed here), parsed now
+ * or the same object as an earlier file's identical one. A reference
+ * for the caller, or NULL with OpenSSL's error queue saying why.
+ */
+static X509 *
+tls_intermediate(struct tls_loader *ld, unsigned char *der, long len)
+{
+	const unsigned char *p = der;
+	struct tls_der *d;
+	X509 *x;
+	size_t i, n;
+
+	for (i = 0; i < ld->nders; i++)
+		if (ld->ders[i].len == len && memcmp(ld->ders[i].der, der, (size_t)len) == 0) {
+			OPENSSL_free(der);
+			X509_up_ref(ld->ders[i].x);
+			return ld->ders[i].x;
+		}
+	/* As PEM_read_bio_X509() parses it. */
+	if ((x = d2i_X509(NULL, &p, len)) == NULL) {
+		OPENSSL_free(der);
+		return NULL;
+	}
+	if (ld->nders == ld->dersz) {
+		n = ld->dersz ? 2 * ld->dersz : 8;
+		if ((d = realloc(ld->ders, n * sizeof(*d))) == NULL) {
+			OPENSSL_free(der);	/* not kept: parsed anyway */
+			return x;
+		}
+		ld->ders = d;
+		ld->dersz = n;
+	}
+	ld->ders[ld->nders].der = der;
+	ld->ders[ld->nders].len = len;
+	ld->ders[ld->nders].x = x;
+	ld->nders++;
+	X509_up_ref(x);
+	return x;
+}
+
+/*
+ * Leaf first, then every other certificate in the file (PEM blocks of
+ * other kinds passed over, as PEM_read_bio_X509() does).
+ */
 static int
-tls_read_chain(const char *path, X509 **leafp, STACK_OF(X509) **chainp,
-    char *err, size_t errlen)
+tls_read_chain(struct tls_loader *ld, const char *path, X509 **leafp,
+    STACK_OF(X509) **chainp, char *err, size_t errlen)
 {
 	char what[PATH_MAX + 16];
+	unsigned char *der;
+	long len;
 	X509 *x;
 	BIO *b;
 	int asked = 0;
@@ -693,12 +762,16 @@ tls_read_chain(const char *path, X509 **leafp, STACK_OF(X509) **chainp,
 		snprintf(err, errlen, "%s: out of memory", what);
 		goto fail;
 	}
-	while ((x = PEM_read_bio_X509(b, NULL, tls_no_passphrase, &asked)) != NULL)
+	while (PEM_bytes_read_bio(&der, &len, NULL, PEM_STRING_X509, b,
+	    tls_no_passphrase, &asked)) {
+		if ((x = tls_intermediate(ld, der, len)) == NULL)
+			break;
 		if (!sk_X509_push(*chainp, x)) {
 			X509_free(x);
 			snprintf(err, errlen, "%s: out of memory", what);
 			goto fail;
 		}
+	}
 	/* The loop ends at the end of the file, or at a damaged entry. */
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
 		tls_error(err, errlen, what, "unreadable certificate after the first");
@@ -858,18 +931,82 @@ tls_info_names(struct tls_cert_info *in, X509 *leaf, const struct conf_site *s)
 }
 
 /*
+ * The key decoder, made at the first key read and kept for the
+ * process. OpenSSL 3.0 spends several times longer making a decoder
+ * (every provider's decoders and key managers looked up, chains of
+ * them built) than decoding a key with it, and
+ * PEM_read_bio_PrivateKey() makes one per call. DER in, any structure
+ * (PKCS #8, encrypted PKCS #8, SEC 1, PKCS #1), any key type; the PEM
+ * armour is taken off before (tls_read_key()), which also spares the
+ * decoder trying its PEM decoders. Only the master loads keys, one at
+ * a time.
+ */
+static struct {
+	OSSL_DECODER_CTX *dec;
+	EVP_PKEY	*out;		/* where dec puts the key it decoded */
+	int		 asked;		/* a passphrase was asked for */
+} tls_keydec;
+
+/*
+ * The first private key in the file, found as PEM_read_bio_PrivateKey()
+ * finds it: PEM blocks of other kinds (a certificate before the key in
+ * a combined file) are passed over. NULL with OpenSSL's error queue
+ * saying why; *asked set when the key is encrypted.
+ */
+static EVP_PKEY *
+tls_read_key(BIO *b, int *asked)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pkey = NULL;
+	size_t left;
+	long len = 0;
+
+	tls_keydec.asked = 0;
+	/* "ANY PRIVATE KEY": PKCS #8, encrypted or not, and the traditional forms. */
+	if (!PEM_bytes_read_bio(&der, &len, NULL, PEM_STRING_EVP_PKEY, b,
+	    tls_no_passphrase, &tls_keydec.asked))
+		goto fail;
+	if (tls_keydec.dec == NULL) {
+		if ((tls_keydec.dec = OSSL_DECODER_CTX_new_for_pkey(&tls_keydec.out,
+		    "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL)) == NULL)
+			goto fail;
+		/* Never prompt on a terminal: say a passphrase was asked for. */
+		if (!OSSL_DECODER_CTX_set_pem_password_cb(tls_keydec.dec,
+		    tls_no_passphrase, &tls_keydec.asked)) {
+			OSSL_DECODER_CTX_free(tls_keydec.dec);
+			tls_keydec.dec = NULL;
+			goto fail;
+		}
+	}
+	p = der;
+	left = (size_t)len;
+	EVP_PKEY_free(tls_keydec.out);
+	tls_keydec.out = NULL;
+	if (OSSL_DECODER_from_data(tls_keydec.dec, &p, &left)) {
+		pkey = tls_keydec.out;
+		tls_keydec.out = NULL;
+	}
+fail:
+	*asked = tls_keydec.asked;
+	OPENSSL_clear_free(der, (size_t)len);
+	return pkey;
+}
+
+/*
  * Certificate, chain and key of tc read from its files and checked
  * (the chain, the key against the leaf). Whatever was loaded stays in
  * tc for tls_cert_clear(), also on failure.
  */
 static int
-tls_cert_load(struct tls_cert *tc, char *err, size_t errlen)
+tls_cert_load(struct tls_loader *ld, struct tls_cert *tc, char *err,
+    size_t errlen)
 {
 	char what[PATH_MAX + 16];
 	BIO *b = NULL;
-	int rc = -1, asked = 0;
+	int rc = -1, asked;
 
-	if (tls_read_chain(tc->cert, &tc->leaf, &tc->chain, err, errlen) == -1)
+	if (tls_read_chain(ld, tc->cert, &tc->leaf, &tc->chain, err, errlen) == -1)
 		return -1;
 	if (tls_check_chain(tc->cert, tc->leaf, tc->chain, &tc->info.warn, err,
 	    errlen) == -1)
@@ -877,9 +1014,8 @@ tls_cert_load(struct tls_cert *tc, char *err, size_t errlen)
 	if ((b = tls_open("key", tc->key, err, errlen)) == NULL)
 		return -1;
 	snprintf(what, sizeof(what), "key %s", tc->key);
-	if ((tc->pkey = PEM_read_bio_PrivateKey(b, NULL, tls_no_passphrase,
-	    &asked)) == NULL) {
-		if (asked)	/* OpenSSL's five reasons would only say "cancelled" */
+	if ((tc->pkey = tls_read_key(b, &asked)) == NULL) {
+		if (asked)	/* OpenSSL's reasons would only say "cancelled" */
 			ERR_clear_error();
 		tls_error(err, errlen, what, asked ?
 		    "encrypted with a passphrase; porter needs it unencrypted" :
@@ -966,7 +1102,7 @@ tls_cert_add(struct tls_loader *ld, const struct tls *old,
 	if (stat(tc->cert, &tc->cst) == -1 || stat(tc->key, &tc->kst) == -1)
 		memset(&tc->cst, 0, sizeof(tc->cst));
 	if (tls_cert_reuse(old, tc) == -1 &&
-	    tls_cert_load(tc, err, errlen) == -1)
+	    tls_cert_load(ld, tc, err, errlen) == -1)
 		return -1;
 	if (!SSL_use_cert_and_key(ld->probe, tc->leaf, tc->pkey, tc->chain, 1)) {
 		snprintf(what, sizeof(what), "certificate %s", tc->cert);

@@ -256,6 +256,31 @@ Test(tls, encrypted_key_is_refused_without_prompting)
 	build_fails(ca("ec-full.pem"), ca("enc.key"), want);
 }
 
+/* The forms a key file comes in, all read as PEM_read_bio_PrivateKey() reads them. */
+Test(tls, key_file_forms)
+{
+	static const char *ok[][2] = {
+		{ "ec-full.pem", "ec-sec1.key" },	/* SEC 1 */
+		{ "rsa-full.pem", "rsa-pkcs1.key" },	/* PKCS #1 */
+		{ "ec-full.pem", "ec-params.key" },	/* parameters first */
+		{ "ec-full.pem", "ec-combined.pem" },	/* certificates first */
+		{ "ec-combined.pem", "ec-combined.pem" },	/* and as the certificate */
+	};
+	char err[ERRLEN], want[PATH_MAX + 64];
+	struct tls *t;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		t = build_one(ca(ok[i][0]), ca(ok[i][1]), err);
+		cr_assert_not_null(t, "%s + %s: %s", ok[i][0], ok[i][1], err);
+		cr_assert_eq(ERR_peek_error(), 0);
+		tls_free(t);
+	}
+	snprintf(want, sizeof(want), "key %s: encrypted with a passphrase; porter "
+	    "needs it unencrypted", ca("enc-trad.key"));
+	build_fails(ca("ec-full.pem"), ca("enc-trad.key"), want);
+}
+
 Test(tls, broken_chain)
 {
 	/* Another CA's intermediate after the leaf. */
