@@ -472,13 +472,59 @@ tls_protocol(const char *name)
 }
 
 /*
+ * The settings OpenSSL interprets, as one string, and the last such
+ * string whose every entry it accepted one by one. Checking entry by
+ * entry builds a cipher list per entry (about a millisecond for the
+ * profile's), and porter checks the settings when it reads the
+ * configuration and again when it builds the context, at every reload;
+ * the answer depends on nothing but the library, so a string that
+ * passed is not checked entry by entry again in this process.
+ */
+static char *tls_checked;
+
+static char *
+tls_settings_sig(const struct tls_opts *o)
+{
+	char *sig = NULL;
+
+	if (asprintf(&sig, "%d|%u|%s|%s|%s", (int)o->profile, o->protocols,
+	    o->ciphers ? o->ciphers : "-", o->ciphersuites ? o->ciphersuites : "-",
+	    o->groups ? o->groups : "-") == -1)
+		return NULL;
+	return sig;
+}
+
+static int
+tls_settings_checked(const struct tls_opts *o)
+{
+	char *sig = tls_settings_sig(o);
+	int known = sig != NULL && tls_checked != NULL && strcmp(sig, tls_checked) == 0;
+
+	free(sig);
+	return known;
+}
+
+static void
+tls_settings_passed(const struct tls_opts *o)
+{
+	char *sig = tls_settings_sig(o);
+
+	if (sig != NULL) {
+		free(tls_checked);
+		tls_checked = sig;
+	}
+}
+
+/*
  * OpenSSL takes a cipher list as long as one entry matches, silently
  * dropping the others; a typo would then quietly remove a suite. So
  * each plain entry must match on its own (the "!", "-", "+" and "@"
- * entries only edit the list).
+ * entries only edit the list), unless each is 0: the list passed that
+ * before.
  */
 static int
-tls_set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t errlen)
+tls_set_ciphers(SSL_CTX *ctx, const char *list, int each, char *err,
+    size_t errlen)
 {
 	char buf[1024], what[96], *tok, *save;
 
@@ -487,7 +533,8 @@ tls_set_ciphers(SSL_CTX *ctx, const char *list, char *err, size_t errlen)
 		return -1;
 	}
 	strcpy(buf, list);
-	for (tok = strtok_r(buf, ": ,;", &save); tok; tok = strtok_r(NULL, ": ,;", &save)) {
+	for (tok = each ? strtok_r(buf, ": ,;", &save) : NULL; tok;
+	    tok = strtok_r(NULL, ": ,;", &save)) {
 		if (strchr("!-+@", tok[0]) != NULL)
 			continue;
 		if (!SSL_CTX_set_cipher_list(ctx, tok)) {
@@ -521,7 +568,8 @@ tls_suites13(SSL_CTX *ctx)
  * as another one is known.
  */
 static int
-tls_set_suites(SSL_CTX *ctx, const char *list, int need, char *err, size_t errlen)
+tls_set_suites(SSL_CTX *ctx, const char *list, int need, int each, char *err,
+    size_t errlen)
 {
 	char buf[512], what[96], *tok, *save;
 
@@ -530,7 +578,8 @@ tls_set_suites(SSL_CTX *ctx, const char *list, int need, char *err, size_t errle
 		return -1;
 	}
 	strcpy(buf, list);
-	for (tok = strtok_r(buf, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+	for (tok = each ? strtok_r(buf, ":", &save) : NULL; tok;
+	    tok = strtok_r(NULL, ":", &save)) {
 		if (!SSL_CTX_set_ciphersuites(ctx, tok) || tls_suites13(ctx) != 1) {
 			snprintf(what, sizeof(what), "ciphersuites \"%.60s\"", tok);
 			tls_error(err, errlen, what, "is not a TLS 1.3 cipher suite");
@@ -551,6 +600,7 @@ tls_ctx_settings(SSL_CTX *ctx, struct tls *t, const struct tls_opts *o,
 {
 	static const unsigned char sid_ctx[] = "porter";
 	unsigned p = o->protocols;
+	int each = !tls_settings_checked(o);
 	uint64_t op;
 
 	if (p == 0)
@@ -567,15 +617,18 @@ tls_ctx_settings(SSL_CTX *ctx, struct tls *t, const struct tls_opts *o,
 		tls_error(err, errlen, "protocols", "cannot be set");
 		return -1;
 	}
-	if (tls_set_ciphers(ctx, o->ciphers ? o->ciphers : TLS_CIPHERS, err, errlen) == -1)
+	if (tls_set_ciphers(ctx, o->ciphers ? o->ciphers : TLS_CIPHERS, each,
+	    err, errlen) == -1)
 		return -1;
 	if (tls_set_suites(ctx, o->ciphersuites ? o->ciphersuites : TLS_SUITES,
-	    (p & TLS_PROTO_TLS13) != 0, err, errlen) == -1)
+	    (p & TLS_PROTO_TLS13) != 0, each, err, errlen) == -1)
 		return -1;
 	if (!SSL_CTX_set1_groups_list(ctx, o->groups ? o->groups : TLS_GROUPS)) {
 		tls_error(err, errlen, "groups", "unknown or unusable group");
 		return -1;
 	}
+	if (each)
+		tls_settings_passed(o);
 
 	/*
 	 * A peer that closes without close_notify ends the stream like any
@@ -624,6 +677,8 @@ tls_opts_check(const struct tls_opts *opts, char *err, size_t errlen)
 	SSL_CTX *ctx;
 	int rc;
 
+	if (tls_settings_checked(opts))
+		return 0;
 	memset(&t, 0, sizeof(t));
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method())) == NULL) {

@@ -1140,6 +1140,21 @@ Test(tls, opts_check_names_the_setting)
 	o.ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_FOO";
 	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), -1);
 	cr_assert(strncmp(err, "ciphersuites \"TLS_FOO\"", 22) == 0, "%s", err);
+	o.ciphersuites = NULL;
+
+	/*
+	 * Settings that passed are not checked entry by entry again (every
+	 * reload reads the same): that never lets a failing one through.
+	 */
+	o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), 0);
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), 0);
+	o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:NOPE";
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), -1);
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), -1);
+	cr_assert(strncmp(err, "ciphers \"NOPE\"", 14) == 0, "%s", err);
+	o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	cr_assert_eq(tls_opts_check(&o, err, sizeof(err)), 0);
 }
 
 Test(tls, errors_carry_the_origin)
