@@ -58,8 +58,7 @@
 #define H2_OUT_FLUSH	65536	/* gather at most this much before writing */
 #define H2_FRAME_HD	9	/* a frame header (RFC 9113 4.1) */
 #define H2_PAYLOAD	16384	/* DATA payload: nghttp2's own choice */
-/* Copied DATA: the payload that makes header and payload one TLS record. */
-#define H2_PAYLOAD_TLS	(16384 - H2_FRAME_HD)
+#define H2_RECORD	16384	/* TLS plaintext record (RFC 8446 5.1) */
 /* Frames that cost the client nothing (PING, SETTINGS, PRIORITY, empty
  * DATA, RST_STREAM) allowed per H2_CHEAP_WINDOW_MS, plus one per request. */
 #define H2_CHEAP_MAX	1000
@@ -132,6 +131,8 @@ struct h2_sess {
 	unsigned	 logged:1;	/* its one line about a bad client */
 	unsigned	 creating:1;	/* inside nghttp2_session_server_new3() */
 	unsigned	 rel_queued:1;	/* idle, waiting in h2.rel_head's list */
+	unsigned	 copy_known:1;	/* copy is set (h2_copies) */
+	unsigned	 copy:1;	/* file bytes are copied, not sent from the file */
 	/* Memory (h2_mem_*): what nghttp2 holds for this session. */
 	size_t		 mem;		/* bytes (malloc_usable_size) */
 	size_t		 released;	/* of them, pages given back while idle */
@@ -259,12 +260,18 @@ h2_send_cb(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
 
 /*
  * Are file bytes copied into the output buffer? Yes unless the
- * transport sends from a file itself: the kernel socket, kernel TLS.
+ * transport sends from a file itself: the kernel socket, kernel TLS
+ * (settled by the handshake, before the session starts).
  */
 static int
-h2_copies(const struct h2_sess *s)
+h2_copies(struct h2_sess *s)
 {
-	return s->c->xp != &xprt_plain && !xprt_tls_ktls_send(&s->c->xio);
+	if (!s->copy_known) {
+		s->copy = s->c->xp != &xprt_plain &&
+		    !xprt_tls_ktls_send(&s->c->xio);
+		s->copy_known = 1;
+	}
+	return s->copy;
 }
 
 /*
@@ -588,17 +595,26 @@ h2_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 
 /*
  * How long a DATA payload may be; nghttp2 then cuts it to the windows.
- * Copied (TLS): a frame and its header make one full TLS record, so the
- * records of gathered frames carry no stray 9-byte tails.
+ * Copied (TLS): the frame ends where a TLS record of the gathered
+ * output ends (the transport cuts records every 16384 bytes from the
+ * buffer's start), so a response's HEADERS share a record with its
+ * first DATA and full frames are full records, with no stray tails.
  */
 static ssize_t
 h2_read_length_cb(nghttp2_session *ng, uint8_t type, int32_t id,
     int32_t conn_window, int32_t stream_window, uint32_t max_frame,
     void *arg)
 {
-	const struct h2_sess *s = arg;
-	size_t n = h2_copies(s) ? H2_PAYLOAD_TLS : H2_PAYLOAD;
+	struct h2_sess *s = arg;
+	size_t n = H2_PAYLOAD, room;
 
+	if (h2_copies(s)) {
+		room = H2_RECORD - (s->ob != NULL ?
+		    (s->ob_len - s->ob_off) % H2_RECORD : 0);
+		/* Too little left in this record: fill the next one whole. */
+		n = room > H2_FRAME_HD + H2_RECORD / 16 ? room - H2_FRAME_HD :
+		    H2_RECORD - H2_FRAME_HD;
+	}
 	return (ssize_t)(n < max_frame ? n : max_frame);
 }
 

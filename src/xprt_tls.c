@@ -615,7 +615,8 @@ xtls_writev(struct xprt_io *xio, const struct iovec *iov, int iovcnt, int flags)
 	    (wb != NULL || (wb = xtls_wb_attach(xio, ssl)) != NULL))
 		return xtls_seal(xio, ssl, wb, iov, iovcnt);
 	/* One record: a head and a small body share it. */
-	len = xtls_record(iov, iovcnt, 0, 0, &p);
+	if ((len = xtls_record(iov, iovcnt, 0, 0, &p)) == 0)
+		return 0;	/* nothing to write (SSL_write would say error) */
 	return xtls_write(xio, p, len);
 }
 
