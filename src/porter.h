@@ -693,6 +693,8 @@ void	 h2_release_idle(uint64_t now);
  * without a session.
  */
 size_t	 h2_session_bytes(const struct conn *c);
+/* Once a second: frees the spare streams the last second did not need. */
+void	 h2_tick(void);
 
 /* ---- echo.c (protocol "echo": every byte comes back) --------------------- */
 

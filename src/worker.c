@@ -199,6 +199,7 @@ worker_tick(struct ev_loop *loop, void *arg)
 	climit_tick(now);
 	log_limit_flush(now);
 	fcache_tick();
+	h2_tick();
 	ev_timer_add(loop, WORKER_TICK_MS, worker_tick, NULL);
 }
 
