@@ -30,7 +30,9 @@
  * part of them, the rest is held by the write BIO (the connection's
  * only buffer, bounded by one gather) and the call says IO_AGAIN; the
  * retry sends what is held first and answers with the plaintext count
- * those records carried, without sealing anything again.
+ * those records carried, without sealing anything again. From then on
+ * a record at a time is sealed until a send() takes all, so a client
+ * that reads slowly makes porter hold one record, not a gather.
  *
  * Files: SSL_sendfile() only when kernel TLS took over sending (never
  * on kernels without the tls module: there OpenSSL's sendfile fails);
@@ -294,6 +296,9 @@ struct xtls_wb {
 	unsigned char	*held;		/* sealed bytes send() left; malloc'd */
 	size_t		 held_len, held_off;
 	size_t		 held_plain;	/* plaintext they carry: the retry's answer */
+	int		 tight;		/* send() took not all: seal a record at
+					 * a time until one takes all, so a slow
+					 * reader holds one record, not a gather */
 };
 
 static BIO_METHOD *xtls_wb_meth;
@@ -516,23 +521,25 @@ xtls_record(const struct iovec *iov, int iovcnt, int i, size_t off,
 }
 
 /*
- * Seal up to XTLS_GATHER plaintext bytes of the segments into records
- * in xtls_out and send them at once. The plaintext count, or IO_AGAIN
- * (what send() did not take is held: see "Retries" above), IO_ERROR.
+ * Seal up to XTLS_GATHER plaintext bytes of the segments (a record's
+ * worth while wb->tight) into records in xtls_out and send them at
+ * once. The plaintext count, or IO_AGAIN (what send() did not take is
+ * held: see "Retries" above), IO_ERROR.
  */
 static ssize_t
 xtls_seal(struct xprt_io *xio, SSL *ssl, struct xtls_wb *wb,
     const struct iovec *iov, int iovcnt)
 {
 	const void *p;
-	size_t done = 0, off = 0, len;
+	size_t done = 0, off = 0, len, most;
 	ssize_t sent;
 	int i = 0, n, r = 0;
 
+	most = wb->tight ? XTLS_RECORD : XTLS_GATHER;
 	xtls_out_len = 0;
 	wb->gather = 1;
 	ERR_clear_error();
-	while (done < XTLS_GATHER &&
+	while (done < most &&
 	    sizeof(xtls_out) - xtls_out_len >= 2 * SSL3_RT_MAX_PACKET_SIZE &&
 	    (len = xtls_record(iov, iovcnt, i, off, &p)) > 0) {
 		if ((n = SSL_write(ssl, p, (int)len)) <= 0) {
@@ -561,7 +568,8 @@ xtls_seal(struct xprt_io *xio, SSL *ssl, struct xtls_wb *wb,
 			return IO_ERROR;
 		sent = 0;
 	}
-	if ((size_t)sent < xtls_out_len) {
+	wb->tight = (size_t)sent < xtls_out_len;
+	if (wb->tight) {
 		if (xtls_wb_hold(wb, xtls_out + sent, xtls_out_len - (size_t)sent)
 		    == -1)
 			return IO_ERROR;
@@ -650,8 +658,8 @@ xtls_sendfile(struct xprt_io *xio, int fd, off_t *off, size_t count)
 	}
 	if (count > XTLS_RECORD && wb == NULL)
 		wb = xtls_wb_attach(xio, ssl);
-	if (count > (wb != NULL ? XTLS_GATHER : XTLS_RECORD))
-		count = wb != NULL ? XTLS_GATHER : XTLS_RECORD;
+	if (count > (wb != NULL && !wb->tight ? XTLS_GATHER : XTLS_RECORD))
+		count = wb != NULL && !wb->tight ? XTLS_GATHER : XTLS_RECORD;
 	for (;;) {
 		n = pread(fd, xtls_file, count, *off);
 		if (n >= 0 || errno != EINTR)
@@ -661,7 +669,7 @@ xtls_sendfile(struct xprt_io *xio, int fd, off_t *off, size_t count)
 		return count > 0 ? IO_CLOSED : 0;	/* the file shrank */
 	if (n < 0)
 		return IO_ERROR;
-	if (n > XTLS_RECORD) {
+	if (wb != NULL) {
 		iov.iov_base = xtls_file;
 		iov.iov_len = (size_t)n;
 		w = xtls_seal(xio, ssl, wb, &iov, 1);

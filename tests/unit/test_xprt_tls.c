@@ -155,12 +155,15 @@ pattern(size_t len, unsigned seed)
 /*
  * Write iov (advancing it as the transport says) until all is out,
  * letting the client read after each IO_AGAIN; the number of IO_AGAIN.
- * *most: the largest count one call wrote.
+ * *most: the largest count one call wrote. After a send() that took
+ * not all, a record at a time is sealed: the first count after a
+ * retry's answer is 16384 or less, whether it went out at once or was
+ * held and answered by the next retry.
  */
 static int
 write_all(struct pair *p, struct iovec *iov, int iovcnt, size_t *most)
 {
-	int agains = 0;
+	int agains = 0, retry = 0, watch = 0;
 	ssize_t n;
 
 	while (iovcnt > 0) {
@@ -168,10 +171,16 @@ write_all(struct pair *p, struct iovec *iov, int iovcnt, size_t *most)
 		if (n == IO_AGAIN) {
 			cr_assert_eq(p->xio.want, XPRT_WANT_WRITE);
 			agains++;
+			retry = 1;
 			client_read(p);
 			continue;
 		}
 		cr_assert_gt(n, 0, "writev: %zd", n);
+		if (watch)
+			cr_assert_leq(n, 16384, "a slow reader holds a record at "
+			    "most: %zd", n);
+		watch = retry;
+		retry = 0;
 		if (most != NULL && (size_t)n > *most)
 			*most = (size_t)n;
 		while (n > 0) {
