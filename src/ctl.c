@@ -103,7 +103,7 @@ ctl_status(struct ctl_client *c)
 static void
 ctl_client_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
-	struct ctl_client *c = io->arg;
+	struct ctl_client *c = ev_io_owner(io, struct ctl_client, io);
 	ssize_t n;
 	char *nl, *text;
 
@@ -149,7 +149,7 @@ ctl_resume(struct ev_loop *loop, void *arg)
 	ctl.retry = 0;
 	if (ctl.fd == -1)
 		return;
-	if (ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl_accept_cb, NULL) == -1) {
+	if (ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl_accept_cb) == -1) {
 		log_warn("control socket %s", ctl.path);
 		ctl.retry = ev_timer_add(loop, CTL_RETRY_MS, ctl_resume, NULL);
 	}
@@ -183,7 +183,7 @@ ctl_accept_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		c->fd = fd;
 		c->next = ctl.clients;
 		ctl.clients = c;
-		if (ev_add(loop, &c->io, fd, EPOLLIN, ctl_client_cb, c) == -1) {
+		if (ev_add(loop, &c->io, fd, EPOLLIN, ctl_client_cb) == -1) {
 			log_warn("control socket client");
 			ctl.clients = c->next;
 			close(fd);
@@ -237,7 +237,7 @@ ctl_open(struct ev_loop *loop, const char *pid_file,
 	old = umask(0077);
 	if (bind(ctl.fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    listen(ctl.fd, 16) == -1 ||
-	    ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl_accept_cb, NULL) == -1) {
+	    ev_add(loop, &ctl.io, ctl.fd, EPOLLIN, ctl_accept_cb) == -1) {
 		umask(old);
 		log_warn("control socket %s", ctl.path);
 		goto fail;

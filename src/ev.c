@@ -79,14 +79,13 @@ ev_free(struct ev_loop *loop)
 
 int
 ev_add(struct ev_loop *loop, struct ev_io *io, int fd, uint32_t events,
-    ev_io_cb *cb, void *arg)
+    ev_io_cb *cb)
 {
 	struct epoll_event ee;
 
 	io->fd = fd;
 	io->events = events;
 	io->cb = cb;
-	io->arg = arg;
 	ee.events = events;
 	ee.data.ptr = io;
 	return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ee);

@@ -3,13 +3,15 @@
  *
  * Stand-alone: needs only libc. The caller embeds a struct ev_io in its
  * own object (connection, worker channel, ...) and gets it back in the
- * callback, so there is no fd-indexed table to size. Timers are few
+ * callback (ev_io_owner() finds the object), so there is no fd-indexed
+ * table to size. Timers are few
  * (a handful per process) and kept in a list sorted by deadline;
  * per-connection timeouts are the caller's business (see conn.c).
  */
 #ifndef PORTER_EV_H
 #define PORTER_EV_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -21,19 +23,27 @@ typedef void	 ev_io_cb(struct ev_loop *, struct ev_io *, uint32_t events);
 typedef void	 ev_timer_cb(struct ev_loop *, void *arg);
 typedef void	 ev_hook_cb(struct ev_loop *, void *arg);
 
+/*
+ * No argument pointer: the callback finds the object that embeds the
+ * ev_io with ev_io_owner(). One is embedded in every connection, where
+ * 8 bytes more are 80 kB per 10 000 idle ones.
+ */
 struct ev_io {
 	int		 fd;
 	uint32_t	 events;	/* EPOLLIN, EPOLLOUT, EPOLLET, ... */
 	ev_io_cb	*cb;
-	void		*arg;
 };
+
+/* The object of type type whose member member is the ev_io io. */
+#define ev_io_owner(io, type, member) \
+	((type *)(void *)((char *)(io) - offsetof(type, member)))
 
 struct ev_loop	*ev_create(int maxevents);
 void		 ev_free(struct ev_loop *);
 
 /* Return 0, or -1 with errno set by epoll_ctl(). */
 int		 ev_add(struct ev_loop *, struct ev_io *, int fd,
-		    uint32_t events, ev_io_cb *, void *arg);
+		    uint32_t events, ev_io_cb *);
 int		 ev_mod(struct ev_loop *, struct ev_io *, uint32_t events);
 int		 ev_del(struct ev_loop *, struct ev_io *);
 

@@ -337,7 +337,7 @@ fcache_init(struct ev_loop *loop, const struct conf *conf, int *rootfds)
 	fc.ifd = fd;
 	fc.watches = xcalloc(FCACHE_MAX_WATCHES, sizeof(*fc.watches));
 	/* Also in the loop, so events are applied even while we are idle. */
-	ev_add(loop, &fc.io, fc.ifd, EPOLLIN, fcache_event_cb, NULL);
+	ev_add(loop, &fc.io, fc.ifd, EPOLLIN, fcache_event_cb);
 	return 0;
 }
 

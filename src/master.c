@@ -1096,7 +1096,7 @@ master_run(struct conf *conf, const char *conf_path)
 		fatal(EXIT_TEMP, "signalfd");
 	if ((m.loop = ev_create(64)) == NULL)
 		fatal(EXIT_TEMP, "epoll");
-	ev_add(m.loop, &m.sig_io, m.sig_fd, EPOLLIN, master_signal_cb, NULL);
+	ev_add(m.loop, &m.sig_io, m.sig_fd, EPOLLIN, master_signal_cb);
 
 	/* Shared memory is made before the first fork, or no worker sees it. */
 	if (proc_init(m.loop, &master_proc_ops) == -1)

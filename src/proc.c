@@ -289,7 +289,7 @@ proc_spawn(struct generation *g, const struct generation *other, int hold)
 	/* A held worker accepts nothing until CHAN_GO. */
 	p->listening = !hold;
 	net_set_nonblock(p->chan, 1);
-	ev_add(proc.loop, &p->io, p->chan, EPOLLIN, proc_chan_cb, p);
+	ev_add(proc.loop, &p->io, p->chan, EPOLLIN, proc_chan_cb);
 	log_debug("worker %d started (generation %u)", (int)pid, g->id);
 	return 0;
 }
@@ -387,7 +387,7 @@ proc_reap(void)
 static void
 proc_chan_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
-	struct proc *p = io->arg;
+	struct proc *p = ev_io_owner(io, struct proc, io);
 	char cmd;
 	ssize_t n;
 

@@ -438,10 +438,10 @@ worker_main(struct worker_params *p)
 	serve_init(conf, worker->loop);
 
 	ev_add(worker->loop, &worker->sig_io, worker->sig_fd, EPOLLIN,
-	    worker_signal_cb, NULL);
+	    worker_signal_cb);
 	net_set_nonblock(p->chan_fd, 1);
 	ev_add(worker->loop, &worker->chan_io, p->chan_fd, EPOLLIN,
-	    worker_chan_cb, NULL);
+	    worker_chan_cb);
 	if (!p->hold)
 		conn_accepting(1);
 	ev_set_hook(worker->loop, worker_hook, NULL);
