@@ -39,10 +39,13 @@
 #define ACCEPT_PAUSE_MS	500
 #define CONN_SLAB	32	/* connections per allocation */
 
+_Static_assert((CLIMIT_S_COUNTED | CLIMIT_S_REFUSE | CLIMIT_S_EXEMPT) < 8,
+    "conn.lim_state is a 3-bit field");
+
 /*
  * Connections are allocated CONN_SLAB at a time and never freed (a
  * closed one goes to the free list), so each costs sizeof(struct conn)
- * and not a malloc chunk with its header: 160 bytes, not 176.
+ * and not a malloc chunk with its header: 152 bytes, not 160.
  */
 struct conn_slab {
 	struct conn_slab *next;
@@ -209,6 +212,16 @@ conn_too_slow(uint64_t start, uint64_t bytes, int tclass, int min_rate)
 	return bytes * 1000 / elapsed < (uint64_t)min_rate;
 }
 
+/*
+ * Is a deadline (conn.deadline: ev_now() ms truncated to 32 bits) at or
+ * before now? Wrap-safe while the two are within 24 days of each other.
+ */
+static inline int
+conn_due(uint32_t deadline, uint64_t now)
+{
+	return (int32_t)(deadline - (uint32_t)now) <= 0;
+}
+
 /* (Re)start the timer of class tclass for c. */
 void
 conn_timer(struct conn *c, int tclass)
@@ -218,7 +231,7 @@ conn_timer(struct conn *c, int tclass)
 	conn_list_remove(c);
 	c->tclass = tclass;
 	l = &core.lists[tclass];
-	c->deadline = ev_now(core.loop) + l->timeout_ms;
+	c->deadline = (uint32_t)(ev_now(core.loop) + l->timeout_ms);
 	l->n++;
 	c->prev = l->tail;
 	c->next = NULL;
@@ -840,7 +853,8 @@ conn_timeouts(uint64_t now)
 	int t;
 
 	for (t = 0; t < CONN_T__COUNT; t++) {
-		while ((c = core.lists[t].head) != NULL && c->deadline <= now) {
+		while ((c = core.lists[t].head) != NULL &&
+		    conn_due(c->deadline, now)) {
 			if (c->handshake || c->refused) {
 				/* The protocol has not started: nothing to say. */
 				if (c->handshake)
@@ -876,7 +890,8 @@ conn_drain_idle(uint64_t now, uint64_t grace_ms)
 			if (c->handshake || c->refused || !c->proto->idle(c))
 				continue;
 			/* deadline - timeout = when it went idle */
-			if (c->deadline - l->timeout_ms + grace_ms <= now)
+			if (conn_due((uint32_t)(c->deadline - l->timeout_ms +
+			    grace_ms), now))
 				conn_close(c);
 		}
 	}
