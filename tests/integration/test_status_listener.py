@@ -195,6 +195,10 @@ class MetricsTest(StatusListenerCase):
         received += n
         self.assertEqual(statuses, [200, 200, 200, 404, 404, 200, 304])
 
+        # A worker counts a request once its response is sent: with two
+        # workers the scrape may come before the last count. Wait for it.
+        dur = plain("porter_http_request_duration_seconds_count")
+        wait_until(lambda: parse_metrics(self.scrape()).get(dur, 0) - before.get(dur, 0) >= 7)
         after = parse_metrics(self.scrape())
         delta = {k: after[k] - before.get(k, 0) for k in after}
         self.assertEqual(delta[code(200)], 4)
@@ -241,7 +245,13 @@ class MetricsTest(StatusListenerCase):
             for _ in range(n):
                 self.assertEqual(get(srv.port, "/").status, 200)
 
+        def counted(n):
+            # A worker counts a request once its response is sent, so the
+            # client may see the 10th response before its count: wait.
+            wait_until(lambda: parse_metrics(self.scrape()).get(code(200), 0) == n)
+
         traffic(10)
+        counted(10)
         first = check()
         self.porter_s(srv, "reload")
         wait_until(lambda: parse_metrics(self.scrape())[plain("porter_generation")] == 2)
@@ -259,6 +269,7 @@ class MetricsTest(StatusListenerCase):
         traffic(60)
         wait_until(lambda: parse_metrics(self.scrape())[
             ("porter_worker_exits_total", frozenset({("reason", "max_requests")}))] >= 1)
+        counted(80)
         last = check()
         self.assertEqual(last[code(200)] - first[code(200)], 70)
         self.assertEqual(last[("porter_config_reloads_total",
