@@ -4,8 +4,15 @@ valgrind's callgrind: the same figure whatever else the machine is doing,
 so a change can be checked for cost on a busy 2-core machine where req/s
 swings by ×5 between rounds (bench/RESULTS.md).
 
-    bench/instr.py BIN [BIN2] [--small 500] [--large 2500] [--log]
+    bench/instr.py BIN [BIN2] [--small 500] [--large 2500] [--log] [--h2]
                    [--extra1 CONF] [--extra2 CONF]
+
+--h2 measures HTTP/2 over TLS instead: a 1 KiB page asked by h2load
+(nghttp2-client) on 50 connections with 10 streams each, the load of
+bench/http2.py's first case, from a listener with the test CA's ECDSA
+certificate; the handshakes cancel out like start-up does. Use more
+requests there (e.g. --small 2000 --large 12000): a batch of streams is
+the unit of work, and more batches even out where a run ends.
 
 --extra1/--extra2 append configuration text for the first/second run, so
 one binary can be compared with itself and a feature on, e.g.
@@ -34,6 +41,7 @@ in user space", and bench/ab.py on a quiet machine for req/s.
 import argparse
 import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +50,7 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 import porterbench as pb  # noqa: E402
@@ -92,13 +101,33 @@ def callgrind_totals(outdir):
     return totals
 
 
-def worker_instructions(exe, docroot, tmp, case, n, log_on, extra=""):
+CONF_H2 = """listen = ( { address = "127.0.0.1:%(port)d"; tls = true; } );
+root = "%(root)s";
+workers = 1;
+pid_file = "off";
+log: { error = "%(rundir)s/error.log"; access = "%(access)s"; };
+limits: { keepalive_timeout = 600; keepalive_requests = 1000000; send_timeout = 600; };
+tls: { certificate = "%(ca)s/ec-full.pem"; key = "%(ca)s/ec.key"; };
+"""
+
+
+def h2_requests(port, n):
+    """n GETs of the 1 KiB page over TLS, HTTP/2, 50 connections x 10 streams."""
+    out = subprocess.run(["h2load", "-t1", "-c50", "-m10", "-n", str(n),
+                          "https://127.0.0.1:%d/index.html" % port],
+                         capture_output=True, text=True, timeout=1800).stdout
+    if " %d succeeded" % n not in out or "Application protocol: h2" not in out:
+        pb.die("h2load did not get %d answers over h2:\n%s" % (n, out[-600:]))
+
+
+def worker_instructions(exe, docroot, tmp, case, n, log_on, extra="", ca=None):
     rundir = tempfile.mkdtemp(dir=tmp)
     port = pb.free_port()
     conf = os.path.join(rundir, "porter.conf")
     with open(conf, "w") as f:
-        f.write(CONF % {"port": port, "root": docroot, "rundir": rundir,
-                        "access": os.path.join(rundir, "access.log") if log_on else "off"})
+        f.write((CONF_H2 if case == "h2" else CONF) % {
+            "port": port, "root": docroot, "rundir": rundir, "ca": ca,
+            "access": os.path.join(rundir, "access.log") if log_on else "off"})
         f.write(extra + "\n")
     outdir = os.path.join(rundir, "cg")
     os.mkdir(outdir)
@@ -112,6 +141,8 @@ def worker_instructions(exe, docroot, tmp, case, n, log_on, extra=""):
             got = pb.keepalive_requests(port, n, nconn=4, timeout=600.0)
             if got != n:
                 pb.die("%d of %d keep-alive requests answered" % (got, n))
+        elif case == "h2":
+            h2_requests(port, n)
         else:
             close_requests(port, n)
         proc.send_signal(signal.SIGTERM)
@@ -134,6 +165,8 @@ def main():
     ap.add_argument("--small", type=int, default=500)
     ap.add_argument("--large", type=int, default=2500)
     ap.add_argument("--log", action="store_true", help="access log on")
+    ap.add_argument("--h2", action="store_true",
+                    help="HTTP/2 over TLS with h2load, instead of HTTP/1.1")
     ap.add_argument("--extra1", default="", help="config text for BIN")
     ap.add_argument("--extra2", default="", help="config text for BIN2")
     a = ap.parse_args()
@@ -142,14 +175,23 @@ def main():
     with tempfile.TemporaryDirectory(prefix="porter-instr-") as tmp:
         docroot = os.path.join(tmp, "www")
         pb.make_docroot(docroot)
+        ca = None
+        cases = (("ka", "1 KiB keep-alive, 4 connections"),
+                 ("close", "1 KiB new connection per request"))
+        if a.h2:
+            if not shutil.which("h2load"):
+                pb.die("h2load is missing (Debian package nghttp2-client)")
+            ca = os.path.join(tmp, "ca")
+            subprocess.run(["sh", os.path.join(ROOT, "tests/unit/fixtures/tls-mkca.sh"), ca],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cases = (("h2", "1 KiB over TLS, HTTP/2, 50 connections x 10 streams"),)
         rows = []
-        for case, label in (("ka", "1 KiB keep-alive, 4 connections"),
-                            ("close", "1 KiB new connection per request")):
+        for case, label in cases:
             per = []
             for i, exe in enumerate(a.bins):
                 extra = a.extra2 if i == 1 else a.extra1
-                lo = worker_instructions(exe, docroot, tmp, case, a.small, a.log, extra)
-                hi = worker_instructions(exe, docroot, tmp, case, a.large, a.log, extra)
+                lo = worker_instructions(exe, docroot, tmp, case, a.small, a.log, extra, ca)
+                hi = worker_instructions(exe, docroot, tmp, case, a.large, a.log, extra, ca)
                 per.append((hi - lo) / (a.large - a.small))
             rows.append((label, per))
     head = "| Case | " + " | ".join(os.path.relpath(b) for b in a.bins) + " |"
