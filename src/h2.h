@@ -49,16 +49,26 @@ void	 h2_req_free(struct h2_req *hr);
  * Checks it as RFC 9113 8.2 and 8.3 ask: lower-case token names, no
  * CR, LF or NUL in values and no whitespace at their ends, pseudo-header
  * fields known, once each and before any regular field, no
- * connection-specific fields, TE only "trailers". H2R_OK or
- * H2R_MALFORMED; past max bytes the fields are dropped and hr->status
- * becomes 431 (the request is answered, not reset).
+ * connection-specific fields, TE only "trailers", one Host of RFC 9110
+ * 7.2's syntax. H2R_OK or H2R_MALFORMED; past max bytes the fields are
+ * dropped and hr->status becomes 431 (the request is answered, not
+ * reset). These are the only checks: nghttp2's HTTP messaging is off.
  */
 int	 h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 	    const uint8_t *value, size_t vlen);
 /*
+ * One field of the request's trailers: the rules of a regular field
+ * (8.2), and no pseudo-header field (8.1). H2R_OK or H2R_MALFORMED; the
+ * field itself is dropped, as the body is.
+ */
+int	 h2_req_trailer(const uint8_t *name, size_t nlen, const uint8_t *value,
+	    size_t vlen);
+/*
  * The header block is complete: check the pseudo-header fields (8.3.1:
- * :method, and :scheme and :path unless CONNECT; :path "/..." or "*"
- * for OPTIONS), a Host that names another authority, and fill hr->req:
+ * :method, and :scheme (RFC 3986's syntax) and :path unless CONNECT;
+ * :path "/..." or "*" for OPTIONS; :authority as a Host field, and
+ * host:port for CONNECT), :authority or Host present, a Host that
+ * names another authority, and fill hr->req:
  * method, target, path, query, the known fields (Host from :authority),
  * content_length. H2R_OK or H2R_MALFORMED.
  */

@@ -20,6 +20,7 @@
 #define H2R_AUTHORITY	0x04
 #define H2R_PATH	0x08
 #define H2R_PROTOCOL	0x10
+#define H2R_HOST	0x20	/* a Host field (not a pseudo-header) */
 
 /*
  * RFC 9110 5.6.2 token characters: H2R_T_TOKEN for those a field name
@@ -193,6 +194,26 @@ h2_req_pseudo(struct h2_req *hr, const uint8_t *name, size_t nlen,
 	return H2R_OK;
 }
 
+/*
+ * RFC 9113 8.2: a regular field, of the request or of its trailers: a
+ * lower-case token for a name, a value without NUL, CR, LF or white
+ * space at its ends, no field of HTTP/1.1 connection management, TE
+ * only "trailers".
+ */
+static int
+h2_req_regular_ok(const uint8_t *name, size_t nlen, const uint8_t *value,
+    size_t vlen)
+{
+	if (!h2_req_token_ok(name, nlen, 0) || !h2_req_value_ok(value, vlen))
+		return 0;
+	if (h2_req_conn_specific(name, nlen))
+		return 0;
+	if (H2R_IS(name, nlen, "te") && !(vlen == 8 &&
+	    strncasecmp((const char *)value, "trailers", 8) == 0))
+		return 0;
+	return 1;
+}
+
 int
 h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
     const uint8_t *value, size_t vlen)
@@ -207,14 +228,15 @@ h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 		return h2_req_pseudo(hr, name, nlen, value, vlen);
 	}
 	hr->regular = 1;
-	if (!h2_req_token_ok(name, nlen, 0) || !h2_req_value_ok(value, vlen))
+	if (!h2_req_regular_ok(name, nlen, value, vlen))
 		return H2R_MALFORMED;
-	if (h2_req_conn_specific(name, nlen))
-		return H2R_MALFORMED;
-	/* 8.2.2: TE may only say "trailers". */
-	if (H2R_IS(name, nlen, "te") && !(vlen == 8 &&
-	    strncasecmp((const char *)value, "trailers", 8) == 0))
-		return H2R_MALFORMED;
+	/* As RFC 9112 3.2 has it for HTTP/1.1: one Host, well formed. */
+	if ((h = http_field_index(name, nlen)) == HTTP_H_HOST) {
+		if ((hr->seen & H2R_HOST) ||
+		    !http_host_ok((const char *)value, vlen, 0))
+			return H2R_MALFORMED;
+		hr->seen |= H2R_HOST;
+	}
 	if (hr->status != 0)
 		return H2R_OK;	/* already too big: drop, keep checking */
 	if (q->nheaders == HTTP_MAX_HEADERS ||
@@ -228,9 +250,35 @@ h2_req_field(struct h2_req *hr, const uint8_t *name, size_t nlen,
 	f->value = h2_req_put(hr, value, vlen);
 	h2_req_put(hr, "\n", 1);
 	/* The first value of a field porter acts on, as HTTP/1.1 keeps it. */
-	if ((h = http_field_index(name, nlen)) >= 0 && q->known[h].off == 0)
+	if (h >= 0 && q->known[h].off == 0)
 		q->known[h] = f->value;
 	return H2R_OK;
+}
+
+int
+h2_req_trailer(const uint8_t *name, size_t nlen, const uint8_t *value,
+    size_t vlen)
+{
+	/* RFC 9113 8.1: no pseudo-header field (not a token: refused). */
+	return h2_req_regular_ok(name, nlen, value, vlen) ? H2R_OK :
+	    H2R_MALFORMED;
+}
+
+/* RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+static int
+h2_req_scheme_ok(const char *p, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || !((p[0] >= 'a' && p[0] <= 'z') ||
+	    (p[0] >= 'A' && p[0] <= 'Z')))
+		return 0;
+	for (i = 1; i < len; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' &&
+		    p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+		    p[i] == '+' || p[i] == '-' || p[i] == '.'))
+			return 0;
+	return 1;
 }
 
 /* ASCII case-insensitive equality of two spans of hb. */
@@ -302,16 +350,24 @@ h2_req_finish(struct h2_req *hr)
 	 * (extended CONNECT, RFC 8441, is not offered). */
 	if (hr->seen & H2R_PROTOCOL)
 		return H2R_MALFORMED;
+	/* 8.3.1: the authority without userinfo; a host and port for CONNECT. */
+	if ((hr->seen & H2R_AUTHORITY) && !http_host_ok(hr->hb +
+	    hr->authority.off, hr->authority.len, is_connect))
+		return H2R_MALFORMED;
 	if (is_connect) {
 		if ((hr->seen & (H2R_SCHEME | H2R_PATH)) ||
 		    !(hr->seen & H2R_AUTHORITY))
 			return H2R_MALFORMED;
 		q->target = hr->authority;
 	} else {
-		/* 8.3.1: :scheme and a non-empty :path, always. */
+		/*
+		 * 8.3.1: :scheme and a non-empty :path, always; an http or
+		 * https URI has an authority, so :authority or Host.
+		 */
 		if ((hr->seen & (H2R_SCHEME | H2R_PATH)) !=
 		    (H2R_SCHEME | H2R_PATH) || hr->path.len == 0 ||
-		    hr->scheme.len == 0)
+		    !h2_req_scheme_ok(hr->hb + hr->scheme.off, hr->scheme.len) ||
+		    !(hr->seen & (H2R_AUTHORITY | H2R_HOST)))
 			return H2R_MALFORMED;
 		p = hr->hb + hr->path.off;
 		if (p[0] == '*') {

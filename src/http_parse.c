@@ -249,6 +249,13 @@ http_parse_host(const unsigned char *s, size_t n, int mode)
 	return 0;
 }
 
+int
+http_host_ok(const char *s, size_t n, int connect)
+{
+	return http_parse_host((const unsigned char *)s, n,
+	    connect ? HOST_AUTHORITY : HOST_FIELD) == 0;
+}
+
 /*
  * Split path-abempty [ "?" query ] at off into r->path and r->query. The
  * path is what the file code decodes, so a broken %-escape is caught

@@ -116,6 +116,12 @@ int	 http_parse(struct http_req *r, const char *buf, size_t len);
 const struct http_span *http_req_header(const struct http_req *r,
 	    const char *buf, const char *name);
 const char *http_method_name(int method);
+/*
+ * A Host field value or an HTTP/2 :authority, RFC 9110 7.2: uri-host
+ * [ ":" port ], no userinfo; the host may be empty. With connect, a
+ * CONNECT request's authority: host and port both required. 1 if valid.
+ */
+int	 http_host_ok(const char *s, size_t n, int connect);
 
 /*
  * Chunked request bodies (http_chunked.c) are read and thrown away: the

@@ -84,7 +84,7 @@ Test(h2_req, methods_options_star_connect_host)
 	const struct field opt[] = { { ":method", "OPTIONS" }, { ":scheme", "http" },
 	    { ":path", "*" }, { "host", "h.example" }, { NULL, NULL } };
 	const struct field brew[] = { { ":method", "BREW" }, { ":scheme", "http" },
-	    { ":path", "/" }, { NULL, NULL } };
+	    { ":path", "/" }, { ":authority", "h.example" }, { NULL, NULL } };
 	const struct field conn[] = { { ":method", "CONNECT" },
 	    { ":authority", "h.example:443" }, { NULL, NULL } };
 	const struct field same[] = { BASE, { "host", "WWW.example.org" },
@@ -154,6 +154,23 @@ Test(h2_req, malformed_table)
 		    { ":authority", "h:1" }, { ":path", "/" } } },
 		{ "Host differs from :authority", { BASE, { "host", "evil.example" } } },
 		{ "Content-Length not digits", { BASE, { "content-length", "1e3" } } },
+		{ "no :authority nor Host", { { ":method", "GET" },
+		    { ":scheme", "http" }, { ":path", "/" } } },
+		{ "two Host fields", { { ":method", "GET" }, { ":scheme", "http" },
+		    { ":path", "/" }, { "host", "a.example" }, { "host", "a.example" } } },
+		{ "Host with a space", { { ":method", "GET" }, { ":scheme", "http" },
+		    { ":path", "/" }, { "host", "a b" } } },
+		{ "userinfo in :authority", { { ":method", "GET" },
+		    { ":scheme", "http" }, { ":path", "/" },
+		    { ":authority", "u@a.example" } } },
+		{ "port not digits", { { ":method", "GET" }, { ":scheme", "http" },
+		    { ":path", "/" }, { ":authority", "a.example:8x" } } },
+		{ "CONNECT without a port", { { ":method", "CONNECT" },
+		    { ":authority", "a.example" } } },
+		{ ":scheme not a scheme", { { ":method", "GET" },
+		    { ":scheme", "1http" }, { ":path", "/" }, { ":authority", "a" } } },
+		{ ":scheme with a space", { { ":method", "GET" },
+		    { ":scheme", "ht tp" }, { ":path", "/" }, { ":authority", "a" } } },
 		{ "Content-Length disagrees", { BASE, { "content-length", "1" },
 		    { "content-length", "2" } } },
 	};
@@ -177,7 +194,7 @@ Test(h2_req, every_token_character)
 {
 	struct h2_req hr = { 0 };
 	const struct field f[] = { { ":method", "Get-It!#$%&'*+.^_`|~9" },
-	    { ":scheme", "https" }, { ":path", "/" },
+	    { ":scheme", "https" }, { ":path", "/" }, { ":authority", "h.example" },
 	    { "x-!#$%&'*+-.^_`|~09az", "v" }, { NULL, NULL } };
 	static const char nul[] = { 'a', '\0', 'b' };
 
@@ -191,6 +208,38 @@ Test(h2_req, every_token_character)
 	cr_assert_eq(h2_req_field(&hr, (const uint8_t *)"x-a", 3,
 	    (const uint8_t *)nul, sizeof(nul)), H2R_MALFORMED, "NUL in a value");
 	h2_req_free(&hr);
+}
+
+/* A Host field alone names the authority; IPv6 and ports are fine. */
+Test(h2_req, host_field_and_authority_forms)
+{
+	struct h2_req hr = { 0 };
+	const struct field host[] = { { ":method", "GET" }, { ":scheme", "https" },
+	    { ":path", "/" }, { "host", "a.example:8443" }, { NULL, NULL } };
+	const struct field v6[] = { { ":method", "GET" }, { ":scheme", "https" },
+	    { ":path", "/" }, { ":authority", "[::1]:443" }, { NULL, NULL } };
+
+	h2_req_init(&hr, 8192);
+	cr_assert_eq(feed(&hr, host), H2R_OK);
+	cr_assert_str_eq(span(&hr, hr.req.known[HTTP_H_HOST]), "a.example:8443");
+	h2_req_init(&hr, 8192);
+	cr_assert_eq(feed(&hr, v6), H2R_OK);
+	cr_assert_str_eq(span(&hr, hr.req.known[HTTP_H_HOST]), "[::1]:443");
+	h2_req_free(&hr);
+}
+
+/* RFC 9113 8.1: trailers carry regular fields only. */
+Test(h2_req, trailer_fields)
+{
+#define TR(n, v)	h2_req_trailer((const uint8_t *)(n), strlen(n), \
+	    (const uint8_t *)(v), strlen(v))
+	cr_assert_eq(TR("x-checksum", "abc"), H2R_OK);
+	cr_assert_eq(TR(":path", "/"), H2R_MALFORMED, "pseudo-header field");
+	cr_assert_eq(TR("X-Checksum", "abc"), H2R_MALFORMED, "upper case");
+	cr_assert_eq(TR("x-a", "a\nb"), H2R_MALFORMED, "LF in value");
+	cr_assert_eq(TR("connection", "close"), H2R_MALFORMED);
+	cr_assert_eq(TR("te", "gzip"), H2R_MALFORMED);
+#undef TR
 }
 
 Test(h2_req, too_large_is_431_not_malformed)
