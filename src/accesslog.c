@@ -78,33 +78,46 @@ alog_put(char *d, const char *p, size_t len)
 	return d + len;
 }
 
+/* The bytes alog_quoted() escapes: control, DEL, non-ASCII, '"', '\'. */
+static const uint8_t alog_esc[256] = {
+	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f ... 0xff] = 1,
+};
+
 /* A quoted field, cut at ACCESSLOG_FIELD_MAX bytes before escaping:
  * '"' and '\' become two bytes, control and non-ASCII bytes the four of
- * "\xNN", as Apache does. At most ACCESSLOG_QUOTED_MAX bytes. */
+ * "\xNN", as Apache does. At most ACCESSLOG_QUOTED_MAX bytes. Runs of
+ * plain bytes (nearly all of them) are copied whole. */
 static char *
 alog_quoted(char *d, const char *p, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i;
+	size_t i = 0, run;
 
 	if (len > ACCESSLOG_FIELD_MAX)
 		len = ACCESSLOG_FIELD_MAX;
 	*d++ = '"';
-	if (p == NULL || len == 0)
+	if (p == NULL || len == 0) {
 		*d++ = '-';
-	for (i = 0; p != NULL && i < len; i++) {
-		unsigned char ch = (unsigned char)p[i];
+		len = 0;
+	}
+	while (i < len) {
+		unsigned char ch;
 
-		if (ch == '"' || ch == '\\') {
-			*d++ = '\\';
+		for (run = i; run < len && !alog_esc[(unsigned char)p[run]];
+		    run++)
+			;
+		d = alog_put(d, p + i, run - i);
+		if ((i = run) == len)
+			break;
+		ch = (unsigned char)p[i++];
+		*d++ = '\\';
+		if (ch == '"' || ch == '\\')
 			*d++ = (char)ch;
-		} else if (ch < 0x20 || ch >= 0x7f) {
-			*d++ = '\\';
+		else {
 			*d++ = 'x';
 			*d++ = hex[ch >> 4];
 			*d++ = hex[ch & 15];
-		} else
-			*d++ = (char)ch;
+		}
 	}
 	*d++ = '"';
 	return d;
@@ -118,16 +131,53 @@ alog_num(char *d, uint64_t v)
 	return alog_put(d, num, util_u64toa(v, num));
 }
 
+/*
+ * The peer's address as text, formatted again only when it differs from
+ * the last line's: inet_ntop() and snprintf() were a third of a line's
+ * cost, and lines come in runs from one client (a keep-alive
+ * connection, an HTTP/2 connection's streams). The port is not part of
+ * it (the line's last field).
+ */
+static const char *
+alog_addr(const struct sockaddr *sa, size_t *len)
+{
+	static sa_family_t fam;
+	static uint8_t raw[16];
+	static char text[NET_ADDRSTRLEN];
+	static size_t n;
+	const void *p = NULL;
+	size_t plen = 0;
+
+	if (sa->sa_family == AF_INET) {
+		p = &((const struct sockaddr_in *)sa)->sin_addr;
+		plen = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		p = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		plen = 16;
+	}
+	if (p == NULL || fam != sa->sa_family || memcmp(raw, p, plen) != 0) {
+		net_addr_format(sa, text, sizeof(text), 0);
+		n = strnlen(text, sizeof(text) - 1);
+		/* Only an address can be told apart from the next one. */
+		fam = p != NULL ? sa->sa_family : AF_UNSPEC;
+		if (p != NULL)
+			memcpy(raw, p, plen);
+	}
+	*len = n;
+	return text;
+}
+
 size_t
 accesslog_format(char *dst, size_t cap, const struct accesslog_rec *rec)
 {
-	char addr[NET_ADDRSTRLEN], *d = dst;
-	const char *t;
+	char *d = dst;
+	const char *t, *addr;
+	size_t alen;
 
 	if (cap < ACCESSLOG_LINE_MAX)
 		return 0;
-	net_addr_format(rec->peer, addr, sizeof(addr), 0);
-	d = alog_put(d, addr, strnlen(addr, sizeof(addr) - 1));
+	addr = alog_addr(rec->peer, &alen);
+	d = alog_put(d, addr, alen);
 	d = alog_put(d, " - - ", 5);
 	t = util_log_time(rec->time);
 	d = alog_put(d, t, strnlen(t, UTIL_LOG_TIME_SIZE - 1));

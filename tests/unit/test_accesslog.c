@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,54 @@ Test(accesslog, escaping)
 	cr_assert(n > strlen(want) &&
 	    strcmp(buf + n - strlen(want), want) == 0, "%s", buf);
 	free(buf);
+}
+
+/* The address field: formatted again whenever the peer changes. */
+Test(accesslog, each_line_its_own_address)
+{
+	struct sockaddr_in	 a, b;
+	struct sockaddr_in6	 v6, mapped;
+	struct sockaddr_un	 un;
+	struct accesslog_rec	 rec;
+	const struct {
+		const struct sockaddr	*sa;
+		const char		*want;
+	} seq[] = {
+		{ (const struct sockaddr *)&a, "10.0.0.1 " },
+		{ (const struct sockaddr *)&a, "10.0.0.1 " },
+		{ (const struct sockaddr *)&b, "10.0.0.2 " },
+		{ (const struct sockaddr *)&a, "10.0.0.1 " },
+		{ (const struct sockaddr *)&v6, "2001:db8::1 " },
+		{ (const struct sockaddr *)&mapped, "10.0.0.2 " },
+		{ (const struct sockaddr *)&un, "unix " },
+		{ (const struct sockaddr *)&un, "unix " },
+		{ (const struct sockaddr *)&b, "10.0.0.2 " },
+	};
+	char buf[ACCESSLOG_LINE_MAX + 1];
+	size_t i, n;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(0x0a000001);
+	b = a;
+	b.sin_addr.s_addr = htonl(0x0a000002);
+	memset(&v6, 0, sizeof(v6));
+	v6.sin6_family = AF_INET6;
+	cr_assert_eq(inet_pton(AF_INET6, "2001:db8::1", &v6.sin6_addr), 1);
+	mapped = v6;
+	cr_assert_eq(inet_pton(AF_INET6, "::ffff:10.0.0.2", &mapped.sin6_addr), 1);
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	memset(&rec, 0, sizeof(rec));
+	rec.status = 200;
+	for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		rec.peer = seq[i].sa;
+		n = accesslog_format(buf, ACCESSLOG_LINE_MAX, &rec);
+		cr_assert_gt(n, 0);
+		buf[n] = '\0';
+		cr_assert(strncmp(buf, seq[i].want, strlen(seq[i].want)) == 0,
+		    "line %zu: %s", i, buf);
+	}
 }
 
 /*
