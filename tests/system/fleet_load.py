@@ -9,7 +9,8 @@ Each thread loops: a new TCP connection, ``GET PATH`` with
 Every request becomes one JSON line in OUT, written as soon as it ends:
 
     {"t0": start (CLOCK_REALTIME s), "t1": end, "port": local port,
-     "status": 200 or null, "body": "...", "error": null or "why"}
+     "status": 200 or null, "body": "...", "error": null or "why",
+     "id": the request's own "?r=" query, unique in the run}
 
 It stops once STOPFILE exists (checked between requests). A request
 that does not end in a complete 200 response (refused, reset, closed
@@ -25,9 +26,10 @@ import threading
 import time
 
 
-def one(host, port, path):
+def one(host, port, path, rid):
     rec = {"t0": time.time(), "port": None, "status": None, "body": None,
-           "error": None}
+           "error": None, "id": rid}
+    path = "%s?r=%s" % (path, rid)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(10)
     try:
@@ -70,9 +72,14 @@ def main():
     lock = threading.Lock()
     f = open(out, "a", buffering=1)
 
+    seq = iter(range(1 << 62))
+    tag = "%d-%d" % (os.getpid(), int(time.time()))
+
     def loop():
         while not os.path.exists(stop):
-            rec = one(host, int(port), path)
+            with lock:
+                rid = "%s-%d" % (tag, next(seq))
+            rec = one(host, int(port), path, rid)
             with lock:
                 f.write(json.dumps(rec) + "\n")
 
