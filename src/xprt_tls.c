@@ -76,21 +76,18 @@ static int xtls_short;
 static char xtls_err[256];
 
 /* What a client speaking plain HTTP to a TLS port gets (nginx does the same). */
+#define XTLS_PLAIN_BODY	"This port speaks HTTPS: plain HTTP was sent to it.\n"
+_Static_assert(sizeof(XTLS_PLAIN_BODY) - 1 == 51, "Content-Length below");
 static const char xtls_plain_400[] =
     "HTTP/1.1 400 Bad Request\r\n"
     "Content-Type: text/plain\r\n"
     "Content-Length: 51\r\n"
     "Connection: close\r\n"
     "\r\n"
-    "This port speaks HTTPS: plain HTTP was sent to it.\n";
+    XTLS_PLAIN_BODY;
 
-/* The same answer to HEAD: no content (RFC 9110 9.3.2). */
-static const char xtls_plain_400_head[] =
-    "HTTP/1.1 400 Bad Request\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 51\r\n"
-    "Connection: close\r\n"
-    "\r\n";
+/* For HEAD, the same answer without its content (RFC 9110 9.3.2). */
+#define XTLS_PLAIN_400_HEAD	(sizeof(xtls_plain_400) - sizeof(XTLS_PLAIN_BODY))
 
 /*
  * BIO_set_callback_ex: after each read of the socket, was it short?
@@ -243,12 +240,9 @@ xtls_start(struct xprt_io *xio)
 		snprintf(xtls_err, sizeof(xtls_err), "plain HTTP request");
 		SSL_free(ssl);
 		xio->priv = NULL;
-		if (xio->lead == 4)
-			(void)send(xio->fd, xtls_plain_400_head,
-			    sizeof(xtls_plain_400_head) - 1, MSG_NOSIGNAL);
-		else
-			(void)send(xio->fd, xtls_plain_400,
-			    sizeof(xtls_plain_400) - 1, MSG_NOSIGNAL);
+		(void)send(xio->fd, xtls_plain_400, xio->lead == 4 ?
+		    XTLS_PLAIN_400_HEAD : sizeof(xtls_plain_400) - 1,
+		    MSG_NOSIGNAL);
 		(void)shutdown(xio->fd, SHUT_WR);
 		return IO_CLOSED;
 	}
