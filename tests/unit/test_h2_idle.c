@@ -8,8 +8,8 @@
  *
  * The bound, H2_IDLE_MAX, with its reason: nghttp2 1.52's session
  * (2.9 KB) and its two HPACK index rings (1 KB each), the entries of
- * both HPACK tables for these few fields (about 1 KB) and porter's own
- * struct come to about 6.5 KB. What must not come back would each pass
+ * both HPACK tables for these few fields (about 1 KB once a second
+ * response is indexed) and porter's own struct come to about 6.5 KB. What must not come back would each pass
  * 8 KiB: the 16 KB frame buffer, the 4 KB stream map, a closed stream
  * kept per request (232 bytes each, 100 requests here), a response
  * table of 4 KB full of dates.
@@ -392,6 +392,37 @@ Test(h2_idle, one_request_then_small)
 	cr_assert_lt(h2_session_bytes(c), held, "idle pages went back");
 	cr_assert_leq(h2_session_bytes(c), H2_IDLE_MAX, "%zu bytes held idle",
 	    h2_session_bytes(c));
+}
+
+/*
+ * A connection that asks once keeps no entry in the table of what we
+ * send (about 170 bytes each for as long as it lives): the first
+ * response's fields are literals, the client's decoder table stays
+ * empty. The second response indexes them, so a busy connection still
+ * sends a repeated field as one byte.
+ */
+Test(h2_idle, first_response_indexes_nothing)
+{
+	struct conn *c = connect_h2();
+	size_t one;
+
+	cl_get("/index.html");
+	pump(c);
+	cr_assert_eq(cl.status200, 1);
+	cr_assert_eq(nghttp2_session_get_hd_inflate_dynamic_table_size(cl.ng), 0,
+	    "first response indexed %zu bytes of fields",
+	    nghttp2_session_get_hd_inflate_dynamic_table_size(cl.ng));
+	release();
+	one = h2_session_bytes(c);
+	cl_get("/index.html");
+	pump(c);
+	cr_assert_eq(cl.status200, 2);
+	cr_assert_gt(nghttp2_session_get_hd_inflate_dynamic_table_size(cl.ng), 0,
+	    "the second response is indexed");
+	release();
+	cr_assert_gt(h2_session_bytes(c), one + 400,
+	    "%zu then %zu bytes: the entries are what the first one saved",
+	    one, h2_session_bytes(c));
 }
 
 /* A burst as a browser makes: no closed stream is kept for later. */
