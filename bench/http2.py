@@ -19,7 +19,8 @@ round:
 
 and once per server, on a fresh server: memory per idle h2 connection
 (PSS of the server's processes with --idle connections that made one
-request each and stay open, minus before, divided by --idle).
+request each and stay open, minus before, divided by --idle), then the
+same with --idle/5 connections that each loaded the page and its 30 assets.
 """
 
 import argparse
@@ -69,7 +70,10 @@ def h2load(port, paths, conns, streams, duration, size=None):
     return rps, int(ok.group(3))
 
 
-def idle_h2_memory(srv, ca, n):
+def idle_h2_memory(srv, ca, n, paths=("/index.html",)):
+    """PSS per connection of n idle h2 connections that each asked for
+    paths (as many streams at once as the server allows, as a browser
+    does) and read every answer."""
     import h2.config
     import h2.connection
     ctx = tb.client_ctx(ca)
@@ -77,27 +81,43 @@ def idle_h2_memory(srv, ca, n):
     before = pb.tree_memory(srv.proc.pid)["pss_kb"]
     keep = []
     for _ in range(n):
-        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
         s = ctx.wrap_socket(raw, server_hostname="example.org")
         if s.selected_alpn_protocol() != "h2":
             pb.die("%s did not select h2" % srv.name)
         c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         c.initiate_connection()
-        c.send_headers(1, [(":method", "GET"), (":path", "/index.html"),
-                           (":scheme", "https"), (":authority", "example.org")],
-                       end_stream=True)
         s.sendall(c.data_to_send())
-        done = False
-        while not done:
-            data = s.recv(65536)
-            if not data:
-                break
-            for ev in c.receive_data(data):
-                if type(ev).__name__ == "StreamEnded":
-                    done = True
+        todo, done, sent, settled = list(paths), 0, 0, False
+        while done < len(paths):
+            # the server's SETTINGS first: its stream limit (lighttpd: 8)
+            while settled and todo and c.open_outbound_streams < \
+                    c.remote_settings.max_concurrent_streams:
+                c.send_headers(1 + 2 * sent, [(":method", "GET"), (":path", todo.pop(0)),
+                                              (":scheme", "https"),
+                                              (":authority", "example.org")],
+                               end_stream=True)
+                sent += 1
             out = c.data_to_send()
             if out:
                 s.sendall(out)
+            data = s.recv(65536)
+            if not data:
+                pb.die("%s closed an h2 connection" % srv.name)
+            for ev in c.receive_data(data):
+                name = type(ev).__name__
+                if name == "RemoteSettingsChanged":
+                    settled = True
+                elif name == "StreamEnded":
+                    done += 1
+                elif name == "StreamReset":
+                    pb.die("%s reset a stream" % srv.name)
+                elif name == "DataReceived":
+                    c.acknowledge_received_data(ev.flow_controlled_length,
+                                                ev.stream_id)
+        out = c.data_to_send()
+        if out:
+            s.sendall(out)
         keep.append((s, c))
     time.sleep(1.0)
     after = pb.tree_memory(srv.proc.pid)["pss_kb"]
@@ -148,6 +168,12 @@ def main():
         for s in srvs:
             res[s.name]["idle"] = idle_h2_memory(s, root, a.idle)
             pb.log("%s: %.0f bytes per idle h2 connection" % (s.name, res[s.name]["idle"]))
+            # a fresh server: the first batch's freed heap would be reused
+            s.stop()
+            s.start(root)
+            res[s.name]["idle_page"] = idle_h2_memory(s, root, max(1, a.idle // 5), page_paths)
+            pb.log("%s: %.0f bytes per idle h2 connection after a page"
+                   % (s.name, res[s.name]["idle_page"]))
         for rnd in range(a.rounds):
             order = srvs if rnd % 2 == 0 else list(reversed(srvs))
             for key, label, paths, c, m, size in cases:
@@ -163,7 +189,7 @@ def main():
             s.stop()
 
     def med(name, key):
-        v = [x for x in res[name][key] if x is not None]
+        v = [x for x in res[name].get(key, []) if x is not None]
         return statistics.median(v) if v else None
 
     peers = [s.name for s in srvs if s.name != "porter"]
@@ -180,12 +206,14 @@ def main():
             line += (" %.2f |" % (vals["porter"] / vals[p])
                      if vals.get("porter") and vals.get(p) else " - |")
         print(line)
-    vals = {s.name: res[s.name]["idle"] for s in srvs}
-    line = "| bytes per idle h2 connection (PSS) | " + " | ".join(
-        "%.0f" % v for v in vals.values()) + " |"
-    for p in peers:
-        line += " %.2f |" % (vals[p] / vals["porter"]) if vals["porter"] > 0 else " - |"
-    print(line)
+    for key, label in (("idle", "bytes per idle h2 connection (PSS), one request"),
+                       ("idle_page", "same, after the page + 30 assets")):
+        vals = {s.name: res[s.name][key] for s in srvs}
+        line = "| %s | " % label + " | ".join("%.0f" % v for v in vals.values()) + " |"
+        for p in peers:
+            line += (" %.2f |" % (vals[p] / vals["porter"])
+                     if vals.get("porter", 0) > 0 else " - |")
+        print(line)
     print("\nRatios: porter/peer for req/s, peer/porter for memory (above 1.00: porter "
           "ahead).")
 
