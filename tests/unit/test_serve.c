@@ -30,6 +30,7 @@ static char root[] = "/tmp/porter-test-serve-XXXXXX";
 static char etag[COND_ETAG_MAX];
 static char lm[COND_DATE_SIZE];
 static const char body[] = "0123456789";
+static time_t now = NOW;		/* the request's clock */
 
 static void
 setup(void)
@@ -92,7 +93,7 @@ serve(struct golden *g, const char *head)
 	g->q.h = &g->h;
 	g->q.buf = head;
 	g->q.peer = NULL;
-	g->q.now = NOW;
+	g->q.now = now;
 	memset(&g->r, 0, sizeof(g->r));
 	g->r.fd = -1;
 	fd = file_open_beneath(site.rootfd, "/a.txt", O_RDONLY, &err);
@@ -259,4 +260,64 @@ Test(serve, precondition_failed_412)
 	serve(&g, "GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"nope\"\r\n\r\n");
 	cr_assert_eq(g.rv, 412);
 	done(&g);
+}
+
+/*
+ * serve.c formats a file version's validator lines once (serve_memo):
+ * whatever it kept, the next response after a change must carry the
+ * new version's, and a Last-Modified clamped to "now" must follow the
+ * clock.
+ */
+static void
+set_mtime(time_t sec, long nsec)
+{
+	struct timespec ts[2] = { { sec, nsec }, { sec, nsec } };
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/a.txt", root);
+	cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void
+expect_validators(time_t lm_t, time_t sec, long nsec)
+{
+	struct golden g;
+	char want[512], tag[COND_ETAG_MAX], date[COND_DATE_SIZE], path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/a.txt", root);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mtim.tv_sec, sec);
+	cr_assert_eq(st.st_mtim.tv_nsec, nsec);
+	cond_etag(&st, tag, sizeof(tag));
+	cond_format_date(lm_t, date);
+	serve(&g, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+	snprintf(want, sizeof(want), "Accept-Ranges: bytes\r\n"
+	    "Last-Modified: %s\r\nETag: %s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\n",
+	    date, tag);
+	expect_fields(&g, 200, want);
+	done(&g);
+}
+
+Test(serve, validators_follow_each_version)
+{
+	expect_validators(MTIME, MTIME, 0);
+	expect_validators(MTIME, MTIME, 0);		/* kept */
+	set_mtime(MTIME, 64);		/* same second, same memo slot */
+	expect_validators(MTIME, MTIME, 64);
+	set_mtime(MTIME + 7, 5);
+	expect_validators(MTIME + 7, MTIME + 7, 5);
+	set_mtime(MTIME, 0);				/* back again */
+	expect_validators(MTIME, MTIME, 0);
+}
+
+Test(serve, last_modified_in_the_future_follows_now)
+{
+	/* A file dated ahead of the clock is sent as modified "now". */
+	set_mtime(NOW + 100, 0);
+	expect_validators(NOW, NOW + 100, 0);
+	now = NOW + 1;
+	expect_validators(NOW + 1, NOW + 100, 0);
+	now = NOW;
 }
