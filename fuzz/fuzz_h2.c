@@ -1,6 +1,6 @@
 /*
  * fuzz_h2.c - libFuzzer target for HTTP/2 on one connection: nghttp2
- * and porter's glue (h2.c, h2_req.c, h2_data.c) down to http.c and
+ * and porter's glue (the h2*.c files) down to http.c and
  * serve.c answering from a small document root.
  *
  * The input follows the client preface: byte 0 picks how many bytes a

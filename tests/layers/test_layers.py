@@ -29,8 +29,9 @@ KNOWN_CYCLES = []
 
 # conn_proxy.c is not here: the PROXY header is read (recv with
 # MSG_PEEK, then consumed) before any transport exists on the socket.
-ABOVE_TRANSPORT = ("conn", "h1", "h2", "h2_req", "h2_data", "echo", "http",
-                   "https", "acme", "status", "serve", "resp", "climit")
+ABOVE_TRANSPORT = ("conn", "h1", "h2", "h2_out", "h2_stream", "h2_mem",
+                   "h2_req", "h2_data", "echo", "http", "https", "acme",
+                   "status", "serve", "resp", "climit")
 SOCKET_IO = ("read", "readv", "recv", "recvfrom", "recvmsg", "write", "writev",
              "send", "sendto", "sendmsg", "sendfile", "sendfile64", "splice",
              "shutdown")

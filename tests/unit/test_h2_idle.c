@@ -1,6 +1,6 @@
 /*
- * test_h2_idle.c - what an idle HTTP/2 session holds (h2.c's memory
- * section): an nghttp2 client talks to h2.c through a fake transport
+ * test_h2_idle.c - what an idle HTTP/2 session holds (h2_mem.c): an
+ * nghttp2 client talks to h2.c through a fake transport
  * (prior knowledge, as on a plain listener), the way test_h1.c drives
  * h1.c, and h2_session_bytes() counts what the session keeps once its
  * streams are done and h2_release_idle() has run (a later "now" stands
@@ -14,7 +14,7 @@
  * kept per request (232 bytes each, 100 requests here), a response
  * table of 4 KB full of dates.
  *
- * Each Criterion test runs in its own process: the core's and h2.c's
+ * Each Criterion test runs in its own process: the core's and the h2 files'
  * file-static state starts fresh every time.
  */
 #include <sys/socket.h>

@@ -1,13 +1,13 @@
 /*
- * test_h2_spare.c - h2.c's spare streams: a freed stream is kept for
- * the next one with its buffers, comes back as clean as a new one, and
- * h2_tick() frees the spares that a whole tick did not need. h2.c is
- * included to reach its file-static state; no nghttp2 session is made
- * (h2_stream_new() and h2_stream_free() do not use one).
+ * test_h2_spare.c - h2_stream.c's spare streams: a freed stream is kept
+ * for the next one with its buffers, comes back as clean as a new one,
+ * and h2_tick() frees the spares that a whole tick did not need.
+ * h2_stream.c is included to reach its file-static state; no nghttp2
+ * session is made (h2_stream_new() and h2_stream_free() do not use one).
  */
 #include <criterion/criterion.h>
 
-#include "../../src/h2.c"
+#include "../../src/h2_stream.c"
 
 static struct sb_slot slot;
 static struct h2_sess sess;
