@@ -873,7 +873,7 @@ int	 https_redirect(const struct conf *conf, const struct request *q,
  */
 void	 serve_init(const struct conf *conf, struct ev_loop *loop);
 /*
- * Run background gzip jobs for up to budget input bytes (GZCACHE_SLICE
+ * Run background gzip jobs for up to budget input bytes (GZCACHE_BG_SLICE
  * per loop turn; 0 runs none); returns the jobs left: the worker's loop
  * then polls instead of sleeping.
  */

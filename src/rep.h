@@ -306,13 +306,20 @@ int	 listing_html(int dirfd, const char *urlpath, listing_follow_fn follow,
 #define GZCACHE_MAX_FILE	(4 * 1024 * 1024)	/* a sensible default */
 #define GZCACHE_MAX_ENTRIES	1024
 /*
- * Bytes of input compressed per event-loop turn, at most, by each of
- * the two ways of compressing (inline for requests, background jobs).
- * About 1.5-2 ms of zlib level 6 on a slow core, which keeps the p99 of
- * other clients within 2x of an idle server's: a 4 MiB file compressed
- * in one go held the loop for 180 ms, and every other client with it.
+ * Bytes of input compressed per event-loop turn, at most: GZCACHE_SLICE
+ * by requests (a small file gzipped at once, inline), GZCACHE_BG_SLICE
+ * by the background jobs (big files, identity meanwhile). A 4 MiB file
+ * compressed in one go held the loop for 180 ms, and every other client
+ * with it. The background slice is what a busy loop pays every turn
+ * while jobs run: with 32 KiB, two clients cycling through uncached
+ * 2 MiB files (asking 100 bytes of each, so only the compressing
+ * shows) raised other clients' p99 4.3x and cut their req/s 136 k ->
+ * 29 k; with 4 KiB 2.0x and 124 k -> 88 k (bench/run --only gzip,
+ * GZ_RANGE=1). An idle loop polls between slices, so a job alone still
+ * runs at zlib's speed, a turn's epoll_wait per 4 KiB.
  */
 #define GZCACHE_SLICE		(32 * 1024)
+#define GZCACHE_BG_SLICE	(4 * 1024)
 /* Background jobs per cache; each holds an fd, zlib's state (about
  * 270 KiB at level 6) and up to deflateBound(max_file_size) of output. */
 #define GZCACHE_MAX_JOBS	2

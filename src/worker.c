@@ -220,15 +220,16 @@ worker_hook(struct ev_loop *loop, void *arg)
 	}
 	conn_run_queue();
 	/*
-	 * Then a slice of background gzip, so no turn compresses more than
-	 * GZCACHE_SLICE, and with jobs left the loop polls rather than
-	 * sleeps. Requests that arrive meanwhile are answered first.
+	 * Then a slice of background gzip (GZCACHE_BG_SLICE, rep.h: what
+	 * other clients wait for each turn), and with jobs left the loop
+	 * polls rather than sleeps. Requests that arrive meanwhile are
+	 * answered first.
 	 */
 	{
 		int stalled = worker_gzip_stall != NULL &&
 		    access(worker_gzip_stall, F_OK) == 0;
 
-		if (serve_background(stalled ? 0 : GZCACHE_SLICE) > 0 &&
+		if (serve_background(stalled ? 0 : GZCACHE_BG_SLICE) > 0 &&
 		    !stalled)
 			ev_busy(loop);
 	}
