@@ -6,6 +6,11 @@
 -- what shows is the event loop alone.
 local n = tonumber(os.getenv("GZ_FILES") or "48")
 local headers = { ["Accept-Encoding"] = "gzip" }
+-- GZ_IDENTITY=1 asks for no coding: the same transfers with no
+-- compressing at all, the control for the default mode.
+if os.getenv("GZ_IDENTITY") == "1" then
+	headers = {}
+end
 if os.getenv("GZ_RANGE") == "1" then
 	headers["Range"] = "bytes=0-99"
 end

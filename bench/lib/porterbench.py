@@ -842,7 +842,7 @@ def measure_gzip(server, tmp, docroot, cfg):
                    "http://127.0.0.1:%d/gz/f00.txt" % server.port]
             if pinned:
                 cmd = ["taskset", "-c", CLIENT_CPU] + cmd
-            env = dict(os.environ, GZ_FILES=str(GZ_FILES))  # and GZ_RANGE, if set
+            env = dict(os.environ, GZ_FILES=str(GZ_FILES))  # and GZ_RANGE, GZ_IDENTITY, if set
             cyc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, text=True, env=env)
             try:
