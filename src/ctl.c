@@ -11,7 +11,7 @@
  * (health checks fail, responses say Connection: close) and are
  * answered at once: "ok\ndraining: yes|no\n", or "error stopping".
  * What each command does is the master's business: it hands its
- * handlers to ctl_open(), so this file calls nothing of master.c.
+ * handlers to ctl_open(), so this file calls nothing of master*.c.
  * The socket is made under umask 077: only the master's user may ask.
  */
 #include <errno.h>

@@ -2,7 +2,7 @@
  * gen.c - a generation: the listening sockets, the user and the log
  * files that the workers of one configuration start with. The master
  * builds the next generation in full before any of its workers starts,
- * so a reload that fails at any step has changed nothing (master.c).
+ * so a reload that fails at any step has changed nothing (master_reload.c).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /*
  * proc.c - the master's table of worker processes: slots, fork hygiene,
- * the channel to each worker, reaping and the crash backoff. master.c
- * keeps the state machine and decides; this file does the bookkeeping
+ * the channel to each worker, reaping and the crash backoff. master*.c
+ * keep the state machine and decide; this file does the bookkeeping
  * and tells the master what happened through the proc_ops it was given
  * (so calls run one way: master -> proc -> worker).
  *
@@ -15,7 +15,7 @@
  * whether each worker may still accept: from its fork (or CHAN_GO, for a
  * reload's held workers) until it says CHAN_DRAINED (its listeners are
  * closed) or is reaped. A reload is answered only once no older worker
- * may (master.c).
+ * may (master_reload.c).
  */
 #include <errno.h>
 #include <signal.h>

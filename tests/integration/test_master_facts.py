@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Integration tests for the master's facts in the scoreboard
-(sb_master_* in src/scoreboard.c, set by src/master.c), which the coming
+(sb_master_* in src/scoreboard.c, set by src/master*.c), which the coming
 /metrics endpoint renders (src/metrics.c) and ``porter -s status`` shows:
 
 - ``config_hash``: FNV-1a 64 of the configuration file's bytes, as 16 hex

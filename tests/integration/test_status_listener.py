@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Integration tests for the status listener (src/status.c, the "status"
 and "health" groups of src/conf_status.c) and for draining
-(``porter -s drain|undrain``, ``health.shutdown_delay`` in src/master.c):
+(``porter -s drain|undrain`` in src/master_ctl.c, ``health.shutdown_delay``
+in src/master_stop.c):
 
 - ``status.listen`` gets listeners of its own (never the public site);
   peers outside ``status.allow`` get 403, checked on the TCP peer;
