@@ -136,7 +136,7 @@ http_error(const struct request *q, struct resp *r, int status)
 /*
  * The site a host name names: exact names win, then the longest
  * "*.suffix" wildcard, as nginx does; case and trailing dots ignored.
- * Shared with tls.c, whose SNI callback must pick the certificate by
+ * Shared with tls_hs.c, whose SNI callback must pick the certificate by
  * the same rules that pick the content by Host.
  */
 size_t

@@ -1,6 +1,7 @@
 /*
- * test_tls.c - tls.c against a throwaway CA made at test time by
- * fixtures/tls-mkca.sh: loading and checking certificates, the profile,
+ * test_tls.c - tls.c and the files behind it (tls_*.c) against a
+ * throwaway CA made at test time by fixtures/tls-mkca.sh: loading and
+ * checking certificates, the profile,
  * SNI selection, real handshakes between two SSL objects over a BIO
  * pair, and session tickets shared by separately built contexts.
  *

@@ -7,7 +7,7 @@
  * bytes whole and in order, also when OpenSSL answers a KeyUpdate while
  * records are held.
  *
- * The server's SSL is made here (self-signed P-256, the modes tls.c
+ * The server's SSL is made here (self-signed P-256, the modes tls_ctx.c
  * sets) and put in xio->priv as xprt_tls's start() would.
  */
 #include <errno.h>
@@ -51,7 +51,7 @@ server_ctx(void)
 	cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
 	cr_assert(SSL_CTX_use_certificate(ctx, x) == 1);
 	cr_assert(SSL_CTX_use_PrivateKey(ctx, key) == 1);
-	/* As tls.c sets them. */
+	/* As tls_ctx.c sets them. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
