@@ -244,12 +244,6 @@ serve_last_modified(time_t mtime, time_t now)
 }
 
 /*
- * The precompressed sibling path+suffix if it is usable: a regular file
- * not older than the original. Found like any file (fcache_lookup(): from
- * the open-file cache when it can vouch for the path, misses included).
- * Returns its fd, with *fep its cache entry or NULL (then the fd is ours).
- */
-/*
  * rep->etag for the file version st and the coding's tag variant (NULL:
  * none), and rep->memo the validator lines for it and rep->mtime.
  */
@@ -300,6 +294,12 @@ serve_etag(const struct stat *st, const char *variant, struct serve_rep *rep)
 	rep->memo = m;
 }
 
+/*
+ * The precompressed sibling path+suffix if it is usable: a regular file
+ * not older than the original. Found like any file (fcache_lookup(): from
+ * the open-file cache when it can vouch for the path, misses included).
+ * Returns its fd, with *fep its cache entry or NULL (then the fd is ours).
+ */
 static int
 serve_sibling(const struct site *site, const char *path, int coding, const struct stat *st,
     struct stat *sst, struct fcache_entry **fep)
